@@ -1,0 +1,1726 @@
+#!/usr/bin/env python3
+"""Fake of the Sinch SMS REST API (xms/v1) plus the Sinch OAuth2 token endpoint.
+
+Python 3.11 standard library only.  It follows the wire contract in
+``shared/sinch/contract.md`` and accepts every request in
+``shared/sinch/sdk-captures/*.json`` (see ``test_sinch_fake.py``).
+
+Used by the C++ component tests, the httpd integration tests, the benchmark
+and the product's "run" script.  Start it with::
+
+    python3 sinch_fake.py --listen 127.0.0.1:0 --port-file /tmp/port
+
+or via ``fakectl.sh start STATE_DIR``.  See README.md for the control API
+(``/_fake/...``).
+
+Served API
+----------
+* ``POST /oauth2/token``  (Basic key_id:key_secret, ``grant_type=client_credentials``)
+* ``/xms/v1/{project_id|service_plan_id}/batches``  GET list, POST create
+* ``/xms/v1/{id}/batches/dry_run``  POST
+* ``/xms/v1/{id}/batches/{batch_id}``  GET, POST (update), PUT (replace), DELETE (cancel)
+* ``/xms/v1/{id}/batches/{batch_id}/delivery_report``  GET
+* ``/xms/v1/{id}/batches/{batch_id}/delivery_report/{msisdn}``  GET
+* ``/xms/v1/{id}/batches/{batch_id}/delivery_feedback``  POST
+Everything else under ``/xms/v1/{id}/`` (groups, inbounds, the
+``delivery_reports`` list) answers 404.
+
+Validation error codes (400, ``{"code": ..., "text": ...}``) are used
+consistently like this:
+
+* ``syntax_invalid_json`` - body is not JSON, not a JSON object, or a field has
+  the wrong JSON type (e.g. ``"to": "123"`` or ``"flash_message": "yes"``);
+* ``syntax_invalid_parameter_format`` - a string value has a bad format
+  (MSISDN, sender, ISO-8601 date, URL, enum value, ``type``, query values);
+* ``syntax_constraint_violation`` - a required field is missing, or a size /
+  range / ordering constraint is broken (``to`` 0 or >1000 items, body >2000
+  chars, ``expire_at`` not after ``send_at`` or more than 3 days after it with
+  ``--expire-policy reject``, ``page_size`` outside 1..100, ...).
+
+Checks run in this order: path id + Authorization (401), route (404/405),
+Content-Type (415), batch lookup (404), body validation (400), batch state
+(403 ``batch_already_dispatched``), cross-field rules (400 expire_at, 403
+``missing_callback_url``).
+
+UNCONFIRMED choices
+-------------------
+Every point that contract.md marks UNCONFIRMED, and what this fake does:
+
+1. zt./plain hosts, AU/BR/CA OAuth2: not modelled - one listener serves the
+   token endpoint and both auth modes.  The path id decides the mode: the
+   configured project id needs a live OAuth2 token, the service plan id needs
+   ``Bearer <api_token>``.  Any other combination answers 401.
+2. Token endpoint error bodies: RFC 6749 style.  Wrong/missing client
+   credentials -> 401 ``{"error":"invalid_client",...}`` with
+   ``WWW-Authenticate: Basic realm="sinch"``; missing grant_type -> 400
+   ``invalid_request``; other grant -> 400 ``unsupported_grant_type``; a body
+   that is not ``application/x-www-form-urlencoded`` -> 400
+   ``invalid_request``.  Client credentials may also be sent as
+   ``client_id``/``client_secret`` form fields (RFC 6749 client_secret_post).
+   Tokens are well-formed JWTs (HS256, signed with a random per-process key)
+   whose ``exp`` follows the fake clock; ``token_type`` is ``bearer``.
+3. Accepted ISO-8601 variants: extended ``YYYY-MM-DD[Thh:mm[:ss[.f+]]][Z|+hh[:mm]|-hh[:mm]]``
+   and basic ``YYYYMMDD[Thhmm[ss[.f+]]][Z|+hh[mm]]`` (so ``2014-10-02T09:30Z``
+   and ``20140623TZ`` work), ``,`` as decimal mark, a space instead of
+   ``T``; date-only means midnight; no offset means UTC; fractions beyond
+   milliseconds are truncated.  Anything else -> 400
+   ``syntax_invalid_parameter_format``.
+4. API-side rate limits / 429 + Retry-After: none by default; inject them
+   with a fault rule (``status: 429`` and ``headers: {"Retry-After": "1"}``).
+5. How far ahead ``send_at`` may lie: no limit.  ``send_at`` in the past is
+   accepted and the batch is dispatched at once.
+6. ``expire_at`` > ``send_at`` + 3 days: ``--expire-policy reject`` (default)
+   -> 400 ``syntax_constraint_violation``; ``clamp`` -> silently clamped to
+   ``send_at`` + 3 days.  ``expire_at`` <= ``send_at`` -> 400
+   ``syntax_constraint_violation`` under both policies.  "send_at" here means
+   the effective send time (creation time if no ``send_at``).
+7. ``send_at`` is omitted from batch responses when it was never given (and
+   when it was cleared with ``null`` in an update).  ``expire_at`` is always
+   present (default: effective send time + 3 days).
+8. Dry run encoding for non-GSM bodies: ``"unicode"`` (GSM-7 bodies give
+   ``"text"``).  Parts: GSM-7 160/153 septets (extension chars count 2),
+   UCS-2 70/67 UTF-16 units; ``truncate_concat: true`` -> 1 part.
+   ``number_of_recipients`` query default 100, 1..1000; ``per_recipient``
+   default false.  Dry runs apply full send validation incl. 403
+   ``missing_callback_url``.
+9. ``delivery_feedback``: 202 Accepted with an empty body (Content-Length 0);
+   it is accepted whether or not ``feedback_enabled`` was set (recorded in the
+   batch's internal state); ``recipients`` must be present and a list of
+   valid MSISDNs, else 400.
+10. Cancel of a dispatched batch: 200 with ``canceled: true`` by default (the
+    delivery statuses do not change); ``--cancel-dispatched-status 409``
+    answers 409 ``{"code":"conflict_send_at",...}`` and leaves the batch
+    untouched.  Cancelling an already cancelled batch -> 200, ``canceled:
+    true`` (a cancelled batch never becomes dispatched).  The first successful
+    cancel bumps ``modified_at``.
+11. Update/replace of a cancelled batch -> 403 ``batch_already_dispatched``
+    (same as after dispatch).  Replace after dispatch -> the same 403.
+12. Update with a new ``send_at`` moves ``expire_at`` along (send_at + 3 d)
+    if ``expire_at`` was never set explicitly; an explicit ``expire_at`` is
+    re-checked against the new ``send_at`` (policy 6).  In an update an
+    explicit ``null`` clears an optional field (``delivery_report`` -> none,
+    ``flash_message`` -> false, ``send_at`` -> send now).  ``to_add`` is
+    applied before ``to_remove``; an update leaving no recipient -> 400
+    ``syntax_constraint_violation``.
+13. ``client_reference`` list filter: exact, case-sensitive match.
+14. Query strings: values are percent-decoded with ``urllib.parse.unquote``
+    (NOT form decoding), so a raw ``+`` stays ``+`` (the Node SDK sends
+    ``from=+1555...`` and ISO dates with raw ``:``/``+`` unencoded) and
+    ``%2B`` is ``+`` too.  A space therefore only comes from ``%20``.  The
+    ``from`` filter normalises each comma-separated value like an MSISDN, so
+    ``+1555``, ``%2B1555``, ``001555`` and ``1555`` all match.  Paths are
+    percent-decoded per segment the same way (raw ``+`` in the recipient
+    report path works).
+15. Error shapes: 401 -> ``{"code":"unauthorized","text":...}`` (the shape in
+    capture 14); 404 -> ``{"code":"not_found",...}``; 405 ->
+    ``{"code":"method_not_allowed",...}`` + ``Allow``; 415 ->
+    ``{"code":"unsupported_media_type",...}``.  The Google-style shape
+    ``{"error":{"code","message","status","details":[]}}`` is only produced by
+    fault rules with ``"shape": "google"``.
+16. Content-Type: endpoints that take a JSON body (create, update, replace,
+    dry run, feedback) require ``application/json`` (parameters such as
+    ``charset`` allowed) -> else 415; any other /xms request that carries a
+    non-empty body with a non-JSON content type also gets 415.  GET/DELETE
+    without a body are not checked (the SDK sends ``Content-Type:
+    application/json`` on them anyway).
+17. Delivery state: each recipient starts ``Queued``/400; when the batch is
+    dispatched (effective send time <= fake now) it becomes
+    ``Dispatched``/401 and stays there until ``POST /_fake/callbacks/...``
+    sets another status (nothing reaches a final status on its own, nothing
+    expires automatically).  A batch cancelled before dispatch has an EMPTY
+    batch delivery report (``total_message_count`` 0, ``statuses`` []) as the
+    contract says, while the recipient report answers ``Cancelled``/407.  The
+    batch report for a pending batch lists the ``Queued`` recipients.
+    ``total_message_count`` ignores the ``status``/``code`` filters.
+    ``type`` other than summary/full -> 404.
+18. Callback signing: only when ``sign_secret`` is given to
+    ``/_fake/callbacks``; the timestamp is real Unix time in seconds (not the
+    fake clock) unless overridden, the nonce is random.
+19. MSISDNs: after removing spaces, tabs, ``-``, ``(``, ``)``, ``[``, ``]``
+    and one leading ``+`` or ``00`` the rest must be 3..15 digits not
+    starting with 0; group ids (letters) are rejected with
+    ``syntax_invalid_parameter_format`` ("Invalid MSISDN ...").  Duplicates in
+    ``to`` are collapsed (first occurrence kept).  ``from``: numeric senders
+    are normalised the same way (1..15 digits); alphanumeric senders are 1..11
+    printable ASCII characters and echoed unchanged.  ``from`` is optional
+    (no default originator is modelled; it is simply omitted).
+20. ``type``: absent or ``mt_text``; ``mt_binary``/``mt_media``/anything else
+    -> 400 ``syntax_invalid_parameter_format``.  Unknown request fields are
+    ignored.  ``parameters``: object of objects of strings, keys
+    ``[A-Za-z0-9._-]{1,16}``, values <= 160 chars.
+21. List: ``page`` >= 0 (non-number -> 400 ``syntax_invalid_parameter_format``),
+    ``page_size`` 1..100 (outside -> 400 ``syntax_constraint_violation``),
+    only batches created within 14 days before fake now, newest first
+    (creation order breaks ties), ``page_size`` in the answer = items in it.
+22. ``--default-callback-url`` models a service-plan default callback URL
+    (absent by default, so delivery_report != none without callback_url ->
+    403 ``missing_callback_url``).
+23. Inbound messages, groups and STOP/opt-out handling (contract section 8)
+    are not modelled: ``/inbounds``, ``/groups`` and ``/delivery_reports``
+    answer 404, and MTs to a number are never blocked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import collections
+import datetime as _dt
+import hashlib
+import hmac
+import http.client
+import json
+import math
+import os
+import random
+import re
+import secrets
+import signal
+import socket
+import ssl
+import sys
+import threading
+import time
+import traceback
+import urllib.parse
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MS_PER_DAY = 86_400_000
+THREE_DAYS_MS = 3 * MS_PER_DAY
+LIST_WINDOW_MS = 14 * MS_PER_DAY
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+DELIVERY_REPORT_TYPES = ("none", "summary", "full", "per_recipient", "per_recipient_final")
+DELIVERY_STATUSES = ("Queued", "Dispatched", "Delivered", "Failed", "Aborted", "Rejected",
+                     "Expired", "Cancelled", "Deleted", "Unknown")
+DEFAULT_STATUS_CODES = {"Delivered": 0, "Queued": 400, "Dispatched": 401, "Cancelled": 407}
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+GSM7_BASIC = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+                 "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+GSM7_EXT = set("^{}\\[~]|€\f")
+
+GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+                 404: "NOT_FOUND", 409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
+                 501: "UNIMPLEMENTED", 502: "UNAVAILABLE", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+FAULT_CODES = {400: "syntax_constraint_violation", 401: "unauthorized", 403: "forbidden",
+               404: "not_found", 409: "conflict", 429: "too_many_requests",
+               500: "internal_error", 502: "bad_gateway", 503: "service_unavailable",
+               504: "gateway_timeout"}
+
+
+# --------------------------------------------------------------------------------------------
+# helpers: time, ids, MSISDNs, query strings
+# --------------------------------------------------------------------------------------------
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+_ISO_EXT = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[Tt ](?:(\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?)?"
+    r"(Z|z|[+-]\d{2}(?::?\d{2})?)?$")
+_ISO_BASIC = re.compile(
+    r"^(\d{4})(\d{2})(\d{2})"
+    r"(?:[Tt](?:(\d{2})(\d{2})(?:(\d{2})(?:[.,](\d+))?)?)?)?"
+    r"(Z|z|[+-]\d{2}(?:\d{2})?)?$")
+
+
+def parse_iso(value):
+    """ISO-8601 string -> epoch milliseconds (int), or None if not accepted."""
+    if not isinstance(value, str):
+        return None
+    s = value.strip()
+    m = _ISO_EXT.match(s) or _ISO_BASIC.match(s)
+    if not m:
+        return None
+    y, mo, d, hh, mi, ss, frac, tz = m.groups()
+    try:
+        micro = int((frac or "0")[:6].ljust(6, "0"))
+        offset = _dt.timedelta(0)
+        if tz and tz not in ("Z", "z"):
+            sign = -1 if tz[0] == "-" else 1
+            digits = tz[1:].replace(":", "")
+            oh, om = int(digits[:2]), int(digits[2:4] or "0")
+            if oh > 23 or om > 59:
+                return None
+            offset = sign * _dt.timedelta(hours=oh, minutes=om)
+        dt = _dt.datetime(int(y), int(mo), int(d), int(hh or 0), int(mi or 0), int(ss or 0),
+                          micro, tzinfo=_dt.timezone(offset))
+    except ValueError:
+        return None
+    delta = dt - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def fmt_ms(ms):
+    """epoch ms -> 'YYYY-MM-DDThh:mm:ss.SSSZ' (UTC)."""
+    dt = _EPOCH + _dt.timedelta(milliseconds=ms)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ms % 1000)
+
+
+def fmt_s(ms):
+    """epoch ms -> 'YYYY-MM-DDThh:mm:ssZ' (operator_status_at style)."""
+    return (_EPOCH + _dt.timedelta(milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_batch_id(ms):
+    """26-char ULID-like id, Crockford base32, uppercase."""
+    v = ((ms & ((1 << 48) - 1)) << 80) | int.from_bytes(os.urandom(10), "big")
+    out = []
+    for _ in range(26):
+        out.append(CROCKFORD[v & 31])
+        v >>= 5
+    return "".join(reversed(out))
+
+
+_MSISDN_STRIP = re.compile(r"[\s\-()\[\]]")
+_MSISDN_DIGITS = re.compile(r"[1-9][0-9]{2,14}")
+
+
+def normalize_msisdn(value):
+    """'+1 (555) 123-4567' / '0015551234567' / '15551234567' -> '15551234567'; None if invalid."""
+    if not isinstance(value, str):
+        return None
+    t = _MSISDN_STRIP.sub("", value)
+    if t.startswith("+"):
+        t = t[1:]
+    elif t.startswith("00"):
+        t = t[2:]
+    return t if _MSISDN_DIGITS.fullmatch(t) else None
+
+
+def normalize_sender(value):
+    """Numeric senders like MSISDNs (1..15 digits, no +/00), alphanumeric 1..11 printable chars."""
+    if not isinstance(value, str):
+        return None
+    t = _MSISDN_STRIP.sub("", value)
+    m = re.fullmatch(r"(\+|00)?([0-9]+)", t)
+    if m:
+        digits = m.group(2)
+        return digits if 1 <= len(digits) <= 15 else None
+    if 1 <= len(value) <= 11 and all(32 <= ord(c) < 127 for c in value) and value.strip():
+        return value
+    return None
+
+
+def parse_query(qs):
+    """Raw query string -> {key: [values]}.  Percent-decoding only: a literal '+' stays '+'."""
+    out = {}
+    if not qs:
+        return out
+    for part in qs.split("&"):
+        if not part:
+            continue
+        k, _, v = part.partition("=")
+        out.setdefault(urllib.parse.unquote(k, errors="replace"), []).append(
+            urllib.parse.unquote(v, errors="replace"))
+    return out
+
+
+def qget(params, key):
+    vals = params.get(key)
+    return vals[-1] if vals else None
+
+
+def valid_url(value):
+    try:
+        u = urllib.parse.urlsplit(value)
+        _ = u.port
+    except ValueError:
+        return False
+    if u.scheme.lower() not in ("http", "https") or not u.hostname:
+        return False
+    return not any(c.isspace() or ord(c) < 32 for c in value)
+
+
+def is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def message_parts(text, truncate=False):
+    """(number_of_parts, encoding) the way the dry run reports them."""
+    if all(c in GSM7_BASIC or c in GSM7_EXT for c in text):
+        n = sum(2 if c in GSM7_EXT else 1 for c in text)
+        parts = 1 if n <= 160 else math.ceil(n / 153)
+        enc = "text"
+    else:
+        n = len(text.encode("utf-16-le")) // 2
+        parts = 1 if n <= 70 else math.ceil(n / 67)
+        enc = "unicode"
+    return (1 if truncate else parts), enc
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+class ApiError(Exception):
+    def __init__(self, status, code, text, headers=None):
+        super().__init__(text)
+        self.status, self.code, self.text = status, code, text
+        self.headers = headers or {}
+
+
+def bad(code, text, status=400):
+    return ApiError(status, code, text)
+
+
+class Response:
+    __slots__ = ("status", "body", "headers", "content_type", "close")
+
+    def __init__(self, status, body=None, headers=None, content_type=None, close=False):
+        self.status = status
+        self.headers = dict(headers or {})
+        self.close = close
+        if body is None:
+            self.body = b""
+            self.content_type = content_type
+        elif isinstance(body, (bytes, bytearray)):
+            self.body = bytes(body)
+            self.content_type = content_type or "application/octet-stream"
+        elif isinstance(body, str):
+            self.body = body.encode("utf-8")
+            self.content_type = content_type or "text/plain; charset=utf-8"
+        else:
+            self.body = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            self.content_type = content_type or "application/json"
+
+
+def err_response(e: ApiError):
+    return Response(e.status, {"code": e.code, "text": e.text}, e.headers)
+
+
+# --------------------------------------------------------------------------------------------
+# request-body validation
+# --------------------------------------------------------------------------------------------
+
+BOOL_FIELDS = ("feedback_enabled", "flash_message", "truncate_concat")
+INT_FIELDS = {"max_number_of_message_parts": (1, None), "from_ton": (0, 6), "from_npi": (0, 18)}
+PARAM_KEY = re.compile(r"[A-Za-z0-9._-]{1,16}")
+
+
+def _msisdn_list(obj, field, lo, hi):
+    v = obj[field]
+    if not isinstance(v, list):
+        raise bad("syntax_invalid_json", f"'{field}' must be an array of strings")
+    if len(v) < lo or len(v) > hi:
+        raise bad("syntax_constraint_violation",
+                  f"'{field}' must contain between {lo} and {hi} items (got {len(v)})")
+    out = []
+    seen = set()
+    for item in v:
+        if not isinstance(item, str):
+            raise bad("syntax_invalid_json", f"'{field}' must be an array of strings")
+        n = normalize_msisdn(item)
+        if n is None:
+            raise bad("syntax_invalid_parameter_format", f"Invalid MSISDN: {item!r}")
+        if n not in seen:
+            seen.add(n)
+            out.append(n)
+    return out
+
+
+def validate_fields(obj, mode):
+    """Validate a send/replace/dry-run (mode='create') or update (mode='update') body.
+
+    Returns {field: normalised value}; in update mode None means "clear" (explicit null)."""
+    if not isinstance(obj, dict):
+        raise bad("syntax_invalid_json", "request body must be a JSON object")
+    f = {}
+    present = {k for k, v in obj.items() if v is not None} if mode == "create" else set(obj)
+
+    if mode == "create":
+        if "to" not in present:
+            raise bad("syntax_constraint_violation", "'to' is required")
+        f["to"] = _msisdn_list(obj, "to", 1, 1000)
+        if "body" not in present:
+            raise bad("syntax_constraint_violation", "'body' is required")
+    else:
+        for key in ("to_add", "to_remove"):
+            if key in present and obj[key] is not None:
+                f[key] = _msisdn_list(obj, key, 1, 100)
+
+    if "body" in present and obj["body"] is not None:
+        b = obj["body"]
+        if not isinstance(b, str):
+            raise bad("syntax_invalid_json", "'body' must be a string")
+        if len(b) > 2000:
+            raise bad("syntax_constraint_violation", f"'body' is longer than 2000 characters ({len(b)})")
+        f["body"] = b
+    elif "body" in present and mode == "update":
+        raise bad("syntax_constraint_violation", "'body' cannot be cleared")
+
+    if "type" in present and obj["type"] is not None:
+        t = obj["type"]
+        if not isinstance(t, str):
+            raise bad("syntax_invalid_json", "'type' must be a string")
+        if t != "mt_text":
+            raise bad("syntax_invalid_parameter_format",
+                      f"unsupported 'type' {t!r}: this fake only implements mt_text")
+
+    if "from" in present:
+        v = obj["from"]
+        if v is None:
+            f["from"] = None
+        else:
+            if not isinstance(v, str):
+                raise bad("syntax_invalid_json", "'from' must be a string")
+            n = normalize_sender(v)
+            if n is None:
+                raise bad("syntax_invalid_parameter_format", f"Invalid originator: {v!r}")
+            f["from"] = n
+
+    if "delivery_report" in present:
+        v = obj["delivery_report"]
+        if v is not None and not isinstance(v, str):
+            raise bad("syntax_invalid_json", "'delivery_report' must be a string")
+        if v is not None and v not in DELIVERY_REPORT_TYPES:
+            raise bad("syntax_invalid_parameter_format",
+                      f"Invalid delivery_report {v!r}; expected one of {', '.join(DELIVERY_REPORT_TYPES)}")
+        f["delivery_report"] = v
+
+    for key in ("send_at", "expire_at"):
+        if key in present:
+            v = obj[key]
+            if v is None:
+                f[key] = None
+                continue
+            if not isinstance(v, str):
+                raise bad("syntax_invalid_json", f"'{key}' must be an ISO-8601 string")
+            ms = parse_iso(v)
+            if ms is None:
+                raise bad("syntax_invalid_parameter_format", f"Invalid ISO-8601 date-time in '{key}': {v!r}")
+            f[key] = ms
+
+    if "callback_url" in present:
+        v = obj["callback_url"]
+        if v is not None:
+            if not isinstance(v, str):
+                raise bad("syntax_invalid_json", "'callback_url' must be a string")
+            if len(v) > 2048:
+                raise bad("syntax_constraint_violation", "'callback_url' is longer than 2048 characters")
+            if v and not valid_url(v):
+                raise bad("syntax_invalid_parameter_format", f"Invalid callback_url: {v!r}")
+        f["callback_url"] = v or None
+
+    if "client_reference" in present:
+        v = obj["client_reference"]
+        if v is not None:
+            if not isinstance(v, str):
+                raise bad("syntax_invalid_json", "'client_reference' must be a string")
+            if len(v) > 2048:
+                raise bad("syntax_constraint_violation", "'client_reference' is longer than 2048 characters")
+        f["client_reference"] = v
+
+    for key in BOOL_FIELDS:
+        if key in present:
+            v = obj[key]
+            if v is not None and not isinstance(v, bool):
+                raise bad("syntax_invalid_json", f"'{key}' must be a boolean")
+            f[key] = v
+
+    for key, (lo, hi) in INT_FIELDS.items():
+        if key in present:
+            v = obj[key]
+            if v is not None:
+                if not is_int(v):
+                    raise bad("syntax_invalid_json", f"'{key}' must be an integer")
+                if v < lo or (hi is not None and v > hi):
+                    rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+                    raise bad("syntax_constraint_violation", f"'{key}' must be {rng}")
+            f[key] = v
+
+    if "parameters" in present:
+        v = obj["parameters"]
+        if v is not None:
+            if not isinstance(v, dict):
+                raise bad("syntax_invalid_json", "'parameters' must be an object")
+            for pk, pv in v.items():
+                if not PARAM_KEY.fullmatch(pk):
+                    raise bad("syntax_constraint_violation",
+                              f"parameter key {pk!r} must be 1..16 of letters, digits, '.', '-', '_'")
+                if not isinstance(pv, dict):
+                    raise bad("syntax_invalid_json", f"parameter {pk!r} must be an object")
+                for rk, rv in pv.items():
+                    if not isinstance(rv, str):
+                        raise bad("syntax_invalid_json", f"parameter {pk!r} values must be strings")
+                    if len(rv) > 160:
+                        raise bad("syntax_constraint_violation",
+                                  f"parameter {pk!r} value for {rk!r} is longer than 160 characters")
+        f["parameters"] = v
+    return f
+
+
+# --------------------------------------------------------------------------------------------
+# the fake's state and API
+# --------------------------------------------------------------------------------------------
+
+class Fake:
+    def __init__(self, args):
+        self.args = args
+        self.verbose = args.verbose
+        self.lock = threading.RLock()
+        self.jwt_key = secrets.token_bytes(32)
+        modes = args.auth_modes
+        self.project_enabled = modes in ("both", "project")
+        self.plan_enabled = modes in ("both", "service-plan")
+        self.reset()
+
+    # ---- state ----
+    def reset(self):
+        with self.lock:
+            a = self.args
+            self.config = {
+                "token_ttl": a.token_ttl,
+                "expire_policy": a.expire_policy,
+                "cancel_dispatched_status": a.cancel_dispatched_status,
+                "default_callback_url": a.default_callback_url,
+                "seed": a.seed,
+            }
+            self.rng = random.Random(a.seed)
+            self.offset_ms = 0
+            self.batches = {}
+            self.batch_seq = 0
+            self.tokens = collections.OrderedDict()
+            self.requests = collections.deque(maxlen=a.max_recorded)
+            self.req_seq = 0
+            self.faults = []
+            self.fault_seq = 0
+            self.stats = collections.Counter()
+
+    def now_ms(self):
+        return int(time.time() * 1000) + self.offset_ms
+
+    # ---- request log ----
+    def record(self, method, path, query, headers, body):
+        with self.lock:
+            self.req_seq += 1
+            self.stats["requests"] += 1
+            text = None
+            js = None
+            if body:
+                text = body.decode("utf-8", errors="replace")
+                try:
+                    js = json.loads(text)
+                except ValueError:
+                    js = None
+            rec = {"seq": self.req_seq, "method": method, "path": path, "query": query,
+                   "query_params": {k: v[-1] for k, v in parse_query(query).items()},
+                   "headers": headers, "body": text, "json": js, "status": None,
+                   "at": fmt_ms(self.now_ms()), "real_at": time.time()}
+            self.requests.append(rec)
+            return rec
+
+    # ---- faults ----
+    def add_fault(self, rule):
+        if not isinstance(rule, dict):
+            raise ValueError("a fault rule must be a JSON object")
+        m = rule.get("match") or {}
+        if not isinstance(m, dict):
+            raise ValueError("'match' must be an object")
+        methods = m.get("method")
+        if isinstance(methods, str):
+            methods = [methods]
+        if methods is not None and not (isinstance(methods, list) and all(isinstance(x, str) for x in methods)):
+            raise ValueError("'match.method' must be a string or a list of strings")
+        compiled = {}
+        for key in ("path_regex", "query_regex", "body_regex"):
+            if m.get(key) is not None:
+                try:
+                    compiled[key] = re.compile(m[key])
+                except (re.error, TypeError) as e:
+                    raise ValueError(f"bad match.{key}: {e}") from None
+        status = rule.get("status")
+        if status is not None and not (is_int(status) and 100 <= status <= 599):
+            raise ValueError("'status' must be an integer 100..599")
+        prob = rule.get("probability", 1.0)
+        if not isinstance(prob, (int, float)) or isinstance(prob, bool) or not 0 <= prob <= 1:
+            raise ValueError("'probability' must be a number 0..1")
+        count = rule.get("count")
+        if count is not None and not (is_int(count) and count >= 0):
+            raise ValueError("'count' must be null or an integer >= 0")
+        skip = rule.get("skip", 0)
+        if not (is_int(skip) and skip >= 0):
+            raise ValueError("'skip' must be an integer >= 0")
+        latency = rule.get("latency_ms", 0) or 0
+        if not isinstance(latency, (int, float)) or isinstance(latency, bool) or latency < 0:
+            raise ValueError("'latency_ms' must be a number >= 0")
+        shape = rule.get("shape", "code_text")
+        if shape not in ("code_text", "google"):
+            raise ValueError("'shape' must be 'code_text' or 'google'")
+        headers = rule.get("headers") or {}
+        if not isinstance(headers, dict):
+            raise ValueError("'headers' must be an object")
+        drop = bool(rule.get("act_then_drop", False))
+        if status is None and not drop and not latency:
+            raise ValueError("a fault rule needs 'status', 'act_then_drop' or 'latency_ms'")
+        with self.lock:
+            self.fault_seq += 1
+            f = {"id": self.fault_seq, "match": m, "methods": [x.upper() for x in methods] if methods else None,
+                 "re": compiled, "status": status, "has_body": "body" in rule, "body": rule.get("body"),
+                 "headers": {str(k): str(v) for k, v in headers.items()}, "probability": float(prob),
+                 "count": count, "skip": skip, "latency_ms": latency, "act_then_drop": drop,
+                 "shape": shape, "fired": 0, "matched": 0}
+            self.faults.append(f)
+            return f["id"]
+
+    @staticmethod
+    def fault_public(f):
+        return {k: f[k] for k in ("id", "match", "status", "body", "headers", "probability", "count",
+                                  "skip", "latency_ms", "act_then_drop", "shape", "fired", "matched")}
+
+    def pick_fault(self, method, path, query, body):
+        with self.lock:
+            if not self.faults:
+                return None
+            text = None
+            for f in self.faults:
+                if f["count"] is not None and f["count"] <= 0:
+                    continue
+                if f["methods"] and method not in f["methods"]:
+                    continue
+                r = f["re"]
+                if "path_regex" in r and not r["path_regex"].search(path):
+                    continue
+                if "query_regex" in r and not r["query_regex"].search(query):
+                    continue
+                if "body_regex" in r:
+                    if text is None:
+                        text = body.decode("utf-8", errors="replace")
+                    if not r["body_regex"].search(text):
+                        continue
+                f["matched"] += 1
+                if f["skip"] > 0:
+                    f["skip"] -= 1
+                    continue
+                if f["probability"] < 1.0 and self.rng.random() >= f["probability"]:
+                    continue
+                if f["count"] is not None:
+                    f["count"] -= 1
+                f["fired"] += 1
+                self.stats["faults_fired"] += 1
+                return dict(f)
+            return None
+
+    @staticmethod
+    def fault_response(f):
+        status = f["status"]
+        if f["has_body"]:
+            body = f["body"]
+        else:
+            try:
+                phrase = HTTPStatus(status).phrase
+            except ValueError:
+                phrase = f"status {status}"
+            if f["shape"] == "google":
+                body = {"error": {"code": status, "message": f"injected fault: {phrase}",
+                                  "status": GOOGLE_STATUS.get(status, "UNKNOWN"), "details": []}}
+            else:
+                body = {"code": FAULT_CODES.get(status, "error"), "text": f"injected fault: {phrase}"}
+        return Response(status, body, f["headers"])
+
+    # ---- tokens ----
+    def issue_token(self):
+        now = self.now_ms()
+        ttl = int(self.config["token_ttl"])
+        header = b64url(b'{"alg":"HS256","typ":"JWT"}')
+        payload = b64url(json.dumps({
+            "iss": "https://auth.sinch.com/sinch-fake", "sub": self.args.key_id,
+            "aud": "https://sms.api.sinch.com", "iat": now // 1000, "exp": now // 1000 + ttl,
+            "jti": secrets.token_hex(12)}, separators=(",", ":")).encode())
+        sig = b64url(hmac.new(self.jwt_key, f"{header}.{payload}".encode(), hashlib.sha256).digest())
+        tok = f"{header}.{payload}.{sig}"
+        self.tokens[tok] = {"issued_at": now, "expires_at": now + ttl * 1000}
+        while len(self.tokens) > 200_000:
+            self.tokens.popitem(last=False)
+        return tok, ttl
+
+    def handle_token(self, method, headers, body):
+        if method != "POST":
+            return Response(405, {"error": "invalid_request", "error_description": "use POST"}, {"Allow": "POST"})
+        with self.lock:
+            self.stats["token_fetch_attempts"] += 1
+        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+        form = {}
+        if body:
+            if ctype != "application/x-www-form-urlencoded":
+                return Response(400, {"error": "invalid_request",
+                                      "error_description": "body must be application/x-www-form-urlencoded"})
+            form = urllib.parse.parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+        cid = csec = None
+        auth = headers.get("authorization", "")
+        if auth[:6].lower() == "basic ":
+            try:
+                dec = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+                cid, _, csec = dec.partition(":")
+            except (ValueError, UnicodeDecodeError):
+                cid = csec = None
+        elif "client_id" in form:
+            cid, csec = form["client_id"][-1], (form.get("client_secret") or [""])[-1]
+        if not (self.project_enabled and cid is not None
+                and hmac.compare_digest(cid.encode(), self.args.key_id.encode())
+                and hmac.compare_digest((csec or "").encode(), self.args.key_secret.encode())):
+            return Response(401, {"error": "invalid_client", "error_description": "Client authentication failed"},
+                            {"WWW-Authenticate": 'Basic realm="sinch"'})
+        grant = (form.get("grant_type") or [None])[-1]
+        if not grant:
+            return Response(400, {"error": "invalid_request", "error_description": "grant_type is required"})
+        if grant != "client_credentials":
+            return Response(400, {"error": "unsupported_grant_type",
+                                  "error_description": f"grant_type {grant!r} is not supported"})
+        with self.lock:
+            tok, ttl = self.issue_token()
+            self.stats["token_fetches"] += 1
+        return Response(200, {"access_token": tok, "token_type": "bearer", "expires_in": ttl, "scope": ""},
+                        {"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    def check_auth(self, ident, headers):
+        auth = headers.get("authorization", "")
+        token = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+
+        def unauthorized(text, www='Bearer realm="sinch"'):
+            return ApiError(401, "unauthorized", text, {"WWW-Authenticate": www})
+
+        if self.project_enabled and ident == self.args.project_id:
+            if token is None:
+                raise unauthorized("missing bearer token")
+            with self.lock:
+                info = self.tokens.get(token)
+                now = self.now_ms()
+            if info is None:
+                raise unauthorized("invalid access token", 'Bearer error="invalid_token"')
+            if now >= info["expires_at"]:
+                raise unauthorized("access token expired",
+                                   'Bearer error="invalid_token", error_description="token expired"')
+            return
+        if self.plan_enabled and ident == self.args.service_plan_id:
+            if token is None:
+                raise unauthorized("missing bearer token")
+            if not hmac.compare_digest(token.encode(), self.args.api_token.encode()):
+                raise unauthorized("token not valid for this service plan", 'Bearer error="invalid_token"')
+            return
+        raise unauthorized(f"unknown project or service plan id {ident!r}", 'Bearer error="invalid_token"')
+
+    # ---- batches: state helpers ----
+    @staticmethod
+    def eff_send(b):
+        return b["send_at"] if b["send_at"] is not None else b["created_at"]
+
+    def refresh(self, b, now):
+        if not b["dispatched"] and not b["canceled"] and self.eff_send(b) <= now:
+            b["dispatched"] = True
+            at = max(self.eff_send(b), b["created_at"])
+            b["dispatched_at"] = at
+            for r in b["recipients"].values():
+                if r["status"] == "Queued":
+                    r.update(status="Dispatched", code=401, at=at)
+
+    def render(self, b):
+        out = {"id": b["id"], "to": list(b["to"])}
+        if b["from"] is not None:
+            out["from"] = b["from"]
+        out["canceled"] = b["canceled"]
+        if b["parameters"] is not None:
+            out["parameters"] = b["parameters"]
+        out["body"] = b["body"]
+        out["type"] = "mt_text"
+        out["created_at"] = fmt_ms(b["created_at"])
+        out["modified_at"] = fmt_ms(b["modified_at"])
+        out["delivery_report"] = b["delivery_report"] or "none"
+        if b["send_at"] is not None:
+            out["send_at"] = fmt_ms(b["send_at"])
+        out["expire_at"] = fmt_ms(b["expire_at"])
+        for k in ("callback_url", "client_reference", "feedback_enabled"):
+            if b[k] is not None:
+                out[k] = b[k]
+        out["flash_message"] = bool(b["flash_message"])
+        for k in ("truncate_concat", "max_number_of_message_parts", "from_ton", "from_npi"):
+            if b[k] is not None:
+                out[k] = b[k]
+        return out
+
+    def render_internal(self, b):
+        out = self.render(b)
+        out.update({
+            "dispatched": b["dispatched"],
+            "dispatched_at": fmt_ms(b["dispatched_at"]) if b["dispatched_at"] is not None else None,
+            "canceled_at": fmt_ms(b["canceled_at"]) if b["canceled_at"] is not None else None,
+            "effective_send_at": fmt_ms(self.eff_send(b)),
+            "expire_at_explicit": b["expire_explicit"],
+            "delivery_statuses": {k: {"status": v["status"], "code": v["code"], "at": fmt_ms(v["at"])}
+                                  for k, v in b["recipients"].items()},
+            "feedback": list(b["feedback"]),
+            "callbacks_sent": b["callbacks_sent"],
+            "replaced": b["replaced"],
+            "updated": b["updated"],
+        })
+        return out
+
+    def compute_expire(self, send_at, created_at, expire_at, explicit):
+        base = send_at if send_at is not None else created_at
+        if not explicit or expire_at is None:
+            return base + THREE_DAYS_MS, False
+        if expire_at <= base:
+            raise bad("syntax_constraint_violation", "'expire_at' must be after 'send_at'")
+        if expire_at > base + THREE_DAYS_MS:
+            if self.config["expire_policy"] == "clamp":
+                return base + THREE_DAYS_MS, True
+            raise bad("syntax_constraint_violation", "'expire_at' must be at most 3 days after 'send_at'")
+        return expire_at, True
+
+    def check_callback(self, delivery_report, callback_url):
+        if (delivery_report or "none") != "none" and not callback_url and not self.config["default_callback_url"]:
+            raise ApiError(403, "missing_callback_url",
+                           "A delivery report was requested but no callback URL is set on the batch or the service plan")
+
+    def build_batch(self, f, now, existing=None):
+        """Create the internal batch dict from validated create-mode fields."""
+        send_at = f.get("send_at")
+        created = existing["created_at"] if existing else now
+        expire_at, explicit = self.compute_expire(send_at, created, f.get("expire_at"),
+                                                  f.get("expire_at") is not None)
+        self.check_callback(f.get("delivery_report"), f.get("callback_url"))
+        b = {
+            "id": existing["id"] if existing else None, "seq": existing["seq"] if existing else None,
+            "to": f["to"], "from": f.get("from"), "body": f["body"], "parameters": f.get("parameters"),
+            "delivery_report": f.get("delivery_report") or "none", "send_at": send_at,
+            "expire_at": expire_at, "expire_explicit": explicit,
+            "callback_url": f.get("callback_url"), "client_reference": f.get("client_reference"),
+            "feedback_enabled": f.get("feedback_enabled"), "flash_message": bool(f.get("flash_message")),
+            "truncate_concat": f.get("truncate_concat"),
+            "max_number_of_message_parts": f.get("max_number_of_message_parts"),
+            "from_ton": f.get("from_ton"), "from_npi": f.get("from_npi"),
+            "created_at": created, "modified_at": now, "canceled": False, "canceled_at": None,
+            "dispatched": False, "dispatched_at": None,
+            "recipients": {m: {"status": "Queued", "code": 400, "at": now} for m in f["to"]},
+            "feedback": existing["feedback"] if existing else [],
+            "callbacks_sent": existing["callbacks_sent"] if existing else 0,
+            "replaced": (existing["replaced"] + 1) if existing else 0,
+            "updated": existing["updated"] if existing else 0,
+        }
+        return b
+
+    def get_batch(self, bid):
+        b = self.batches.get(bid)
+        if b is None:
+            raise ApiError(404, "not_found", f"Batch {bid!r} not found")
+        return b
+
+    # ---- batches: operations (all called with the lock held) ----
+    def op_create(self, obj):
+        f = validate_fields(obj, "create")
+        now = self.now_ms()
+        b = self.build_batch(f, now)
+        bid = new_batch_id(now)
+        while bid in self.batches:
+            bid = new_batch_id(now)
+        self.batch_seq += 1
+        b["id"], b["seq"] = bid, self.batch_seq
+        self.batches[bid] = b
+        self.refresh(b, now)
+        self.stats["creates"] += 1
+        return Response(201, self.render(b))
+
+    def op_get(self, bid):
+        b = self.get_batch(bid)
+        self.refresh(b, self.now_ms())
+        return Response(200, self.render(b))
+
+    def op_update(self, bid, obj):
+        b = self.get_batch(bid)
+        f = validate_fields(obj, "update")
+        now = self.now_ms()
+        self.refresh(b, now)
+        if b["dispatched"] or b["canceled"]:
+            raise ApiError(403, "batch_already_dispatched",
+                           "The batch is already " + ("cancelled" if b["canceled"] else "dispatched"))
+        to = list(b["to"])
+        for m in f.get("to_add") or []:
+            if m not in to:
+                to.append(m)
+        removed = set(f.get("to_remove") or [])
+        to = [m for m in to if m not in removed]
+        if not to:
+            raise bad("syntax_constraint_violation", "the update would leave the batch without recipients")
+        send_at = f["send_at"] if "send_at" in f else b["send_at"]
+        if "expire_at" in f:
+            exp_in, explicit = f["expire_at"], f["expire_at"] is not None
+        else:
+            exp_in, explicit = b["expire_at"], b["expire_explicit"]
+        expire_at, explicit = self.compute_expire(send_at, b["created_at"], exp_in, explicit)
+        dr = f["delivery_report"] if "delivery_report" in f else b["delivery_report"]
+        cb = f["callback_url"] if "callback_url" in f else b["callback_url"]
+        self.check_callback(dr, cb)
+        # apply
+        for k, v in f.items():
+            if k in ("to_add", "to_remove", "send_at", "expire_at", "delivery_report", "callback_url"):
+                continue
+            if k == "flash_message":
+                v = bool(v)
+            b[k] = v
+        b["to"] = to
+        b["recipients"] = {m: b["recipients"].get(m) or {"status": "Queued", "code": 400, "at": now} for m in to}
+        b["send_at"] = send_at
+        b["expire_at"], b["expire_explicit"] = expire_at, explicit
+        b["delivery_report"] = dr or "none"
+        b["callback_url"] = cb
+        b["modified_at"] = now
+        b["updated"] += 1
+        self.refresh(b, now)
+        self.stats["updates"] += 1
+        return Response(200, self.render(b))
+
+    def op_replace(self, bid, obj):
+        b = self.get_batch(bid)
+        f = validate_fields(obj, "create")
+        now = self.now_ms()
+        self.refresh(b, now)
+        if b["dispatched"] or b["canceled"]:
+            raise ApiError(403, "batch_already_dispatched",
+                           "The batch is already " + ("cancelled" if b["canceled"] else "dispatched"))
+        nb = self.build_batch(f, now, existing=b)
+        self.batches[bid] = nb
+        self.refresh(nb, now)
+        self.stats["replaces"] += 1
+        return Response(200, self.render(nb))
+
+    def op_cancel(self, bid):
+        b = self.get_batch(bid)
+        now = self.now_ms()
+        self.refresh(b, now)
+        if not b["canceled"]:
+            if b["dispatched"] and int(self.config["cancel_dispatched_status"]) == 409:
+                raise ApiError(409, "conflict_send_at", "The batch has already been sent and cannot be cancelled")
+            b["canceled"] = True
+            b["canceled_at"] = now
+            b["modified_at"] = now
+            if not b["dispatched"]:
+                for r in b["recipients"].values():
+                    r.update(status="Cancelled", code=407, at=now)
+            self.stats["cancels"] += 1
+        return Response(200, self.render(b))
+
+    def op_list(self, query):
+        p = parse_query(query)
+        now = self.now_ms()
+
+        def int_param(name, default):
+            v = qget(p, name)
+            if v is None or v == "":
+                return default
+            if not re.fullmatch(r"[0-9]{1,9}", v):
+                raise bad("syntax_invalid_parameter_format", f"'{name}' must be a non-negative integer")
+            return int(v)
+
+        page = int_param("page", 0)
+        page_size = int_param("page_size", 30)
+        if not 1 <= page_size <= 100:
+            raise bad("syntax_constraint_violation", "'page_size' must be between 1 and 100")
+        froms = None
+        fv = p.get("from")
+        if fv:
+            froms = set()
+            for v in ",".join(fv).split(","):
+                v = v.strip()
+                if v:
+                    froms.add(normalize_sender(v) or v)
+        start = now - MS_PER_DAY
+        end = None
+        for name in ("start_date", "end_date"):
+            v = qget(p, name)
+            if v:
+                ms = parse_iso(v)
+                if ms is None:
+                    raise bad("syntax_invalid_parameter_format", f"Invalid ISO-8601 date-time in '{name}': {v!r}")
+                if name == "start_date":
+                    start = ms
+                else:
+                    end = ms
+        cref = qget(p, "client_reference")
+        lo = max(start, now - LIST_WINDOW_MS)
+        items = [b for b in self.batches.values()
+                 if b["created_at"] >= lo and (end is None or b["created_at"] < end)
+                 and (froms is None or b["from"] in froms)
+                 and (cref is None or b["client_reference"] == cref)]
+        items.sort(key=lambda b: (b["created_at"], b["seq"]), reverse=True)
+        chunk = items[page * page_size:(page + 1) * page_size]
+        for b in chunk:
+            self.refresh(b, now)
+        self.stats["lists"] += 1
+        return Response(200, {"count": len(items), "page": page, "page_size": len(chunk),
+                              "batches": [self.render(b) for b in chunk]})
+
+    def op_dry_run(self, query, obj):
+        p = parse_query(query)
+        f = validate_fields(obj, "create")
+        pr = (qget(p, "per_recipient") or "false").lower()
+        if pr not in ("true", "false"):
+            raise bad("syntax_invalid_parameter_format", "'per_recipient' must be true or false")
+        nr = qget(p, "number_of_recipients")
+        if nr in (None, ""):
+            limit = 100
+        elif re.fullmatch(r"[0-9]{1,9}", nr):
+            limit = int(nr)
+            if not 1 <= limit <= 1000:
+                raise bad("syntax_constraint_violation", "'number_of_recipients' must be between 1 and 1000")
+        else:
+            raise bad("syntax_invalid_parameter_format", "'number_of_recipients' must be an integer")
+        now = self.now_ms()
+        self.compute_expire(f.get("send_at"), now, f.get("expire_at"), f.get("expire_at") is not None)
+        self.check_callback(f.get("delivery_report"), f.get("callback_url"))
+        params = f.get("parameters") or {}
+        norm_params = {k: {(normalize_msisdn(rk) or rk): rv for rk, rv in v.items()} for k, v in params.items()}
+        total = 0
+        per = []
+        for m in f["to"]:
+            text = f["body"]
+            for key, vals in norm_params.items():
+                val = vals.get(m, vals.get("default"))
+                if val is not None:
+                    text = text.replace("${" + key + "}", val)
+            parts, enc = message_parts(text, bool(f.get("truncate_concat")))
+            total += parts
+            if len(per) < limit:
+                per.append({"recipient": m, "number_of_parts": parts, "body": text, "encoding": enc})
+        out = {"number_of_recipients": len(f["to"]), "number_of_messages": total}
+        if pr == "true":
+            out["per_recipient"] = per
+        self.stats["dry_runs"] += 1
+        return Response(200, out)
+
+    def op_delivery_report(self, bid, query):
+        b = self.get_batch(bid)
+        self.refresh(b, self.now_ms())
+        p = parse_query(query)
+        typ = qget(p, "type") or "summary"
+        if typ not in ("summary", "full"):
+            raise ApiError(404, "not_found", f"Unknown delivery report type {typ!r}")
+        statuses = None
+        if p.get("status"):
+            statuses = {s.strip().lower() for s in ",".join(p["status"]).split(",") if s.strip()}
+        codes = None
+        if p.get("code"):
+            codes = set()
+            for c in ",".join(p["code"]).split(","):
+                c = c.strip()
+                if not c:
+                    continue
+                if not re.fullmatch(r"-?[0-9]{1,9}", c):
+                    raise bad("syntax_invalid_parameter_format", f"Invalid code {c!r}")
+                codes.add(int(c))
+        groups = {}
+        if b["canceled"] and not b["dispatched"]:
+            total = 0
+        else:
+            total = len(b["recipients"])
+            for m, r in b["recipients"].items():
+                if statuses is not None and r["status"].lower() not in statuses:
+                    continue
+                if codes is not None and r["code"] not in codes:
+                    continue
+                groups.setdefault((r["code"], r["status"]), []).append(m)
+        sts = []
+        for (code, status), ms in sorted(groups.items()):
+            e = {"code": code, "status": status, "count": len(ms)}
+            if typ == "full":
+                e["recipients"] = ms
+            sts.append(e)
+        out = {"type": "delivery_report_sms", "batch_id": b["id"], "total_message_count": total, "statuses": sts}
+        if b["client_reference"] is not None:
+            out["client_reference"] = b["client_reference"]
+        return Response(200, out)
+
+    def recipient_report(self, b, m):
+        r = b["recipients"][m]
+        out = {"type": "recipient_delivery_report_sms", "batch_id": b["id"], "recipient": m,
+               "code": r["code"], "status": r["status"], "at": fmt_ms(r["at"])}
+        if r["status"] not in ("Queued", "Cancelled"):
+            out["operator_status_at"] = fmt_s(r["at"])
+        if b["client_reference"] is not None:
+            out["client_reference"] = b["client_reference"]
+        return out
+
+    def op_recipient_report(self, bid, number):
+        b = self.get_batch(bid)
+        self.refresh(b, self.now_ms())
+        m = normalize_msisdn(number)
+        if m is None or m not in b["recipients"]:
+            raise ApiError(404, "not_found", f"Recipient {number!r} not found in batch {bid}")
+        return Response(200, self.recipient_report(b, m))
+
+    def op_feedback(self, bid, obj):
+        b = self.get_batch(bid)
+        if not isinstance(obj, dict):
+            raise bad("syntax_invalid_json", "request body must be a JSON object")
+        if "recipients" not in obj or obj["recipients"] is None:
+            raise bad("syntax_constraint_violation", "'recipients' is required")
+        rec = obj["recipients"]
+        if not isinstance(rec, list) or not all(isinstance(x, str) for x in rec):
+            raise bad("syntax_invalid_json", "'recipients' must be an array of strings")
+        norm = []
+        for x in rec:
+            n = normalize_msisdn(x)
+            if n is None:
+                raise bad("syntax_invalid_parameter_format", f"Invalid MSISDN: {x!r}")
+            norm.append(n)
+        b["feedback"].append({"at": fmt_ms(self.now_ms()), "recipients": norm})
+        self.stats["feedbacks"] += 1
+        return Response(202)
+
+    # ---- API routing ----
+    def api(self, method, path, query, headers, body):
+        if method == "HEAD":
+            method = "GET"
+        if path == "/oauth2/token":
+            return self.handle_token(method, headers, body)
+        segs = path.split("/")
+        if len(segs) < 4 or segs[0] != "" or segs[1] != "xms" or segs[2] != "v1" or not segs[3]:
+            return err_response(ApiError(404, "not_found", f"Unknown path {path!r}"))
+        segs = [urllib.parse.unquote(s, errors="replace") for s in segs]
+        ident, rest = segs[3], segs[4:]
+        try:
+            self.check_auth(ident, headers)
+            n = len(rest)
+            if n == 0 or rest[0] != "batches" or any(s == "" for s in rest):
+                raise ApiError(404, "not_found", f"Unknown path {path!r}")
+            if n == 1:
+                route, allowed = "batches", ("GET", "POST")
+            elif n == 2 and rest[1] == "dry_run":
+                route, allowed = "dry_run", ("POST",)
+            elif n == 2:
+                route, allowed = "batch", ("GET", "POST", "PUT", "DELETE")
+            elif n == 3 and rest[2] == "delivery_report":
+                route, allowed = "report", ("GET",)
+            elif n == 4 and rest[2] == "delivery_report":
+                route, allowed = "recipient", ("GET",)
+            elif n == 3 and rest[2] == "delivery_feedback":
+                route, allowed = "feedback", ("POST",)
+            else:
+                raise ApiError(404, "not_found", f"Unknown path {path!r}")
+            if method not in allowed:
+                raise ApiError(405, "method_not_allowed", f"{method} is not allowed on {path}",
+                               {"Allow": ", ".join(allowed)})
+            takes_body = method in ("POST", "PUT")
+            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+            if (takes_body or body) and ctype != "application/json":
+                raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
+            obj = None
+            if takes_body:
+                try:
+                    obj = json.loads(body.decode("utf-8"))
+                except (ValueError, UnicodeDecodeError) as e:
+                    raise bad("syntax_invalid_json", f"Invalid JSON: {e}") from None
+            with self.lock:
+                if route == "batches":
+                    return self.op_list(query) if method == "GET" else self.op_create(obj)
+                if route == "dry_run":
+                    return self.op_dry_run(query, obj)
+                bid = rest[1]
+                if route == "batch":
+                    if method == "GET":
+                        return self.op_get(bid)
+                    if method == "POST":
+                        return self.op_update(bid, obj)
+                    if method == "PUT":
+                        return self.op_replace(bid, obj)
+                    return self.op_cancel(bid)
+                if route == "report":
+                    return self.op_delivery_report(bid, query)
+                if route == "recipient":
+                    return self.op_recipient_report(bid, rest[3])
+                return self.op_feedback(bid, obj)
+        except ApiError as e:
+            return err_response(e)
+
+    # ---- control API ----
+    def control(self, method, path, query, body):
+        def js():
+            if not body:
+                return {}
+            try:
+                return json.loads(body.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as e:
+                raise ValueError(f"invalid JSON: {e}") from None
+
+        segs = path.split("/")[2:]  # after '', '_fake'
+        name = segs[0] if segs else ""
+        arg = urllib.parse.unquote(segs[1]) if len(segs) > 1 else None
+        try:
+            if name == "health" and method in ("GET", "HEAD"):
+                return Response(200, {"ok": True, "now": fmt_ms(self.now_ms())})
+            if name == "requests" and arg is None:
+                if method == "DELETE":
+                    with self.lock:
+                        self.requests.clear()
+                    return Response(200, {"cleared": True})
+                if method == "GET":
+                    p = parse_query(query)
+                    with self.lock:
+                        recs = list(self.requests)
+                    if qget(p, "method"):
+                        recs = [r for r in recs if r["method"] == qget(p, "method").upper()]
+                    if qget(p, "path_regex"):
+                        rx = re.compile(qget(p, "path_regex"))
+                        recs = [r for r in recs if rx.search(r["path"])]
+                    if qget(p, "since_seq"):
+                        s = int(qget(p, "since_seq"))
+                        recs = [r for r in recs if r["seq"] > s]
+                    if qget(p, "limit"):
+                        recs = recs[-int(qget(p, "limit")):] if int(qget(p, "limit")) > 0 else []
+                    return Response(200, recs)
+            if name == "batches" and method == "GET":
+                with self.lock:
+                    now = self.now_ms()
+                    if arg is not None:
+                        b = self.batches.get(arg)
+                        if b is None:
+                            return Response(404, {"error": f"no batch {arg}"})
+                        self.refresh(b, now)
+                        return Response(200, self.render_internal(b))
+                    out = []
+                    for b in sorted(self.batches.values(), key=lambda x: x["seq"]):
+                        self.refresh(b, now)
+                        out.append(self.render_internal(b))
+                return Response(200, out)
+            if name == "stats" and method == "GET":
+                with self.lock:
+                    now = self.now_ms()
+                    for b in self.batches.values():
+                        self.refresh(b, now)
+                    st = {k: self.stats.get(k, 0) for k in (
+                        "token_fetches", "token_fetch_attempts", "creates", "updates", "replaces",
+                        "cancels", "lists", "dry_runs", "feedbacks", "callbacks_sent", "faults_fired",
+                        "requests")}
+                    st["batches"] = len(self.batches)
+                    st["live_batches"] = sum(1 for b in self.batches.values()
+                                             if not b["canceled"] and not b["dispatched"])
+                    st["dispatched_batches"] = sum(1 for b in self.batches.values() if b["dispatched"])
+                    st["canceled_batches"] = sum(1 for b in self.batches.values() if b["canceled"])
+                    st["live_tokens"] = sum(1 for t in self.tokens.values() if t["expires_at"] > now)
+                    st["now"] = fmt_ms(now)
+                return Response(200, st)
+            if name == "reset" and method == "POST" and arg is None:
+                self.reset()
+                return Response(200, {"reset": True})
+            if name == "faults":
+                if method == "GET" and arg is None:
+                    with self.lock:
+                        return Response(200, [self.fault_public(f) for f in self.faults])
+                if method == "DELETE":
+                    with self.lock:
+                        if arg is None:
+                            self.faults.clear()
+                        else:
+                            self.faults = [f for f in self.faults if str(f["id"]) != arg]
+                    return Response(200, {"cleared": True})
+                if method == "POST" and arg is None:
+                    data = js()
+                    rules = data if isinstance(data, list) else [data]
+                    ids = [self.add_fault(r) for r in rules]
+                    return Response(201, {"id": ids[0] if len(ids) == 1 else None, "ids": ids})
+            if name == "expire_tokens" and method == "POST":
+                with self.lock:
+                    now = self.now_ms()
+                    n = 0
+                    for t in self.tokens.values():
+                        if t["expires_at"] > now:
+                            t["expires_at"] = now
+                            n += 1
+                return Response(200, {"expired": n})
+            if name == "clock":
+                if method == "POST":
+                    data = js()
+                    with self.lock:
+                        if "now" in data:
+                            ms = parse_iso(data["now"])
+                            if ms is None:
+                                raise ValueError("'now' must be an ISO-8601 date-time")
+                            self.offset_ms = ms - int(time.time() * 1000)
+                        elif "advance_seconds" in data:
+                            adv = data["advance_seconds"]
+                            if not isinstance(adv, (int, float)) or isinstance(adv, bool):
+                                raise ValueError("'advance_seconds' must be a number")
+                            self.offset_ms += int(round(adv * 1000))
+                        else:
+                            raise ValueError("give 'advance_seconds' or 'now'")
+                if method in ("GET", "POST"):
+                    return Response(200, {"now": fmt_ms(self.now_ms()), "offset_ms": self.offset_ms})
+            if name == "config":
+                if method == "POST":
+                    data = js()
+                    with self.lock:
+                        for k, v in data.items():
+                            if k == "token_ttl" and is_int(v) and v > 0:
+                                self.config[k] = v
+                            elif k == "expire_policy" and v in ("reject", "clamp"):
+                                self.config[k] = v
+                            elif k == "cancel_dispatched_status" and v in (200, 409, "200", "409"):
+                                self.config[k] = int(v)
+                            elif k == "default_callback_url" and (v is None or isinstance(v, str)):
+                                self.config[k] = v
+                            elif k == "seed" and (v is None or is_int(v)):
+                                self.config[k] = v
+                                self.rng = random.Random(v)
+                            else:
+                                raise ValueError(f"bad config item {k!r}: {v!r}")
+                if method in ("GET", "POST"):
+                    a = self.args
+                    with self.lock:
+                        cfg = dict(self.config)
+                    cfg.update(project_id=a.project_id, key_id=a.key_id, key_secret=a.key_secret,
+                               service_plan_id=a.service_plan_id, api_token=a.api_token,
+                               auth_modes=a.auth_modes)
+                    return Response(200, cfg)
+            if name == "callbacks" and method == "POST" and arg:
+                return self.send_callback(arg, js())
+            return Response(404 if method in ("GET", "POST", "DELETE") else 405,
+                            {"error": f"unknown control endpoint {method} {path}"})
+        except (ValueError, re.error, TypeError) as e:
+            return Response(400, {"error": str(e)})
+
+    def send_callback(self, bid, data):
+        if not isinstance(data, dict):
+            raise ValueError("body must be a JSON object")
+        kind = data.get("kind", "recipient")
+        if kind not in ("recipient", "batch"):
+            raise ValueError("'kind' must be 'recipient' or 'batch'")
+        status = data.get("status", "Delivered")
+        if status not in DELIVERY_STATUSES:
+            raise ValueError(f"'status' must be one of {', '.join(DELIVERY_STATUSES)}")
+        code = data.get("code", DEFAULT_STATUS_CODES.get(status))
+        if not is_int(code):
+            raise ValueError("'code' (integer) is required for this status")
+        secret = data.get("sign_secret")
+        timeout = float(data.get("timeout_s", 10))
+        with self.lock:
+            b = self.batches.get(bid)
+            if b is None:
+                return Response(404, {"error": f"no batch {bid}"})
+            now = self.now_ms()
+            self.refresh(b, now)
+            if data.get("recipient") is not None:
+                m = normalize_msisdn(str(data["recipient"]))
+                if m is None or m not in b["recipients"]:
+                    return Response(404, {"error": f"recipient {data['recipient']!r} not in batch {bid}"})
+                targets = [m]
+            else:
+                targets = list(b["recipients"])
+            for m in targets:
+                b["recipients"][m].update(status=status, code=code, at=now)
+            url = data.get("url") or b["callback_url"] or self.config["default_callback_url"]
+            payloads = []
+            if "payload" in data:
+                payloads = [data["payload"]]
+            elif kind == "recipient":
+                for m in targets:
+                    p = self.recipient_report(b, m)
+                    for extra in ("applied_originator", "encoding", "operator"):
+                        if extra in data:
+                            p[extra] = data[extra]
+                    payloads.append(p)
+            else:
+                report = data.get("report_type") or ("full" if b["delivery_report"] == "full" else "summary")
+                groups = {}
+                for m, r in b["recipients"].items():
+                    groups.setdefault((r["code"], r["status"]), []).append(m)
+                sts = []
+                for (c, s), ms in sorted(groups.items()):
+                    e = {"code": c, "status": s, "count": len(ms)}
+                    if report == "full":
+                        e["recipients"] = ms
+                    sts.append(e)
+                p = {"type": "delivery_report_sms", "batch_id": b["id"]}
+                if b["client_reference"] is not None:
+                    p["client_reference"] = b["client_reference"]
+                p.update(total_message_count=len(b["recipients"]), statuses=sts)
+                payloads.append(p)
+        if data.get("send") is False:
+            return Response(200, {"callback_status": None, "sent": False, "payloads": payloads})
+        if not url:
+            return Response(409, {"error": "batch has no callback_url (give 'url')", "callback_status": None})
+        results = []
+        for p in payloads:
+            raw = json.dumps(p, separators=(",", ":")).encode("utf-8")
+            hdrs = {"Content-Type": "application/json", "User-Agent": "sinch-fake-callbacks/1.0"}
+            if secret is not None:
+                nonce = str(data.get("nonce") or secrets.token_hex(16))
+                ts = str(data.get("timestamp") or int(time.time()))
+                mac = hmac.new(str(secret).encode("utf-8"), raw + b"." + nonce.encode() + b"." + ts.encode(),
+                               hashlib.sha256).digest()
+                hdrs["x-sinch-webhook-signature"] = base64.b64encode(mac).decode("ascii")
+                hdrs["x-sinch-webhook-signature-nonce"] = nonce
+                hdrs["x-sinch-webhook-signature-timestamp"] = ts
+                hdrs["x-sinch-webhook-signature-algorithm"] = "HmacSHA256"
+            for k, v in (data.get("headers") or {}).items():
+                hdrs[str(k)] = str(v)
+            st, err = post_json(url, raw, hdrs, timeout)
+            results.append({"callback_status": st, "error": err, "payload": p})
+            if st is not None:
+                with self.lock:
+                    b["callbacks_sent"] += 1
+                    self.stats["callbacks_sent"] += 1
+        first_bad = next((r for r in results if r["callback_status"] is None or not 200 <= r["callback_status"] < 300),
+                         None)
+        main_r = first_bad or results[0]
+        out = {"callback_status": main_r["callback_status"], "url": url,
+               "callback_statuses": [r["callback_status"] for r in results],
+               "payloads": [r["payload"] for r in results]}
+        if main_r["error"]:
+            out["error"] = main_r["error"]
+            return Response(502, out)
+        return Response(200, out)
+
+
+def post_json(url, raw, headers, timeout):
+    """POST raw bytes; returns (status, None) or (None, error string)."""
+    try:
+        u = urllib.parse.urlsplit(url)
+        host = u.hostname
+        if u.scheme == "https":
+            conn = http.client.HTTPSConnection(host, u.port or 443, timeout=timeout,
+                                               context=ssl._create_unverified_context())
+        else:
+            conn = http.client.HTTPConnection(host, u.port or 80, timeout=timeout)
+        target = (u.path or "/") + (("?" + u.query) if u.query else "")
+        try:
+            conn.request("POST", target, body=raw, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            return resp.status, None
+        finally:
+            conn.close()
+    except (OSError, http.client.HTTPException, ValueError) as e:
+        return None, f"{type(e).__name__}: {e}"
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP layer
+# --------------------------------------------------------------------------------------------
+
+class _BadRequest(Exception):
+    pass
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "sinch-fake/1.0"
+    sys_version = ""
+    disable_nagle_algorithm = True
+    timeout = 300  # idle keep-alive connections are closed after 5 minutes
+
+    def log_message(self, fmt, *args):
+        if self.server.fake.verbose:
+            sys.stderr.write("%s [%s] %s\n" % (self.address_string(), self.log_date_time_string(), fmt % args))
+
+    def _read_body(self):
+        te = (self.headers.get("Transfer-Encoding") or "").lower()
+        if "chunked" in te:
+            chunks = []
+            total = 0
+            while True:
+                line = self.rfile.readline(65537)
+                if not line:
+                    raise _BadRequest("truncated chunked body")
+                try:
+                    size = int(line.split(b";")[0].strip(), 16)
+                except ValueError:
+                    raise _BadRequest("bad chunk size") from None
+                if size == 0:
+                    while True:  # trailers
+                        t = self.rfile.readline(65537)
+                        if t in (b"\r\n", b"\n", b""):
+                            break
+                    return b"".join(chunks)
+                total += size
+                if total > MAX_BODY_BYTES:
+                    raise _BadRequest("body too large")
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(3)
+        cl = self.headers.get("Content-Length")
+        if cl is None:
+            return b""
+        try:
+            n = int(cl)
+        except ValueError:
+            raise _BadRequest("bad Content-Length") from None
+        if n < 0 or n > MAX_BODY_BYTES:
+            raise _BadRequest("bad Content-Length")
+        data = self.rfile.read(n) if n else b""
+        if len(data) != n:
+            raise _BadRequest("truncated body")
+        return data
+
+    def _send(self, resp: Response):
+        if resp.close or any(k.lower() == "connection" and v.lower() == "close" for k, v in resp.headers.items()):
+            self.close_connection = True
+        status = resp.status
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Unknown"
+        lines = [f"HTTP/1.1 {status} {reason}", f"Date: {self.date_time_string()}", "Server: sinch-fake/1.0"]
+        if resp.content_type:
+            lines.append(f"Content-Type: {resp.content_type}")
+        lines.append(f"Content-Length: {len(resp.body)}")
+        for k, v in resp.headers.items():
+            if k.lower() in ("content-length", "connection"):
+                continue
+            lines.append(f"{k}: {v}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        elif self.request_version == "HTTP/1.0":
+            lines.append("Connection: keep-alive")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")
+        payload = head if self.command == "HEAD" else head + resp.body
+        self.wfile.write(payload)
+        if self.server.fake.verbose:
+            self.log_request(status)
+
+    def _dispatch(self):
+        fake = self.server.fake
+        method = self.command
+        try:
+            body = self._read_body()
+        except _BadRequest as e:
+            self.close_connection = True
+            self._send(Response(400, {"code": "syntax_invalid_json", "text": str(e)}, close=True))
+            return
+        raw = self.path
+        if "://" in raw.split("?", 1)[0]:  # absolute-form request target
+            u = urllib.parse.urlsplit(raw)
+            raw = (u.path or "/") + ("?" + u.query if u.query else "")
+        path, _, query = raw.partition("?")
+        try:
+            if path == "/_fake" or path.startswith("/_fake/"):
+                self._send(fake.control(method, path, query, body))
+                return
+            headers = {}
+            for k, v in self.headers.items():
+                k = k.lower()
+                headers[k] = headers[k] + ", " + v if k in headers else v
+            rec = fake.record(method, path, query, headers, body)
+            rule = fake.pick_fault(method, path, query, body)
+            if rule is not None:
+                rec["fault"] = rule["id"]
+                if rule["latency_ms"]:
+                    time.sleep(rule["latency_ms"] / 1000.0)
+                if rule["act_then_drop"]:
+                    resp = fake.api(method, path, query, headers, body)
+                    rec["status"] = resp.status
+                    rec["dropped"] = True
+                    self.close_connection = True
+                    try:
+                        self.wfile.flush()
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    return
+                if rule["status"] is not None:
+                    resp = fake.fault_response(rule)
+                    rec["status"] = resp.status
+                    self._send(resp)
+                    return
+            resp = fake.api(method, path, query, headers, body)
+            rec["status"] = resp.status
+            self._send(resp)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception:  # noqa: BLE001 - never kill the connection thread silently
+            traceback.print_exc(file=sys.stderr)
+            try:
+                self._send(Response(500, {"code": "internal_error", "text": "sinch fake crashed; see its log"},
+                                    close=True))
+            except OSError:
+                self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
+
+
+class FakeServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 512
+
+    def __init__(self, addr, fake):
+        self.fake = fake
+        if ":" in addr[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(addr, Handler)
+
+    def handle_error(self, request, client_address):
+        if self.fake.verbose:
+            super().handle_error(request, client_address)
+
+
+def parse_listen(value):
+    if value.isdigit():
+        return "127.0.0.1", int(value)
+    if value.startswith("["):
+        host, _, port = value[1:].partition("]:")
+    else:
+        host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"--listen wants HOST:PORT, got {value!r}")
+    return host, int(port)
+
+
+def build_arg_parser():
+    ap = argparse.ArgumentParser(description="Fake Sinch SMS REST API (xms/v1) + OAuth2 token endpoint")
+    ap.add_argument("--listen", type=parse_listen, default=("127.0.0.1", 0),
+                    help="HOST:PORT to listen on; port 0 picks a free port (default 127.0.0.1:0)")
+    ap.add_argument("--port-file", help="write the actual port here once listening")
+    ap.add_argument("--project-id", default="test-project")
+    ap.add_argument("--key-id", default="test-key")
+    ap.add_argument("--key-secret", default="test-secret")
+    ap.add_argument("--service-plan-id", default="test-plan")
+    ap.add_argument("--api-token", default="test-api-token")
+    ap.add_argument("--auth-modes", choices=("both", "project", "service-plan"), default="both",
+                    help="which credential sets are accepted (default both)")
+    ap.add_argument("--token-ttl", type=int, default=3600, help="OAuth2 token lifetime in seconds (default 3600)")
+    ap.add_argument("--expire-policy", choices=("reject", "clamp"), default="reject",
+                    help="expire_at more than 3 days after send_at: 400 (reject, default) or clamp")
+    ap.add_argument("--cancel-dispatched-status", type=int, choices=(200, 409), default=200,
+                    help="answer to DELETE of a dispatched batch (default 200)")
+    ap.add_argument("--default-callback-url", default=None,
+                    help="service-plan default callback URL (default: none)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the fault-probability RNG (default 0)")
+    ap.add_argument("--max-recorded", type=int, default=100_000,
+                    help="keep at most this many recorded requests (default 100000)")
+    ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    return ap
+
+
+def main(argv=None):
+    args = build_arg_parser().parse_args(argv)
+    fake = Fake(args)
+    server = FakeServer(args.listen, fake)
+    port = server.server_address[1]
+    if args.port_file:
+        tmp = f"{args.port_file}.tmp.{os.getpid()}"
+        with open(tmp, "w") as fh:
+            fh.write(f"{port}\n")
+        os.replace(tmp, args.port_file)
+    host = args.listen[0]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"sinch_fake: listening on http://{shown}:{port} (pid {os.getpid()})", file=sys.stderr, flush=True)
+    stop = threading.Event()
+
+    def on_signal(signum, _frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="serve", daemon=True)
+    t.start()
+    while not stop.wait(0.5):
+        if not t.is_alive():
+            break
+    server.shutdown()
+    server.server_close()
+    print("sinch_fake: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
