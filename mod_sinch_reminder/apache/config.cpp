@@ -1,0 +1,116 @@
+// Per-server configuration: creation, merge and the directive table, all generated from
+// core/settings.def so each directive has one source of truth.
+#include "apache/config.hpp"
+
+#include <cstring>
+#include <new>
+
+#include <httpd.h>
+#include <apr_strings.h>
+#include <http_config.h>
+#include <http_log.h>
+
+#include "apache/module_api.h"
+
+APLOG_USE_MODULE(sinch_reminder);
+
+namespace sr::apache {
+
+namespace {
+
+apr_status_t delete_server_config(void* config) noexcept {
+    delete static_cast<ServerConfig*>(config);
+    return APR_SUCCESS;
+}
+
+// The C++ object lives as long as the pool httpd gave us for it.
+ServerConfig* new_server_config(apr_pool_t* pool, ServerConfig&& from) {
+    auto* config = new ServerConfig(std::move(from));
+    apr_pool_cleanup_register(pool, config, delete_server_config, apr_pool_cleanup_null);
+    return config;
+}
+
+const DirectiveSpec* find_spec(const char* name) {
+    for (const auto& spec : directive_specs()) {
+        if (std::strcmp(spec.name, name) == 0) return &spec;
+    }
+    return nullptr;
+}
+
+// Every SinchReminder… directive lands here; the spec says how to parse and where to store.
+const char* set_directive(cmd_parms* cmd, void*, const char* argument) noexcept {
+    const char* name = cmd->cmd->name;
+    try {
+        const DirectiveSpec* spec = find_spec(name);
+        if (!spec) return apr_psprintf(cmd->pool, "%s: unknown directive", name);
+        std::string value = argument;
+        if (spec->argument_is_path) {
+            const char* resolved = ap_server_root_relative(cmd->pool, argument);
+            if (!resolved) return apr_psprintf(cmd->pool, "%s: invalid file path '%s'", name, argument);
+            value = resolved;
+        }
+        spec->apply(server_config(cmd->server).values, value);
+        return nullptr;
+    } catch (const std::exception& e) {
+        return apr_psprintf(cmd->pool, "%s: %s", name, e.what());
+    } catch (...) {
+        return apr_psprintf(cmd->pool, "%s: invalid value", name);
+    }
+}
+
+// C++ sees cmd_func as `const char *(*)()`; cast through a plain function pointer type.
+template <typename F>
+cmd_func as_cmd_func(F f) {
+    return reinterpret_cast<cmd_func>(reinterpret_cast<void (*)()>(f));
+}
+
+}  // namespace
+
+ServerConfig& server_config(const server_rec* server) {
+    return *static_cast<ServerConfig*>(ap_get_module_config(server->module_config, &sinch_reminder_module));
+}
+
+std::string describe_server(const server_rec* server) {
+    std::string name = server->server_hostname ? server->server_hostname : "(no ServerName)";
+    if (server->defn_name) {
+        name += " (" + std::string(server->defn_name) + ":" + std::to_string(server->defn_line_number) + ")";
+    } else {
+        name += " (main server)";
+    }
+    return name;
+}
+
+}  // namespace sr::apache
+
+using sr::apache::ServerConfig;
+
+extern "C" {
+
+void* sr_create_server_config(apr_pool_t* pool, server_rec*) noexcept {
+    try {
+        return sr::apache::new_server_config(pool, ServerConfig{});
+    } catch (...) {
+        return nullptr;  // httpd treats this as out of memory
+    }
+}
+
+void* sr_merge_server_config(apr_pool_t* pool, void* base, void* overrides) noexcept {
+    try {
+        ServerConfig merged;
+        merged.values = sr::merge(static_cast<ServerConfig*>(base)->values,
+                                  static_cast<ServerConfig*>(overrides)->values);
+        return sr::apache::new_server_config(pool, std::move(merged));
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+const command_rec sr_directives[] = {
+#define SR_DIRECTIVE(name, member, parser, is_path, syntax, help) \
+    AP_INIT_TAKE1(#name, sr::apache::as_cmd_func(sr::apache::set_directive), nullptr, RSRC_CONF, syntax " - " help),
+#include "core/settings.def"
+#undef SR_DIRECTIVE
+    {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr},
+};
+
+}  // extern "C"

@@ -1,0 +1,323 @@
+#include "core/settings.hpp"
+
+#include <libpq-fe.h>
+#include <sys/stat.h>
+#include <unicode/locid.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <memory>
+#include <regex>
+#include <strings.h>
+
+#include "core/clock.hpp"
+#include "core/phone.hpp"
+#include "core/sms_text.hpp"
+
+namespace sr {
+
+namespace {
+
+bool has_space_or_control(const std::string& s) {
+    return std::any_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c) || std::iscntrl(c); });
+}
+
+template <typename T>
+void keep_if_set(std::optional<T>& target, const std::optional<T>& overrides) {
+    if (overrides) target = overrides;
+}
+
+}  // namespace
+
+SettingValues merge(const SettingValues& base, const SettingValues& overrides) {
+    SettingValues merged = base;
+#define SR_FIELD(member, type) keep_if_set(merged.member, overrides.member);
+#include "core/settings.def"
+#undef SR_FIELD
+    return merged;
+}
+
+const std::vector<DirectiveSpec>& directive_specs() {
+    static const std::vector<DirectiveSpec> specs = {
+#define SR_DIRECTIVE(name, member, parser, is_path, syntax, help) \
+    {#name, syntax, help, is_path,                                 \
+     [](SettingValues& values, const std::string& argument) { values.member = parser(argument); }},
+#include "core/settings.def"
+#undef SR_DIRECTIVE
+    };
+    return specs;
+}
+
+// --- defaults: the one place they live ------------------------------------------------------
+Settings Settings::resolve(const SettingValues& v) {
+    Settings s;
+    const bool project = v.project_id && v.key_id && v.key_secret;
+    const bool service_plan = v.service_plan_id && v.api_token;
+    // Like the official SDK: when both are complete, the service plan (works in every region) wins.
+    if (service_plan) {
+        s.auth = SinchAuthMode::ServicePlan;
+    } else if (project) {
+        s.auth = SinchAuthMode::Project;
+    }
+    s.project_id = v.project_id.value_or("");
+    s.key_id = v.key_id.value_or("");
+    s.key_secret = v.key_secret.value_or("");
+    s.service_plan_id = v.service_plan_id.value_or("");
+    s.api_token = v.api_token.value_or("");
+    s.region = v.region.value_or("us");
+    s.from = v.from.value_or("");
+    s.sms_base_url = v.sms_base_url.value_or(
+        sinch_default_sms_base_url(s.region, s.auth.value_or(SinchAuthMode::ServicePlan)));
+    s.auth_base_url = v.auth_base_url.value_or(sinch_default_auth_base_url());
+    s.database = v.database.value_or("");
+    s.db_pool_max = v.db_pool_max.value_or(10);
+    s.time_zone = v.time_zone.value_or("");
+    s.default_country = v.default_country.value_or("");
+    s.lead_time = v.lead_time.value_or(std::chrono::hours(2));
+    s.template_dir = v.template_dir.value_or(default_template_dir());
+    s.clinic_name = v.clinic_name.value_or("");
+    s.locale = v.locale.value_or("en_US");
+    s.message = v.message.value_or(MessageTemplate::kDefaultText);
+    s.cookie_secure = v.cookie_secure.value_or(true);
+    return s;
+}
+
+SinchConfig Settings::sinch_config() const {
+    SinchConfig config;
+    config.mode = auth.value_or(SinchAuthMode::ServicePlan);
+    config.project_id = project_id;
+    config.key_id = key_id;
+    config.key_secret = key_secret;
+    config.service_plan_id = service_plan_id;
+    config.api_token = api_token;
+    config.sms_base_url = sms_base_url;
+    config.auth_base_url = auth_base_url;
+    config.from = from;
+    return config;
+}
+
+std::vector<std::string> cross_directive_problems(const SettingValues& v, bool handler_mounted) {
+    std::vector<std::string> problems;
+    const bool any_project = v.project_id || v.key_id || v.key_secret;
+    const bool project = v.project_id && v.key_id && v.key_secret;
+    const bool any_plan = v.service_plan_id || v.api_token;
+    const bool plan = v.service_plan_id && v.api_token;
+    if (any_project && !project) {
+        problems.push_back(
+            "Sinch project credentials are incomplete: SinchReminderProjectId, SinchReminderKeyId and "
+            "SinchReminderKeySecret (or SinchReminderKeySecretFile) must all be set");
+    }
+    if (any_plan && !plan) {
+        problems.push_back(
+            "Sinch service plan credentials are incomplete: SinchReminderServicePlanId and "
+            "SinchReminderApiToken (or SinchReminderApiTokenFile) must both be set");
+    }
+    if (project && !plan && v.region && *v.region != "us" && *v.region != "eu" && !v.sms_base_url) {
+        problems.push_back("SinchReminderRegion " + *v.region +
+                           ": Sinch supports OAuth2 project credentials only in us and eu; use "
+                           "SinchReminderServicePlanId and SinchReminderApiToken there");
+    }
+    if (handler_mounted) {
+        if (!v.database) {
+            problems.push_back("SinchReminderDatabase is not set, but the sinch-reminder handler is used here");
+        }
+        if (!project && !plan && !any_project && !any_plan) {
+            problems.push_back(
+                "no Sinch credentials, but the sinch-reminder handler is used here: set "
+                "SinchReminderServicePlanId + SinchReminderApiToken, or SinchReminderProjectId + "
+                "SinchReminderKeyId + SinchReminderKeySecret");
+        }
+        if (!v.time_zone) {
+            problems.push_back(
+                "SinchReminderTimeZone is not set, but the sinch-reminder handler is used here: the "
+                "clinic's IANA time zone decides when reminders go out");
+        }
+    }
+    return problems;
+}
+
+// --- parsers --------------------------------------------------------------------------------
+std::string parse_identifier(const std::string& value) {
+    static const std::regex identifier("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+    if (!std::regex_match(value, identifier)) {
+        throw ConfigError("'" + value + "' is not a valid ID (letters, digits, '.', '_' and '-', at most 128)");
+    }
+    return value;
+}
+
+std::string parse_secret(const std::string& value) {
+    if (value.empty()) throw ConfigError("the secret is empty");
+    if (has_space_or_control(value)) throw ConfigError("the secret contains white space");
+    return value;
+}
+
+std::string read_secret_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw ConfigError("cannot read '" + path + "'");
+    std::string first_line;
+    std::getline(in, first_line);
+    while (!first_line.empty() && std::isspace(static_cast<unsigned char>(first_line.back()))) {
+        first_line.pop_back();
+    }
+    if (first_line.empty()) throw ConfigError("'" + path + "' is empty");
+    if (has_space_or_control(first_line)) throw ConfigError("the secret in '" + path + "' contains white space");
+    return first_line;
+}
+
+std::string parse_region(const std::string& value) {
+    static const char* const regions[] = {"us", "eu", "au", "br", "ca"};
+    for (const char* region : regions) {
+        if (value == region) return value;
+    }
+    throw ConfigError("'" + value + "' is not a Sinch region; use one of us, eu, au, br, ca");
+}
+
+std::string parse_sender(const std::string& value) {
+    static const std::regex e164(R"(\+[1-9][0-9]{6,14})");
+    static const std::regex short_code("[0-9]{3,8}");
+    static const std::regex alphanumeric("[A-Za-z0-9 ]{1,11}");
+    if (std::regex_match(value, e164) || std::regex_match(value, short_code)) return value;
+    if (std::regex_match(value, alphanumeric) && std::any_of(value.begin(), value.end(), ::isalpha)) return value;
+    throw ConfigError("'" + value +
+                      "' is not a sender: use an E.164 number like +12025550123, a short code, or an "
+                      "alphanumeric sender ID of at most 11 characters");
+}
+
+std::string parse_base_url(const std::string& value) {
+    static const std::regex url(R"(https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(/[^?#\s]*)?)");
+    if (!std::regex_match(value, url)) {
+        throw ConfigError("'" + value + "' is not an http(s) base URL like https://us.sms.api.sinch.com");
+    }
+    std::string trimmed = value;
+    while (trimmed.size() > 8 && trimmed.back() == '/') trimmed.pop_back();
+    return trimmed;
+}
+
+std::string parse_conninfo(const std::string& value) {
+    char* error = nullptr;
+    std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(PQconninfoParse(value.c_str(), &error),
+                                                                          &PQconninfoFree);
+    if (!options) {
+        std::string message = error ? error : "out of memory";
+        PQfreemem(error);
+        while (!message.empty() && std::isspace(static_cast<unsigned char>(message.back()))) message.pop_back();
+        throw ConfigError("not a valid libpq connection string: " + message);
+    }
+    return value;
+}
+
+int parse_pool_max(const std::string& value) {
+    static const std::regex number("[0-9]{1,4}");
+    if (std::regex_match(value, number)) {
+        const int n = std::stoi(value);
+        if (n >= 1 && n <= 1000) return n;
+    }
+    throw ConfigError("'" + value + "' must be a whole number from 1 to 1000");
+}
+
+std::string parse_time_zone(const std::string& value) {
+    try {
+        return ClinicZone::load(value).name();
+    } catch (const std::exception& e) {
+        throw ConfigError(e.what());
+    }
+}
+
+std::string parse_country(const std::string& value) {
+    std::string upper = value;
+    std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+    if (!is_supported_phone_region(upper)) {
+        throw ConfigError("'" + value + "' is not an ISO 3166 alpha-2 country code with a phone numbering plan "
+                          "(e.g. US, GB, DE)");
+    }
+    return upper;
+}
+
+std::chrono::seconds parse_duration(const std::string& value) {
+    static const std::regex plain_seconds("[0-9]{1,9}");
+    static const std::regex parts("(([0-9]{1,6})d)?(([0-9]{1,6})h)?(([0-9]{1,6})m)?(([0-9]{1,9})s)?");
+    std::smatch m;
+    if (std::regex_match(value, plain_seconds)) return std::chrono::seconds(std::stoll(value));
+    if (!value.empty() && std::regex_match(value, m, parts)) {
+        long long total = 0;
+        if (m[2].matched) total += std::stoll(m[2]) * 86400;
+        if (m[4].matched) total += std::stoll(m[4]) * 3600;
+        if (m[6].matched) total += std::stoll(m[6]) * 60;
+        if (m[8].matched) total += std::stoll(m[8]);
+        return std::chrono::seconds(total);
+    }
+    throw ConfigError("'" + value + "' is not a duration; write e.g. 2h, 90m, 1h30m, 1d or 45s");
+}
+
+std::string format_duration(std::chrono::seconds duration) {
+    long long s = duration.count();
+    if (s == 0) return "0s";
+    std::string out;
+    const std::pair<long long, const char*> units[] = {{86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}};
+    for (const auto& [size, suffix] : units) {
+        if (s >= size) {
+            out += std::to_string(s / size) + suffix;
+            s %= size;
+        }
+    }
+    return out;
+}
+
+std::chrono::seconds parse_lead_time(const std::string& value) {
+    const auto lead = parse_duration(value);
+    if (lead < std::chrono::minutes(1) || lead > std::chrono::hours(24 * 30)) {
+        throw ConfigError("'" + value + "' must be between 1m and 30d");
+    }
+    return lead;
+}
+
+std::string default_template_dir() {
+#ifdef SR_DEFAULT_TEMPLATE_DIR
+    return SR_DEFAULT_TEMPLATE_DIR;
+#else
+    return "/usr/local/share/mod_sinch_reminder/templates";
+#endif
+}
+
+std::string parse_template_dir(const std::string& value) {
+    struct stat info {};
+    if (stat(value.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+        throw ConfigError("'" + value + "' is not a directory");
+    }
+    return value;
+}
+
+std::string parse_clinic_name(const std::string& value) {
+    if (value.size() > 100) throw ConfigError("the name is longer than 100 characters");
+    if (std::any_of(value.begin(), value.end(), [](unsigned char c) { return c < 0x20; })) {
+        throw ConfigError("the name contains control characters");
+    }
+    return value;
+}
+
+std::string parse_locale(const std::string& value) {
+    static const std::regex shape("[a-z]{2,3}(_[A-Z]{2})?");
+    if (!std::regex_match(value, shape)) {
+        throw ConfigError("'" + value + "' is not a locale like en_US, en_GB, fr_FR or de");
+    }
+    int32_t count = 0;
+    const icu::Locale* available = icu::Locale::getAvailableLocales(count);
+    for (int32_t i = 0; i < count; ++i) {
+        if (value == available[i].getName() || value == available[i].getLanguage()) return value;
+    }
+    throw ConfigError("'" + value + "' is not a locale ICU has data for");
+}
+
+std::string parse_message_template(const std::string& value) {
+    MessageTemplate::parse(value);  // throws ConfigError naming what is wrong
+    return value;
+}
+
+bool parse_on_off(const std::string& value) {
+    if (strcasecmp(value.c_str(), "on") == 0) return true;
+    if (strcasecmp(value.c_str(), "off") == 0) return false;
+    throw ConfigError("'" + value + "' must be On or Off");
+}
+
+}  // namespace sr

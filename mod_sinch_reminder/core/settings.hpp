@@ -1,0 +1,87 @@
+#pragma once
+// The module's settings, free of httpd: parsed directive values (SettingValues, every field
+// optional so a virtual host can inherit from the main server) and the effective Settings with
+// defaults applied. The directive list itself is settings.def.
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/errors.hpp"
+#include "core/sinch_client.hpp"
+
+namespace sr {
+
+// What the configuration files said; unset fields inherit (merge) or take the default (resolve).
+struct SettingValues {
+#define SR_FIELD(member, type) std::optional<type> member;
+#include "core/settings.def"
+#undef SR_FIELD
+};
+
+// Field by field: a value set in the virtual host wins, otherwise the main server's.
+SettingValues merge(const SettingValues& base, const SettingValues& overrides);
+
+// One configuration directive, described without httpd so the adapter can build its table from it.
+struct DirectiveSpec {
+    const char* name;
+    const char* syntax;
+    const char* help;
+    bool argument_is_path;
+    // Parses `argument` and stores it; throws ConfigError saying what is wrong.
+    void (*apply)(SettingValues& values, const std::string& argument);
+};
+const std::vector<DirectiveSpec>& directive_specs();
+
+// Effective settings of one (virtual) server: defaults applied, hosts derived.
+struct Settings {
+    std::optional<SinchAuthMode> auth;  // none: no credentials configured
+    std::string project_id, key_id, key_secret;
+    std::string service_plan_id, api_token;
+    std::string region;
+    std::string from;
+    std::string sms_base_url, auth_base_url;
+    std::string database;
+    int db_pool_max = 0;
+    std::string time_zone;
+    std::string default_country;
+    std::chrono::seconds lead_time{0};
+    std::string template_dir;
+    std::string clinic_name;
+    std::string locale;
+    std::string message;
+    bool cookie_secure = true;
+
+    static Settings resolve(const SettingValues& values);
+    // What the Sinch client needs; call only when auth is set.
+    SinchConfig sinch_config() const;
+};
+
+// Problems that need several directives to see. `handler_mounted` says whether this server
+// serves the sinch-reminder handler (then a database, credentials and a time zone are required).
+std::vector<std::string> cross_directive_problems(const SettingValues& values, bool handler_mounted);
+
+// --- value parsers (each directive names one in settings.def); exposed for unit tests ---------
+std::string parse_identifier(const std::string& value);
+std::string parse_secret(const std::string& value);
+std::string read_secret_file(const std::string& path);
+std::string parse_region(const std::string& value);
+std::string parse_sender(const std::string& value);
+std::string parse_base_url(const std::string& value);
+std::string parse_conninfo(const std::string& value);
+int parse_pool_max(const std::string& value);
+std::string parse_time_zone(const std::string& value);
+std::string parse_country(const std::string& value);
+std::chrono::seconds parse_lead_time(const std::string& value);
+std::string parse_template_dir(const std::string& value);
+std::string parse_clinic_name(const std::string& value);
+std::string parse_locale(const std::string& value);
+std::string parse_message_template(const std::string& value);
+bool parse_on_off(const std::string& value);
+// Where `cmake --install` puts the default templates.
+std::string default_template_dir();
+// "2h", "90m", "1h30m", "1d", "45s", "3600" (seconds); throws ConfigError.
+std::chrono::seconds parse_duration(const std::string& value);
+std::string format_duration(std::chrono::seconds duration);
+
+}  // namespace sr

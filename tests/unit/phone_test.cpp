@@ -1,0 +1,77 @@
+// What happens to the numbers staff type into the form.
+#include <cppunit/extensions/HelperMacros.h>
+
+#include "core/phone.hpp"
+#include "core/redact.hpp"
+
+class PhoneTest : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(PhoneTest);
+    CPPUNIT_TEST(testNationalNumbersUseTheDefaultCountry);
+    CPPUNIT_TEST(testInternationalNumbersIgnoreTheDefaultCountry);
+    CPPUNIT_TEST(testNationalNumberWithoutDefaultCountryAsksForCountryCode);
+    CPPUNIT_TEST(testLettersAndWrongLengthsAreRefused);
+    CPPUNIT_TEST(testNewAreaCodeUnknownToOldMetadataNeedsConfirmationNotRejection);
+    CPPUNIT_TEST(testEmptyNumberIsRequired);
+    CPPUNIT_TEST(testLogsSeeMaskedNumbersOnly);
+    CPPUNIT_TEST(testConninfoPasswordsAreMasked);
+    CPPUNIT_TEST_SUITE_END();
+
+  public:
+    void testNationalNumbersUseTheDefaultCountry() {
+        for (const char* typed : {"(650) 253-0000", "650-253-0000", "6502530000", "1-650-253-0000"}) {
+            const auto r = sr::normalize_phone(typed, "US");
+            CPPUNIT_ASSERT_MESSAGE(typed, r.check == sr::PhoneCheck::Valid);
+            CPPUNIT_ASSERT_EQUAL(std::string("+16502530000"), r.e164);
+        }
+        const auto london = sr::normalize_phone("020 7946 0123", "GB");
+        CPPUNIT_ASSERT_EQUAL(std::string("+442079460123"), london.e164);
+        CPPUNIT_ASSERT_EQUAL(std::string("GB"), london.region);
+    }
+
+    void testInternationalNumbersIgnoreTheDefaultCountry() {
+        const auto r = sr::normalize_phone("+44 20 7946 0123", "US");
+        CPPUNIT_ASSERT(r.check == sr::PhoneCheck::Valid);
+        CPPUNIT_ASSERT_EQUAL(std::string("+442079460123"), r.e164);
+    }
+
+    void testNationalNumberWithoutDefaultCountryAsksForCountryCode() {
+        const auto r = sr::normalize_phone("650 253 0000", "");
+        CPPUNIT_ASSERT(r.check == sr::PhoneCheck::Invalid);
+        CPPUNIT_ASSERT(r.problem.find("country code") != std::string::npos);
+    }
+
+    void testLettersAndWrongLengthsAreRefused() {
+        CPPUNIT_ASSERT(sr::normalize_phone("not a number", "US").check == sr::PhoneCheck::Invalid);
+        const auto short_number = sr::normalize_phone("123", "US");
+        CPPUNIT_ASSERT(short_number.check == sr::PhoneCheck::Invalid);
+        CPPUNIT_ASSERT(!short_number.problem.empty());
+        CPPUNIT_ASSERT(sr::normalize_phone("+1 650 253 0000 0000 0000", "US").check == sr::PhoneCheck::Invalid);
+    }
+
+    void testNewAreaCodeUnknownToOldMetadataNeedsConfirmationNotRejection() {
+        // 645 (Florida, opened 2023) is valid upstream but unknown to Debian 12's 2022 metadata.
+        const auto r = sr::normalize_phone("(645) 555-0123", "US");
+        CPPUNIT_ASSERT(r.check == sr::PhoneCheck::PossibleUnverified);
+        CPPUNIT_ASSERT_EQUAL(std::string("+16455550123"), r.e164);
+        CPPUNIT_ASSERT(r.problem.find("confirm") != std::string::npos);
+    }
+
+    void testEmptyNumberIsRequired() {
+        const auto r = sr::normalize_phone("   ", "US");
+        CPPUNIT_ASSERT(r.check == sr::PhoneCheck::Invalid);
+        CPPUNIT_ASSERT(r.problem.find("Enter") != std::string::npos);
+    }
+
+    void testLogsSeeMaskedNumbersOnly() {
+        CPPUNIT_ASSERT_EQUAL(std::string("+1********67"), sr::mask_phone("+15551234567"));
+        CPPUNIT_ASSERT(sr::mask_phone("+15551234567").find("555123") == std::string::npos);
+    }
+
+    void testConninfoPasswordsAreMasked() {
+        CPPUNIT_ASSERT_EQUAL(std::string("host=db password=*** dbname=x"),
+                             sr::mask_conninfo("host=db password=hunter2 dbname=x"));
+        CPPUNIT_ASSERT_EQUAL(std::string("postgresql://app:***@db/x"),
+                             sr::mask_conninfo("postgresql://app:hunter2@db/x"));
+    }
+};
+CPPUNIT_TEST_SUITE_REGISTRATION(PhoneTest);

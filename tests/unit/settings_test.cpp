@@ -1,0 +1,243 @@
+// Specification of the configuration surface, without httpd: parsing, merge, defaults and the
+// checks that need several directives.
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "core/settings.hpp"
+
+namespace {
+
+std::string error_of(void (*apply)(sr::SettingValues&, const std::string&), const std::string& value) {
+    sr::SettingValues values;
+    try {
+        apply(values, value);
+    } catch (const sr::ConfigError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+const sr::DirectiveSpec& spec(const std::string& name) {
+    for (const auto& s : sr::directive_specs()) {
+        if (name == s.name) return s;
+    }
+    throw std::runtime_error("no directive " + name);
+}
+
+void apply(sr::SettingValues& values, const std::string& directive, const std::string& value) {
+    spec(directive).apply(values, value);
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+    return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+class SettingsTest : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(SettingsTest);
+    CPPUNIT_TEST(testEveryDirectiveHasSyntaxAndHelp);
+    CPPUNIT_TEST(testRegionAcceptsTheFiveSinchRegionsOnly);
+    CPPUNIT_TEST(testLeadTimeUnderstandsHumanDurations);
+    CPPUNIT_TEST(testLeadTimeRejectsZeroAndGarbage);
+    CPPUNIT_TEST(testTimeZoneMustBeAnIanaZone);
+    CPPUNIT_TEST(testDefaultCountryIsUpperCasedAndChecked);
+    CPPUNIT_TEST(testSenderIsE164ShortCodeOrAlphanumeric);
+    CPPUNIT_TEST(testBaseUrlMustBeHttpAndLosesTrailingSlash);
+    CPPUNIT_TEST(testConninfoIsCheckedByLibpq);
+    CPPUNIT_TEST(testPoolMaxRange);
+    CPPUNIT_TEST(testSecretFileReadsFirstLine);
+    CPPUNIT_TEST(testSecretFileMissingSaysWhich);
+    CPPUNIT_TEST(testMergeKeepsBaseWhenOverrideUnset);
+    CPPUNIT_TEST(testDefaultsWhenNothingIsSet);
+    CPPUNIT_TEST(testServicePlanWinsWhenBothCredentialSetsComplete);
+    CPPUNIT_TEST(testDefaultHostsFollowRegionAndAuthMode);
+    CPPUNIT_TEST(testIncompleteCredentialsAreReported);
+    CPPUNIT_TEST(testMountedHandlerNeedsDatabaseCredentialsAndZone);
+    CPPUNIT_TEST(testUnmountedServerNeedsNothing);
+    CPPUNIT_TEST(testOAuthOutsideUsAndEuIsRefused);
+    CPPUNIT_TEST_SUITE_END();
+
+  public:
+    void testEveryDirectiveHasSyntaxAndHelp() {
+        CPPUNIT_ASSERT(sr::directive_specs().size() >= 16);
+        for (const auto& s : sr::directive_specs()) {
+            CPPUNIT_ASSERT_MESSAGE(s.name, std::string(s.name).rfind("SinchReminder", 0) == 0);
+            CPPUNIT_ASSERT_MESSAGE(s.name, *s.syntax && *s.help);
+        }
+    }
+
+    void testRegionAcceptsTheFiveSinchRegionsOnly() {
+        for (const char* region : {"us", "eu", "au", "br", "ca"})
+            CPPUNIT_ASSERT_EQUAL(std::string(region), sr::parse_region(region));
+        const std::string error = error_of(spec("SinchReminderRegion").apply, "xx");
+        CPPUNIT_ASSERT_MESSAGE(error,
+                               contains(error, "'xx' is not a Sinch region; use one of us, eu, au, br, ca"));
+        CPPUNIT_ASSERT(!error_of(spec("SinchReminderRegion").apply, "US").empty());
+    }
+
+    void testLeadTimeUnderstandsHumanDurations() {
+        using namespace std::chrono;
+        CPPUNIT_ASSERT(sr::parse_lead_time("2h") == hours(2));
+        CPPUNIT_ASSERT(sr::parse_lead_time("90m") == minutes(90));
+        CPPUNIT_ASSERT(sr::parse_lead_time("1h30m") == minutes(90));
+        CPPUNIT_ASSERT(sr::parse_lead_time("1d") == hours(24));
+        CPPUNIT_ASSERT(sr::parse_lead_time("3600") == hours(1));
+        CPPUNIT_ASSERT_EQUAL(std::string("1h30m"), sr::format_duration(minutes(90)));
+        CPPUNIT_ASSERT_EQUAL(std::string("2h"), sr::format_duration(hours(2)));
+    }
+
+    void testLeadTimeRejectsZeroAndGarbage() {
+        const auto apply_lead = spec("SinchReminderLeadTime").apply;
+        CPPUNIT_ASSERT(contains(error_of(apply_lead, "0"), "must be between 1m and 30d"));
+        CPPUNIT_ASSERT(contains(error_of(apply_lead, "31d"), "must be between 1m and 30d"));
+        CPPUNIT_ASSERT(contains(error_of(apply_lead, "two hours"), "is not a duration"));
+        CPPUNIT_ASSERT(contains(error_of(apply_lead, "-2h"), "is not a duration"));
+        CPPUNIT_ASSERT(contains(error_of(apply_lead, ""), "is not a duration"));
+    }
+
+    void testTimeZoneMustBeAnIanaZone() {
+        CPPUNIT_ASSERT_EQUAL(std::string("America/New_York"), sr::parse_time_zone("America/New_York"));
+        CPPUNIT_ASSERT(!error_of(spec("SinchReminderTimeZone").apply, "Mars/Olympus_Mons").empty());
+        CPPUNIT_ASSERT(!error_of(spec("SinchReminderTimeZone").apply, "../../etc/passwd").empty());
+    }
+
+    void testDefaultCountryIsUpperCasedAndChecked() {
+        CPPUNIT_ASSERT_EQUAL(std::string("GB"), sr::parse_country("gb"));
+        CPPUNIT_ASSERT(contains(error_of(spec("SinchReminderDefaultCountry").apply, "XX"), "ISO 3166"));
+        CPPUNIT_ASSERT(!error_of(spec("SinchReminderDefaultCountry").apply, "USA").empty());
+    }
+
+    void testSenderIsE164ShortCodeOrAlphanumeric() {
+        CPPUNIT_ASSERT_EQUAL(std::string("+12025550100"), sr::parse_sender("+12025550100"));
+        CPPUNIT_ASSERT_EQUAL(std::string("12345"), sr::parse_sender("12345"));
+        CPPUNIT_ASSERT_EQUAL(std::string("StMaryClin"), sr::parse_sender("StMaryClin"));
+        CPPUNIT_ASSERT(contains(error_of(spec("SinchReminderFrom").apply, "+0123"), "is not a sender"));
+        CPPUNIT_ASSERT(!error_of(spec("SinchReminderFrom").apply, "St Mary's Hospital").empty());
+    }
+
+    void testBaseUrlMustBeHttpAndLosesTrailingSlash() {
+        CPPUNIT_ASSERT_EQUAL(std::string("http://127.0.0.1:9999"),
+                             sr::parse_base_url("http://127.0.0.1:9999/"));
+        CPPUNIT_ASSERT(
+            contains(error_of(spec("SinchReminderSmsBaseUrl").apply, "ftp://x"), "not an http(s) base URL"));
+        CPPUNIT_ASSERT(!error_of(spec("SinchReminderAuthBaseUrl").apply, "us.sms.api.sinch.com").empty());
+    }
+
+    void testConninfoIsCheckedByLibpq() {
+        CPPUNIT_ASSERT_NO_THROW(sr::parse_conninfo("host=/tmp dbname=x"));
+        CPPUNIT_ASSERT_NO_THROW(sr::parse_conninfo("postgresql://u@localhost/db"));
+        const std::string error = error_of(spec("SinchReminderDatabase").apply, "host=x bogus=1");
+        CPPUNIT_ASSERT_MESSAGE(
+            error, contains(error, "not a valid libpq connection string") && contains(error, "bogus"));
+    }
+
+    void testPoolMaxRange() {
+        CPPUNIT_ASSERT_EQUAL(5, sr::parse_pool_max("5"));
+        CPPUNIT_ASSERT(contains(error_of(spec("SinchReminderDbPoolMax").apply, "0"), "from 1 to 1000"));
+        CPPUNIT_ASSERT(!error_of(spec("SinchReminderDbPoolMax").apply, "many").empty());
+    }
+
+    void testSecretFileReadsFirstLine() {
+        const std::string path = "/tmp/sr_settings_test_secret";
+        std::ofstream(path) << "s3cret-token\nignored second line\n";
+        sr::SettingValues values;
+        apply(values, "SinchReminderApiTokenFile", path);
+        std::remove(path.c_str());
+        CPPUNIT_ASSERT_EQUAL(std::string("s3cret-token"), values.api_token.value());
+        CPPUNIT_ASSERT(spec("SinchReminderApiTokenFile").argument_is_path);
+    }
+
+    void testSecretFileMissingSaysWhich() {
+        const std::string error = error_of(spec("SinchReminderKeySecretFile").apply, "/nonexistent/secret");
+        CPPUNIT_ASSERT_MESSAGE(error, contains(error, "cannot read '/nonexistent/secret'"));
+    }
+
+    void testMergeKeepsBaseWhenOverrideUnset() {
+        sr::SettingValues base, vhost;
+        apply(base, "SinchReminderTimeZone", "Europe/London");
+        apply(base, "SinchReminderRegion", "eu");
+        apply(vhost, "SinchReminderTimeZone", "America/Chicago");
+        const sr::SettingValues merged = sr::merge(base, vhost);
+        CPPUNIT_ASSERT_EQUAL(std::string("America/Chicago"), merged.time_zone.value());
+        CPPUNIT_ASSERT_EQUAL(std::string("eu"), merged.region.value());
+        CPPUNIT_ASSERT(!merged.database.has_value());
+    }
+
+    void testDefaultsWhenNothingIsSet() {
+        const sr::Settings s = sr::Settings::resolve({});
+        CPPUNIT_ASSERT(!s.auth.has_value());
+        CPPUNIT_ASSERT_EQUAL(std::string("us"), s.region);
+        CPPUNIT_ASSERT(s.lead_time == std::chrono::hours(2));
+        CPPUNIT_ASSERT_EQUAL(10, s.db_pool_max);
+        CPPUNIT_ASSERT_EQUAL(std::string("https://auth.sinch.com"), s.auth_base_url);
+    }
+
+    void testServicePlanWinsWhenBothCredentialSetsComplete() {
+        sr::SettingValues v;
+        apply(v, "SinchReminderProjectId", "p");
+        apply(v, "SinchReminderKeyId", "k");
+        apply(v, "SinchReminderKeySecret", "s");
+        CPPUNIT_ASSERT(sr::Settings::resolve(v).auth == sr::SinchAuthMode::Project);
+        apply(v, "SinchReminderServicePlanId", "plan");
+        apply(v, "SinchReminderApiToken", "t");
+        CPPUNIT_ASSERT(sr::Settings::resolve(v).auth == sr::SinchAuthMode::ServicePlan);
+    }
+
+    void testDefaultHostsFollowRegionAndAuthMode() {
+        sr::SettingValues v;
+        apply(v, "SinchReminderProjectId", "p");
+        apply(v, "SinchReminderKeyId", "k");
+        apply(v, "SinchReminderKeySecret", "s");
+        apply(v, "SinchReminderRegion", "eu");
+        CPPUNIT_ASSERT_EQUAL(std::string("https://zt.eu.sms.api.sinch.com"),
+                             sr::Settings::resolve(v).sms_base_url);
+        sr::SettingValues plan;
+        apply(plan, "SinchReminderServicePlanId", "plan");
+        apply(plan, "SinchReminderApiToken", "t");
+        apply(plan, "SinchReminderRegion", "au");
+        CPPUNIT_ASSERT_EQUAL(std::string("https://au.sms.api.sinch.com"),
+                             sr::Settings::resolve(plan).sms_base_url);
+        apply(plan, "SinchReminderSmsBaseUrl", "http://127.0.0.1:1234");
+        CPPUNIT_ASSERT_EQUAL(std::string("http://127.0.0.1:1234"), sr::Settings::resolve(plan).sms_base_url);
+    }
+
+    void testIncompleteCredentialsAreReported() {
+        sr::SettingValues v;
+        apply(v, "SinchReminderProjectId", "p");
+        const auto problems = sr::cross_directive_problems(v, false);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), problems.size());
+        CPPUNIT_ASSERT(contains(problems[0], "project credentials are incomplete"));
+        sr::SettingValues plan;
+        apply(plan, "SinchReminderApiToken", "t");
+        CPPUNIT_ASSERT(
+            contains(sr::cross_directive_problems(plan, false).at(0), "SinchReminderServicePlanId"));
+    }
+
+    void testMountedHandlerNeedsDatabaseCredentialsAndZone() {
+        const auto problems = sr::cross_directive_problems({}, true);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(3), problems.size());
+        CPPUNIT_ASSERT(contains(problems[0], "SinchReminderDatabase is not set"));
+        CPPUNIT_ASSERT(contains(problems[1], "no Sinch credentials"));
+        CPPUNIT_ASSERT(contains(problems[2], "SinchReminderTimeZone is not set"));
+    }
+
+    void testUnmountedServerNeedsNothing() {
+        CPPUNIT_ASSERT(sr::cross_directive_problems({}, false).empty());
+    }
+
+    void testOAuthOutsideUsAndEuIsRefused() {
+        sr::SettingValues v;
+        apply(v, "SinchReminderProjectId", "p");
+        apply(v, "SinchReminderKeyId", "k");
+        apply(v, "SinchReminderKeySecret", "s");
+        apply(v, "SinchReminderRegion", "br");
+        const auto problems = sr::cross_directive_problems(v, false);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), problems.size());
+        CPPUNIT_ASSERT(contains(problems[0], "only in us and eu"));
+    }
+};
+CPPUNIT_TEST_SUITE_REGISTRATION(SettingsTest);
