@@ -1,0 +1,121 @@
+#pragma once
+// A per-process pool of PostgreSQL connections with mod_dbd's behaviour (STYLE.md §3.6).
+//
+//  - One PgPool per httpd child and distinct conninfo, created after fork (child_init), never in the parent:
+//    libpq connections must not cross a fork.
+//  - acquire() hands out a PgLease: exclusive use of one connection by one thread until the lease is
+//    destroyed. A connection is never shared between threads.
+//  - Connections are checked before they are handed out and when they come back; a closed one, one the
+//    server dropped while it sat idle, one whose user saw pqxx::broken_connection, or one the user
+//    invalidate()d is discarded, never reused.
+//  - Connecting is lazy. A database that is down (at child start or later) makes acquire() throw
+//    DatabaseUnavailable after at most connect_timeout; the next acquire() simply tries again.
+//  - When all `max_connections` are leased, acquire() waits up to acquire_timeout for one to come back.
+//  - Every new connection gets application_name=mod_sinch_reminder (unless the conninfo names one) and
+//    TimeZone=UTC, so timestamptz text is never in a server- or user-specific zone.
+//
+// Thread safety: acquire() may be called from any number of threads. A PgLease belongs to one thread.
+#include "core/logger.hpp"
+
+#include <pqxx/connection>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace sr {
+
+// The database cannot be used right now (down, unreachable, refused the login, or the pool is exhausted).
+// Maps to 503. The message never contains a password.
+class DatabaseUnavailable : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// Every connection was leased for the whole acquire_timeout: the database is fine but too busy.
+class PoolTimeout : public DatabaseUnavailable {
+  public:
+    using DatabaseUnavailable::DatabaseUnavailable;
+};
+
+struct PgPoolConfig {
+    std::string conninfo;                                 // libpq keyword/value string or postgresql:// URI
+    std::size_t max_connections = 10;                     // SinchReminderDbPoolMax; 1 under prefork
+    std::size_t keep_idle = 2;                            // idle connections kept open for reuse
+    std::chrono::milliseconds acquire_timeout{5000};      // wait for a free connection when all are leased
+    std::chrono::seconds connect_timeout{5};              // libpq connect_timeout (libpq's minimum is 2 s)
+    std::string application_name = "mod_sinch_reminder";  // shown in pg_stat_activity
+};
+
+// Opens one connection with the module's session settings (application_name, connect_timeout, UTC).
+// Throws DatabaseUnavailable with a masked conninfo and libpq's message.
+std::unique_ptr<pqxx::connection> open_pg_connection(const std::string& conninfo,
+                                                     std::chrono::seconds connect_timeout,
+                                                     const std::string& application_name);
+
+class PgLease;
+
+class PgPool {
+  public:
+    // Opens nothing yet (see warm_up). Throws ConfigError for max_connections == 0 or a malformed conninfo.
+    PgPool(PgPoolConfig config, Logger& logger);
+    // Closes the idle connections. NB: leases still out are closed (not pooled) when they are destroyed.
+    ~PgPool();
+    PgPool(const PgPool&) = delete;
+    PgPool& operator=(const PgPool&) = delete;
+
+    // A connection for the caller's exclusive use. Throws DatabaseUnavailable if none can be opened,
+    // PoolTimeout if all max_connections stayed leased for acquire_timeout.
+    PgLease acquire();
+
+    // Opens up to `count` idle connections now so a database problem shows at child start. Never throws:
+    // a failure is logged and the next acquire() tries again. Returns whether all could be opened.
+    bool warm_up(std::size_t count) noexcept;
+
+    struct Stats {
+        std::size_t open = 0;    // connections that exist: idle + leased (+ being opened)
+        std::size_t idle = 0;
+        std::size_t leased = 0;
+    };
+    Stats stats() const;
+
+    const PgPoolConfig& config() const noexcept;
+
+  private:
+    friend class PgLease;
+    struct Shared;
+    std::shared_ptr<Shared> m_shared;  // NB: shared with the leases, so a lease may outlive the pool
+};
+
+// Exclusive use of one pooled connection; gives it back when destroyed. Move-only.
+class PgLease {
+  public:
+    PgLease(PgLease&& other) noexcept;
+    PgLease& operator=(PgLease&& other) noexcept;
+    PgLease(const PgLease&) = delete;
+    PgLease& operator=(const PgLease&) = delete;
+    ~PgLease();
+
+    // The leased connection. Do not keep a reference or a transaction past the lease.
+    pqxx::connection& connection() const;
+    pqxx::connection* operator->() const { return &connection(); }
+
+    // The connection must not be reused (e.g. it is in an unknown state): it is closed, not pooled.
+    void invalidate() noexcept { m_invalid = true; }
+    bool invalidated() const noexcept { return m_invalid; }
+
+    // Returns the connection to the pool now (as the destructor would). The lease is empty afterwards.
+    void release() noexcept;
+
+  private:
+    friend class PgPool;
+    PgLease(std::shared_ptr<PgPool::Shared> pool, std::unique_ptr<pqxx::connection> conn) noexcept;
+
+    std::shared_ptr<PgPool::Shared> m_pool;
+    std::unique_ptr<pqxx::connection> m_conn;
+    bool m_invalid = false;
+};
+
+}  // namespace sr

@@ -1,0 +1,154 @@
+#pragma once
+// Appointments and their reminders in PostgreSQL (schema: sql/001_initial_schema.sql).
+//
+// The store works on one leased connection, for one request or one dispatcher step, on one thread. All SQL is
+// parameterised. Times cross the boundary as sr::Instant (UTC seconds) and are stored as TIMESTAMPTZ.
+// A lost connection, or a COMMIT whose outcome is unknown, invalidates the lease (the pool then closes the
+// connection) and is thrown as DatabaseUnavailable. Constraint violations (e.g. a phone that is not E.164)
+// are bugs in the caller's validation and propagate as pqxx::sql_error.
+#include "core/clock.hpp"
+#include "core/pg_pool.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sr {
+
+// The reminder statuses as stored; the schema's CHECK constraint lists the same set.
+namespace reminder_status {
+constexpr const char* pending = "pending";        // stored, not yet handed to Sinch
+constexpr const char* scheduling = "scheduling";  // claimed; one process is calling Sinch now
+constexpr const char* scheduled = "scheduled";    // Sinch accepted it; batch_id is set
+constexpr const char* retrying = "retrying";      // retryable failure; next_attempt_at says when
+constexpr const char* unknown = "unknown";        // outcome unknown: look up client_reference before resending
+constexpr const char* failed = "failed";          // Sinch refused it; last_error_* say why
+constexpr const char* too_late = "too_late";      // the send slot had already passed; not sent
+constexpr const char* cancelling = "cancelling";
+constexpr const char* cancel_failed = "cancel_failed";
+constexpr const char* cancelled = "cancelled";
+constexpr const char* superseded = "superseded";  // a reschedule replaced this revision
+constexpr const char* sent = "sent";
+}  // namespace reminder_status
+
+// How a new appointment's first reminder starts out.
+enum class InitialReminderStatus {
+    Pending,  // to be handed to Sinch
+    TooLate,  // its slot is already past: never handed to Sinch (Sinch would send it at once)
+};
+
+struct NewAppointment {
+    std::string patient_name;
+    std::string doctor_name;
+    std::string phone_e164;                       // "+15551234567"
+    Instant starts_at;                            // UTC
+    std::string time_zone;                        // IANA, e.g. "America/New_York"
+    std::string local_wall_time;                  // as entered: "2026-11-28T14:30"
+    WallTimeResolution wall_time_resolution = WallTimeResolution::Exact;
+    std::string submission_key;                   // the form's one-time token; "" = none
+    std::string created_by = "anonymous";         // the user httpd authenticated
+    std::string created_from;                     // client address; "" = unknown
+    Instant reminder_send_at;                     // UTC
+    InitialReminderStatus reminder_status = InitialReminderStatus::Pending;
+};
+
+struct ReminderRecord {
+    std::int64_t id = 0;
+    std::string appointment_id;
+    int revision = 0;
+    Instant send_at;
+    std::string time_zone;
+    std::string status;            // one of reminder_status
+    std::string client_reference;  // "sr-<appointment id>-r<revision>"
+    std::optional<std::string> batch_id;
+    int attempts = 0;              // Sinch calls started (claims)
+    std::optional<std::string> last_error_code;
+    std::optional<std::string> last_error_text;
+    std::optional<int> last_http_status;
+    std::optional<Instant> next_attempt_at;
+    std::optional<std::string> delivery_status;
+    std::optional<int> delivery_code;
+    std::optional<Instant> delivery_at;
+    Instant created_at;
+    Instant updated_at;
+};
+
+struct AppointmentRecord {
+    std::string id;  // uuid, lower case
+    std::string patient_name;
+    std::string doctor_name;
+    std::string phone_e164;
+    Instant starts_at;
+    std::string time_zone;
+    std::string local_wall_time;
+    std::string wall_time_resolution;  // to_string(WallTimeResolution): "exact", "gap_shifted_forward", ...
+    std::string status;  // "active" or "cancelled"
+    int revision = 1;
+    std::optional<std::string> submission_key;
+    std::string created_by;
+    std::optional<std::string> created_from;
+    Instant created_at;
+    Instant updated_at;
+    std::vector<ReminderRecord> reminders;  // every revision, oldest first
+
+    // The reminder of the appointment's current revision, or nullptr.
+    const ReminderRecord* current_reminder() const noexcept;
+};
+
+struct CreateResult {
+    AppointmentRecord appointment;
+    bool created = false;  // false: the submission_key was already used; this is the earlier appointment
+};
+
+// Why a claimed reminder was not scheduled.
+enum class FailedAttemptStatus {
+    Failed,    // Sinch refused it for good (4xx other than 429)
+    Retrying,  // try again at next_attempt_at (5xx, 429)
+    Unknown,   // the request may or may not have reached Sinch (timeout, reset): never resend blindly
+};
+
+struct AttemptFailure {
+    FailedAttemptStatus status = FailedAttemptStatus::Failed;
+    std::optional<int> http_status;         // none for timeouts and connection errors
+    std::string code;                       // Sinch's error code, or ours ("timeout"); "" = none
+    std::string text;                       // Sinch's error text (shown to staff); bounded on write
+    std::optional<Instant> next_attempt_at;  // for Retrying
+};
+
+class AppointmentStore {
+  public:
+    // NB: the lease must outlive the store.
+    explicit AppointmentStore(PgLease& lease) : m_lease(lease) {}
+
+    // In one transaction: the appointment, its revision-1 reminder and an audit row. If the submission_key
+    // was used before (a double submit, even a concurrent one), nothing is written and the existing
+    // appointment is returned with created == false.
+    CreateResult create(const NewAppointment& appointment);
+
+    // The appointment with all its reminders; nullopt if there is none. Text that is not a uuid is
+    // simply not found (it comes from URLs).
+    std::optional<AppointmentRecord> find(const std::string& id);
+
+    // Atomically moves a 'pending' reminder to 'scheduling' and counts the attempt. True for exactly one
+    // caller, however many processes race: only that caller may call Sinch.
+    bool claim_for_scheduling(std::int64_t reminder_id);
+
+    // Sinch accepted the claimed reminder. False if it was not 'scheduling' (nothing changed).
+    bool mark_scheduled(std::int64_t reminder_id, const std::string& batch_id);
+
+    // Sinch did not accept the claimed reminder. False if it was not 'scheduling' (nothing changed).
+    bool mark_failed(std::int64_t reminder_id, const AttemptFailure& failure);
+
+    // One round trip; throws DatabaseUnavailable if the connection is gone.
+    void ping();
+
+  private:
+    PgLease& m_lease;
+};
+
+// "pending", "too_late" / "failed", "retrying", "unknown".
+const char* to_string(InitialReminderStatus status) noexcept;
+const char* to_string(FailedAttemptStatus status) noexcept;
+
+}  // namespace sr

@@ -1,0 +1,168 @@
+// sinch-reminder-admin: maintenance commands for mod_sinch_reminder's database, built on the module's core.
+//
+//   sinch-reminder-admin migrate --database CONNINFO [--sql-dir DIR]
+//   sinch-reminder-admin schema-version --database CONNINFO [--sql-dir DIR]
+//
+// Exit codes: 0 success, 1 the command failed (database, migration), 2 usage error.
+// A new subcommand is one function plus one row in k_commands.
+#include "core/logger.hpp"
+#include "core/migrations.hpp"
+#include "core/pg_pool.hpp"
+#include "core/redact.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+namespace {
+
+constexpr int k_exit_ok = 0;
+constexpr int k_exit_failed = 1;
+constexpr int k_exit_usage = 2;
+
+const char* const k_usage =
+    "usage: sinch-reminder-admin COMMAND [OPTIONS]\n"
+    "\n"
+    "commands:\n"
+    "  migrate         apply the sql/NNN_*.sql migrations the database does not have yet (safe to run\n"
+    "                  again, and from several machines at once)\n"
+    "  schema-version  print the database's schema version and the version the sql directory expects\n"
+    "\n"
+    "options:\n"
+    "  --database CONNINFO  libpq connection string, e.g. \"host=db.example user=reminder dbname=reminder\"\n"
+    "                       or postgresql://reminder@db.example/reminder (required)\n"
+    "  --sql-dir DIR        migration directory (default: <prefix>/share/mod_sinch_reminder/sql next to this\n"
+    "                       program, else the source tree's sql/)\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "exit status: 0 ok, 1 failed, 2 usage error\n";
+
+class UsageError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+struct Options {
+    std::string database;
+    std::string sql_dir;
+};
+
+// Prints info and warnings to stderr, so stdout carries only the command's result.
+class StderrLogger final : public sr::Logger {
+  public:
+    bool enabled(sr::LogLevel level) const noexcept override { return level != sr::LogLevel::Debug; }
+    void log(sr::LogLevel level, const char* message_id, const std::string& message) noexcept override {
+        if (!enabled(level)) return;
+        std::cerr << (message_id && *message_id ? std::string(message_id) + ": " : "") << message << '\n';
+    }
+};
+
+Options parse_options(int argc, char** argv, int first) {
+    Options options;
+    for (int i = first; i < argc; ++i) {
+        const std::string arg = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) throw UsageError(arg + " needs a value");
+            return argv[++i];
+        };
+        if (arg == "--database") {
+            options.database = value();
+        } else if (arg == "--sql-dir") {
+            options.sql_dir = value();
+        } else {
+            throw UsageError("unknown option " + arg);
+        }
+    }
+    if (options.database.empty()) throw UsageError("--database CONNINFO is required");
+    return options;
+}
+
+std::filesystem::path executable_dir() {
+    std::error_code error;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe", error);
+    return error ? std::filesystem::path() : self.parent_path();
+}
+
+// The installed layout first (<prefix>/sbin/../share/...), then the source tree this was built from
+// (__FILE__ is absolute under CMake), so a developer's build works without --sql-dir.
+std::string default_sql_dir() {
+    const std::filesystem::path installed = executable_dir() / ".." / "share" / "mod_sinch_reminder" / "sql";
+    const std::filesystem::path source_tree = std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "sql";
+    for (const std::filesystem::path& candidate : {installed, source_tree}) {
+        std::error_code error;
+        if (std::filesystem::is_directory(candidate, error)) return candidate.lexically_normal().string();
+    }
+    throw UsageError("no sql directory found at " + installed.lexically_normal().string() +
+                     "; pass --sql-dir DIR");
+}
+
+std::unique_ptr<pqxx::connection> connect(const Options& options) {
+    return sr::open_pg_connection(options.database, std::chrono::seconds(10), "sinch-reminder-admin");
+}
+
+int run_migrate(const Options& options) {
+    const std::string sql_dir = options.sql_dir.empty() ? default_sql_dir() : options.sql_dir;
+    StderrLogger logger;
+    auto conn = connect(options);
+    const sr::MigrationReport report = sr::apply_migrations(*conn, sql_dir, logger);
+    if (report.applied_files.empty()) {
+        std::cout << "schema is up to date at version " << report.version_after << '\n';
+    } else {
+        std::cout << "migrated schema from version " << report.version_before << " to " << report.version_after
+                  << " (" << report.applied_files.size() << " file(s) from " << sql_dir << ")\n";
+    }
+    return k_exit_ok;
+}
+
+int run_schema_version(const Options& options) {
+    auto conn = connect(options);
+    const int current = sr::schema_version(*conn);
+    std::cout << "database schema version: " << current << '\n';
+    // The expected version is extra information; a missing sql directory must not hide the answer above.
+    try {
+        const std::string sql_dir = options.sql_dir.empty() ? default_sql_dir() : options.sql_dir;
+        const int expected = sr::expected_schema_version(sql_dir);
+        std::cout << "expected by " << sql_dir << ": " << expected
+                  << (current < expected ? " (run: sinch-reminder-admin migrate)" : "") << '\n';
+    } catch (const std::exception& e) {
+        std::cerr << "cannot tell the expected version: " << e.what() << '\n';
+    }
+    return k_exit_ok;
+}
+
+const std::map<std::string, std::function<int(const Options&)>> k_commands = {
+    {"migrate", run_migrate},
+    {"schema-version", run_schema_version},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::cerr << k_usage;
+        return k_exit_usage;
+    }
+    const std::string command = argv[1];
+    if (command == "-h" || command == "--help" || command == "help") {
+        std::cout << k_usage;
+        return k_exit_ok;
+    }
+    const auto found = k_commands.find(command);
+    try {
+        if (found == k_commands.end()) throw UsageError("unknown command '" + command + "'");
+        return found->second(parse_options(argc, argv, 2));
+    } catch (const UsageError& e) {
+        std::cerr << "sinch-reminder-admin: " << e.what() << "\n\n" << k_usage;
+        return k_exit_usage;
+    } catch (const std::exception& e) {
+        // Messages from the core are already masked; mask again in case libpq echoed the conninfo.
+        std::cerr << "sinch-reminder-admin " << command << ": " << sr::mask_conninfo(e.what()) << '\n';
+        return k_exit_failed;
+    }
+}

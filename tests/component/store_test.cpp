@@ -1,0 +1,613 @@
+// The schema (sql/), its migrations, and AppointmentStore against a real PostgreSQL.
+#include "component/pg_test_db.hpp"
+#include "core/migrations.hpp"
+#include "core/pg_pool.hpp"
+#include "core/store.hpp"
+
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <pqxx/except>
+#include <pqxx/nontransaction>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <memory>
+#include <thread>
+
+namespace {
+
+using namespace std::chrono_literals;
+using sr::test::CapturingLogger;
+using sr::test::TestDatabase;
+namespace fs = std::filesystem;
+
+// 2026-11-28T19:30:17Z: deliberately not on a minute boundary, so lost seconds would show.
+const sr::Instant k_starts_at{std::chrono::seconds(1795894217)};
+const sr::Instant k_send_at = k_starts_at - 2h;
+
+long long count_rows(const std::string& conninfo, const std::string& sql) {
+    pqxx::connection conn(conninfo);
+    pqxx::nontransaction txn(conn);
+    return txn.exec(sql)[0][0].as<long long>();
+}
+
+bool relation_exists(pqxx::connection& conn, const std::string& name) {
+    pqxx::nontransaction txn(conn);
+    return !txn.exec_params("SELECT to_regclass($1)", name)[0][0].is_null();
+}
+
+// A scratch copy of the repository's migrations plus extra files, removed afterwards.
+class ScratchSqlDir {
+  public:
+    ScratchSqlDir() {
+        char dir_template[] = "/tmp/sr-sql.XXXXXX";
+        m_path = ::mkdtemp(dir_template);
+        for (const fs::directory_entry& entry : fs::directory_iterator(sr::test::repository_sql_dir())) {
+            fs::copy(entry.path(), m_path / entry.path().filename());
+        }
+    }
+    ~ScratchSqlDir() { fs::remove_all(m_path); }
+    void add(const std::string& file_name, const std::string& sql) { std::ofstream(m_path / file_name) << sql; }
+    std::string path() const { return m_path.string(); }
+
+  private:
+    fs::path m_path;
+};
+
+// Lower-case 8-4-4-4-12 hex with version 4 (random) and the RFC 4122 variant.
+bool is_random_uuid(const std::string& id) {
+    if (id.size() != 36) return false;
+    for (std::size_t i = 0; i < id.size(); ++i) {
+        const bool dash_position = i == 8 || i == 13 || i == 18 || i == 23;
+        const bool hex = std::isxdigit(static_cast<unsigned char>(id[i])) && !std::isupper(id[i]);
+        if (dash_position ? id[i] != '-' : !hex) return false;
+    }
+    return id[14] == '4' && std::string("89ab").find(id[19]) != std::string::npos;
+}
+
+sr::NewAppointment sample_appointment(const std::string& submission_key = "form-token-1") {
+    sr::NewAppointment appointment;
+    appointment.patient_name = "Ada Lovelace";
+    appointment.doctor_name = "Dr. Grace Hopper";
+    appointment.phone_e164 = "+12125550123";
+    appointment.starts_at = k_starts_at;
+    appointment.time_zone = "America/New_York";
+    appointment.local_wall_time = "2026-11-28T14:30";
+    appointment.wall_time_resolution = sr::WallTimeResolution::Exact;
+    appointment.submission_key = submission_key;
+    appointment.created_by = "frontdesk";
+    appointment.created_from = "192.0.2.10";
+    appointment.reminder_send_at = k_send_at;
+    return appointment;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------
+class MigrationsTest : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(MigrationsTest);
+    CPPUNIT_TEST(testEmptyDatabaseIsMigratedToTheExpectedVersion);
+    CPPUNIT_TEST(testSecondRunAppliesNothing);
+    CPPUNIT_TEST(testTwoMigratorsAtOnceApplyEachFileOnce);
+    CPPUNIT_TEST(testFailingFileIsNamedWithPostgresMessageAndRolledBack);
+    CPPUNIT_TEST(testTransactionStatementsAreRefusedBeforeAnythingRuns);
+    CPPUNIT_TEST(testBadlyNamedSqlFileIsRefused);
+    CPPUNIT_TEST_SUITE_END();
+
+  public:
+    void testEmptyDatabaseIsMigratedToTheExpectedVersion() {
+        TestDatabase db(TestDatabase::Schema::Empty);
+        pqxx::connection conn(db.conninfo());
+        const std::string sql_dir = sr::test::repository_sql_dir();
+        CPPUNIT_ASSERT_EQUAL(0, sr::schema_version(conn));
+
+        const sr::MigrationReport report = sr::apply_migrations(conn, sql_dir, m_logger);
+
+        CPPUNIT_ASSERT(sr::expected_schema_version(sql_dir) >= 1);
+        CPPUNIT_ASSERT_EQUAL(0, report.version_before);
+        CPPUNIT_ASSERT_EQUAL(sr::expected_schema_version(sql_dir), report.version_after);
+        CPPUNIT_ASSERT_EQUAL(sr::expected_schema_version(sql_dir), sr::schema_version(conn));
+        CPPUNIT_ASSERT_EQUAL(std::string("001_initial_schema.sql"), report.applied_files.at(0));
+        CPPUNIT_ASSERT_EQUAL(sr::list_migrations(sql_dir).size(), report.applied_files.size());
+        CPPUNIT_ASSERT(relation_exists(conn, "appointments"));
+        CPPUNIT_ASSERT(relation_exists(conn, "reminders"));
+        CPPUNIT_ASSERT(relation_exists(conn, "audit_log"));
+        CPPUNIT_ASSERT(m_logger.contains("applied migration 001_initial_schema.sql"));
+    }
+
+    void testSecondRunAppliesNothing() {
+        TestDatabase db(TestDatabase::Schema::Empty);
+        pqxx::connection conn(db.conninfo());
+        const std::string sql_dir = sr::test::repository_sql_dir();
+        sr::apply_migrations(conn, sql_dir, m_logger);
+
+        const sr::MigrationReport again = sr::apply_migrations(conn, sql_dir, m_logger);
+
+        CPPUNIT_ASSERT(again.applied_files.empty());
+        CPPUNIT_ASSERT_EQUAL(again.version_before, again.version_after);
+        CPPUNIT_ASSERT_EQUAL(static_cast<long long>(sr::list_migrations(sql_dir).size()),
+                             count_rows(db.conninfo(), "SELECT count(*) FROM schema_migrations"));
+    }
+
+    // Several httpd nodes (or admins) migrating at once: without the advisory lock one of them fails on
+    // "relation already exists". Repeated, because a race that is lost once may be won the next time.
+    void testTwoMigratorsAtOnceApplyEachFileOnce() {
+        const std::string sql_dir = sr::test::repository_sql_dir();
+        for (int round = 0; round < 3; ++round) {
+            TestDatabase db(TestDatabase::Schema::Empty);
+            pqxx::connection first(db.conninfo());
+            pqxx::connection second(db.conninfo());
+            std::promise<void> start_signal;
+            std::shared_future<void> start = start_signal.get_future().share();
+            auto migrate = [&](pqxx::connection& conn) {
+                start.wait();
+                sr::NullLogger quiet;
+                return sr::apply_migrations(conn, sql_dir, quiet);
+            };
+            auto first_result = std::async(std::launch::async, migrate, std::ref(first));
+            auto second_result = std::async(std::launch::async, migrate, std::ref(second));
+            start_signal.set_value();
+            const sr::MigrationReport a = first_result.get();  // rethrows if that migrator failed
+            const sr::MigrationReport b = second_result.get();
+
+            CPPUNIT_ASSERT_EQUAL(sr::list_migrations(sql_dir).size(),
+                                 a.applied_files.size() + b.applied_files.size());
+            CPPUNIT_ASSERT_EQUAL(sr::expected_schema_version(sql_dir), sr::schema_version(first));
+        }
+    }
+
+    void testFailingFileIsNamedWithPostgresMessageAndRolledBack() {
+        TestDatabase db(TestDatabase::Schema::Empty);
+        ScratchSqlDir sql_dir;
+        sql_dir.add("900_broken.sql",
+                    "CREATE TABLE half_done (x integer);\n"
+                    "SELECT no_such_function_sr();\n");
+        pqxx::connection conn(db.conninfo());
+
+        std::string message;
+        try {
+            sr::apply_migrations(conn, sql_dir.path(), m_logger);
+            CPPUNIT_FAIL("a broken migration was applied");
+        } catch (const sr::MigrationError& e) {
+            message = e.what();
+        }
+        CPPUNIT_ASSERT_MESSAGE(message, message.find("900_broken.sql") != std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(message, message.find("no_such_function_sr") != std::string::npos);
+        CPPUNIT_ASSERT(!relation_exists(conn, "half_done"));  // nothing of the failed file remains
+        // The good files before it stay applied.
+        CPPUNIT_ASSERT_EQUAL(sr::expected_schema_version(sr::test::repository_sql_dir()), sr::schema_version(conn));
+    }
+
+    void testTransactionStatementsAreRefusedBeforeAnythingRuns() {
+        TestDatabase db(TestDatabase::Schema::Empty);
+        ScratchSqlDir sql_dir;
+        sql_dir.add("900_commits.sql", "CREATE TABLE t (x integer);\nCOMMIT;\n");
+        pqxx::connection conn(db.conninfo());
+
+        std::string message;
+        try {
+            sr::apply_migrations(conn, sql_dir.path(), m_logger);
+            CPPUNIT_FAIL("a migration with COMMIT was accepted");
+        } catch (const sr::MigrationError& e) {
+            message = e.what();
+        }
+        CPPUNIT_ASSERT_MESSAGE(message, message.find("900_commits.sql line 2") != std::string::npos);
+        CPPUNIT_ASSERT_EQUAL(0, sr::schema_version(conn));
+    }
+
+    void testBadlyNamedSqlFileIsRefused() {
+        ScratchSqlDir sql_dir;
+        sql_dir.add("2_typo.sql", "SELECT 1;");
+        CPPUNIT_ASSERT_THROW(sr::list_migrations(sql_dir.path()), sr::MigrationError);
+        CPPUNIT_ASSERT_THROW(sr::expected_schema_version("/nonexistent/sr-sql"), sr::MigrationError);
+    }
+
+  private:
+    CapturingLogger m_logger;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+class AppointmentStoreTest : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(AppointmentStoreTest);
+    CPPUNIT_TEST(testCreatedAppointmentIsFoundWithEveryField);
+    CPPUNIT_TEST(testFirstReminderIsRevisionOneWithDeterministicClientReference);
+    CPPUNIT_TEST(testStoredInstantIsTheExactInstantWhateverTheSessionZone);
+    CPPUNIT_TEST(testAppointmentIdsAreRandomUuids);
+    CPPUNIT_TEST(testCreateWritesAnAuditRowWithoutThePhoneNumber);
+    CPPUNIT_TEST(testDoubleSubmitReturnsTheFirstAppointmentAndOneReminder);
+    CPPUNIT_TEST(testConcurrentDoubleSubmitCreatesOneAppointment);
+    CPPUNIT_TEST(testAppointmentsWithoutSubmissionKeyAreIndependent);
+    CPPUNIT_TEST(testTooLateReminderIsStoredButNeverClaimed);
+    CPPUNIT_TEST(testOnlyOneConnectionCanClaimAReminder);
+    CPPUNIT_TEST(testOnlyOneOfManyRacingClaimersWins);
+    CPPUNIT_TEST(testScheduledReminderKeepsItsBatchId);
+    CPPUNIT_TEST(testUnclaimedReminderCannotBeMarkedScheduled);
+    CPPUNIT_TEST(testBatchIdBelongsToOneReminder);
+    CPPUNIT_TEST(testFailedAttemptKeepsSinchsError);
+    CPPUNIT_TEST(testUnknownOutcomeIsRecordedWithoutHttpStatus);
+    CPPUNIT_TEST(testUpdatedAtMovesOnUpdate);
+    CPPUNIT_TEST(testInvalidIdsAreNotFound);
+    CPPUNIT_TEST(testPhoneThatIsNotE164IsRejectedByTheSchema);
+    CPPUNIT_TEST(testPingSucceedsOnALiveConnection);
+    CPPUNIT_TEST(testLostConnectionBecomesDatabaseUnavailableAndIsDiscarded);
+    CPPUNIT_TEST_SUITE_END();
+
+  public:
+    void setUp() override {
+        m_db = std::make_unique<TestDatabase>();
+        sr::PgPoolConfig config;
+        config.conninfo = m_db->conninfo();
+        config.max_connections = 4;
+        config.acquire_timeout = 5000ms;
+        config.connect_timeout = 2s;
+        m_pool = std::make_unique<sr::PgPool>(config, m_logger);
+    }
+    void tearDown() override {
+        m_pool.reset();
+        m_db.reset();
+    }
+
+    void testCreatedAppointmentIsFoundWithEveryField() {
+        sr::PgLease lease = m_pool->acquire();
+        sr::AppointmentStore store(lease);
+        const sr::CreateResult result = store.create(sample_appointment());
+        CPPUNIT_ASSERT(result.created);
+
+        const std::optional<sr::AppointmentRecord> found = store.find(result.appointment.id);
+        CPPUNIT_ASSERT(found.has_value());
+        CPPUNIT_ASSERT_EQUAL(result.appointment.id, found->id);
+        CPPUNIT_ASSERT_EQUAL(std::string("Ada Lovelace"), found->patient_name);
+        CPPUNIT_ASSERT_EQUAL(std::string("Dr. Grace Hopper"), found->doctor_name);
+        CPPUNIT_ASSERT_EQUAL(std::string("+12125550123"), found->phone_e164);
+        CPPUNIT_ASSERT(found->starts_at == k_starts_at);
+        CPPUNIT_ASSERT_EQUAL(std::string("America/New_York"), found->time_zone);
+        CPPUNIT_ASSERT_EQUAL(std::string("2026-11-28T14:30"), found->local_wall_time);
+        CPPUNIT_ASSERT_EQUAL(std::string("exact"), found->wall_time_resolution);
+        CPPUNIT_ASSERT_EQUAL(std::string("active"), found->status);
+        CPPUNIT_ASSERT_EQUAL(1, found->revision);
+        CPPUNIT_ASSERT(found->submission_key == std::optional<std::string>("form-token-1"));
+        CPPUNIT_ASSERT_EQUAL(std::string("frontdesk"), found->created_by);
+        CPPUNIT_ASSERT(found->created_from == std::optional<std::string>("192.0.2.10"));
+        CPPUNIT_ASSERT(found->created_at == found->updated_at);
+        const auto age = sr::now_utc() - found->created_at;
+        CPPUNIT_ASSERT(age >= -5s && age <= 60s);
+        // What create() returned is what find() reads.
+        CPPUNIT_ASSERT_EQUAL(found->patient_name, result.appointment.patient_name);
+        CPPUNIT_ASSERT_EQUAL(found->reminders.size(), result.appointment.reminders.size());
+    }
+
+    void testFirstReminderIsRevisionOneWithDeterministicClientReference() {
+        sr::PgLease lease = m_pool->acquire();
+        sr::AppointmentStore store(lease);
+        const sr::AppointmentRecord appointment = store.create(sample_appointment()).appointment;
+
+        CPPUNIT_ASSERT_EQUAL(std::size_t{1}, appointment.reminders.size());
+        const sr::ReminderRecord* reminder = appointment.current_reminder();
+        CPPUNIT_ASSERT(reminder != nullptr);
+        CPPUNIT_ASSERT_EQUAL(1, reminder->revision);
+        CPPUNIT_ASSERT_EQUAL(appointment.id, reminder->appointment_id);
+        CPPUNIT_ASSERT(reminder->send_at == k_send_at);
+        CPPUNIT_ASSERT_EQUAL(std::string("America/New_York"), reminder->time_zone);
+        CPPUNIT_ASSERT_EQUAL(std::string(sr::reminder_status::pending), reminder->status);
+        CPPUNIT_ASSERT_EQUAL("sr-" + appointment.id + "-r1", reminder->client_reference);
+        CPPUNIT_ASSERT(!reminder->batch_id);
+        CPPUNIT_ASSERT_EQUAL(0, reminder->attempts);
+        CPPUNIT_ASSERT(!reminder->last_error_code && !reminder->last_http_status && !reminder->next_attempt_at);
+    }
+
+    // TIMESTAMPTZ stores an instant; a session in another zone must read the same instant, not the same
+    // wall-clock digits.
+    void testStoredInstantIsTheExactInstantWhateverTheSessionZone() {
+        std::string id;
+        {
+            sr::PgLease lease = m_pool->acquire();
+            id = sr::AppointmentStore(lease).create(sample_appointment()).appointment.id;
+        }
+        pqxx::connection elsewhere(m_db->conninfo());
+        pqxx::nontransaction txn(elsewhere);
+        txn.exec("SET TIME ZONE 'Asia/Kolkata'");
+        const pqxx::row row = txn.exec_params1(
+            "SELECT a.starts_at = '2026-11-28T19:30:17Z'::timestamptz, r.send_at = '2026-11-28T17:30:17Z'::timestamptz"
+            " FROM appointments a JOIN reminders r ON r.appointment_id = a.id WHERE a.id = $1::uuid",
+            id);
+        CPPUNIT_ASSERT(row[0].as<bool>());
+        CPPUNIT_ASSERT(row[1].as<bool>());
+    }
+
+    void testAppointmentIdsAreRandomUuids() {
+        sr::PgLease lease = m_pool->acquire();
+        sr::AppointmentStore store(lease);
+        const std::string first = store.create(sample_appointment("token-a")).appointment.id;
+        const std::string second = store.create(sample_appointment("token-b")).appointment.id;
+        CPPUNIT_ASSERT_MESSAGE(first, is_random_uuid(first));
+        CPPUNIT_ASSERT_MESSAGE(second, is_random_uuid(second));
+        CPPUNIT_ASSERT(first != second);
+    }
+
+    void testCreateWritesAnAuditRowWithoutThePhoneNumber() {
+        std::string id;
+        {
+            sr::PgLease lease = m_pool->acquire();
+            id = sr::AppointmentStore(lease).create(sample_appointment()).appointment.id;
+        }
+        pqxx::connection conn(m_db->conninfo());
+        pqxx::nontransaction txn(conn);
+        const pqxx::result audit = txn.exec_params(
+            "SELECT action, actor, remote_addr, details::text, details->>'reminder_status'"
+            " FROM audit_log WHERE appointment_id = $1::uuid",
+            id);
+        CPPUNIT_ASSERT_EQUAL(1, static_cast<int>(audit.size()));
+        CPPUNIT_ASSERT_EQUAL(std::string("create"), audit[0][0].as<std::string>());
+        CPPUNIT_ASSERT_EQUAL(std::string("frontdesk"), audit[0][1].as<std::string>());
+        CPPUNIT_ASSERT_EQUAL(std::string("192.0.2.10"), audit[0][2].as<std::string>());
+        CPPUNIT_ASSERT_EQUAL(std::string("pending"), audit[0][4].as<std::string>());
+        const std::string details = audit[0][3].as<std::string>();
+        CPPUNIT_ASSERT_MESSAGE(details, details.find("5550123") == std::string::npos);
+        CPPUNIT_ASSERT_MESSAGE(details, details.find("Lovelace") == std::string::npos);
+    }
+
+    void testDoubleSubmitReturnsTheFirstAppointmentAndOneReminder() {
+        sr::PgLease lease = m_pool->acquire();
+        sr::AppointmentStore store(lease);
+        const sr::CreateResult first = store.create(sample_appointment("same-token"));
+        sr::NewAppointment resubmitted = sample_appointment("same-token");
+        resubmitted.patient_name = "Someone Else";
+        const sr::CreateResult second = store.create(resubmitted);
+
+        CPPUNIT_ASSERT(first.created);
+        CPPUNIT_ASSERT(!second.created);
+        CPPUNIT_ASSERT_EQUAL(first.appointment.id, second.appointment.id);
+        CPPUNIT_ASSERT_EQUAL(std::string("Ada Lovelace"), second.appointment.patient_name);
+        CPPUNIT_ASSERT_EQUAL(std::size_t{1}, second.appointment.reminders.size());
+        CPPUNIT_ASSERT_EQUAL(1LL, count_rows(m_db->conninfo(), "SELECT count(*) FROM appointments"));
+        CPPUNIT_ASSERT_EQUAL(1LL, count_rows(m_db->conninfo(), "SELECT count(*) FROM reminders"));
+        CPPUNIT_ASSERT_EQUAL(1LL, count_rows(m_db->conninfo(), "SELECT count(*) FROM audit_log"));
+    }
+
+    // A double click sends two requests that may run at the same moment on two connections (or two nodes).
+    void testConcurrentDoubleSubmitCreatesOneAppointment() {
+        for (int round = 0; round < 5; ++round) {
+            const std::string token = "racing-token-" + std::to_string(round);
+            std::promise<void> start_signal;
+            std::shared_future<void> start = start_signal.get_future().share();
+            auto submit = [&] {
+                sr::PgLease lease = m_pool->acquire();
+                start.wait();
+                return sr::AppointmentStore(lease).create(sample_appointment(token));
+            };
+            auto first = std::async(std::launch::async, submit);
+            auto second = std::async(std::launch::async, submit);
+            start_signal.set_value();
+            const sr::CreateResult a = first.get();
+            const sr::CreateResult b = second.get();
+            CPPUNIT_ASSERT_EQUAL(1, int(a.created) + int(b.created));
+            CPPUNIT_ASSERT_EQUAL(a.appointment.id, b.appointment.id);
+        }
+        CPPUNIT_ASSERT_EQUAL(5LL, count_rows(m_db->conninfo(), "SELECT count(*) FROM appointments"));
+        CPPUNIT_ASSERT_EQUAL(5LL, count_rows(m_db->conninfo(), "SELECT count(*) FROM reminders"));
+    }
+
+    void testAppointmentsWithoutSubmissionKeyAreIndependent() {
+        sr::PgLease lease = m_pool->acquire();
+        sr::AppointmentStore store(lease);
+        const sr::CreateResult first = store.create(sample_appointment(""));
+        const sr::CreateResult second = store.create(sample_appointment(""));
+        CPPUNIT_ASSERT(first.created && second.created);
+        CPPUNIT_ASSERT(first.appointment.id != second.appointment.id);
+        CPPUNIT_ASSERT(!first.appointment.submission_key);
+    }
+
+    void testTooLateReminderIsStoredButNeverClaimed() {
+        sr::PgLease lease = m_pool->acquire();
+        sr::AppointmentStore store(lease);
+        sr::NewAppointment late = sample_appointment();
+        late.reminder_status = sr::InitialReminderStatus::TooLate;
+        const sr::AppointmentRecord appointment = store.create(late).appointment;
+        const std::int64_t reminder_id = appointment.current_reminder()->id;
+
+        CPPUNIT_ASSERT_EQUAL(std::string(sr::reminder_status::too_late), appointment.current_reminder()->status);
+        CPPUNIT_ASSERT(!store.claim_for_scheduling(reminder_id));
+        CPPUNIT_ASSERT_EQUAL(std::string("too_late"), store.find(appointment.id)->current_reminder()->status);
+    }
+
+    void testOnlyOneConnectionCanClaimAReminder() {
+        sr::PgLease first_lease = m_pool->acquire();
+        sr::PgLease second_lease = m_pool->acquire();
+        CPPUNIT_ASSERT(first_lease->backendpid() != second_lease->backendpid());
+        sr::AppointmentStore first(first_lease);
+        sr::AppointmentStore second(second_lease);
+        const sr::AppointmentRecord appointment = first.create(sample_appointment()).appointment;
+        const std::int64_t reminder_id = appointment.current_reminder()->id;
+
+        CPPUNIT_ASSERT(first.claim_for_scheduling(reminder_id));
+        CPPUNIT_ASSERT(!second.claim_for_scheduling(reminder_id));
+        CPPUNIT_ASSERT(!first.claim_for_scheduling(reminder_id));
+
+        const sr::ReminderRecord claimed = *second.find(appointment.id)->current_reminder();
+        CPPUNIT_ASSERT_EQUAL(std::string(sr::reminder_status::scheduling), claimed.status);
+        CPPUNIT_ASSERT_EQUAL(1, claimed.attempts);
+    }
+
+    void testOnlyOneOfManyRacingClaimersWins() {
+        std::vector<std::int64_t> reminder_ids;
+        {
+            sr::PgLease lease = m_pool->acquire();
+            sr::AppointmentStore store(lease);
+            for (int i = 0; i < 10; ++i) {
+                reminder_ids.push_back(
+                    store.create(sample_appointment("claim-" + std::to_string(i))).appointment.reminders[0].id);
+            }
+        }
+        for (const std::int64_t reminder_id : reminder_ids) {
+            std::promise<void> start_signal;
+            std::shared_future<void> start = start_signal.get_future().share();
+            auto claim = [&] {
+                sr::PgLease lease = m_pool->acquire();
+                start.wait();
+                return sr::AppointmentStore(lease).claim_for_scheduling(reminder_id);
+            };
+            std::vector<std::future<bool>> claimers;
+            for (int i = 0; i < 3; ++i) claimers.push_back(std::async(std::launch::async, claim));
+            start_signal.set_value();
+            int winners = 0;
+            for (auto& claimer : claimers) winners += claimer.get() ? 1 : 0;
+            CPPUNIT_ASSERT_EQUAL(1, winners);
+        }
+    }
+
+    void testScheduledReminderKeepsItsBatchId() {
+        sr::PgLease lease = m_pool->acquire();
+        sr::AppointmentStore store(lease);
+        const sr::AppointmentRecord appointment = store.create(sample_appointment()).appointment;
+        const std::int64_t reminder_id = appointment.current_reminder()->id;
+
+        CPPUNIT_ASSERT(store.claim_for_scheduling(reminder_id));
+        CPPUNIT_ASSERT(store.mark_scheduled(reminder_id, "01FC66621XXXXX119Z8PMV1QPQ"));
+        CPPUNIT_ASSERT(!store.mark_scheduled(reminder_id, "another-batch"));  // only the claim may finish
+
+        const sr::ReminderRecord reminder = *store.find(appointment.id)->current_reminder();
+        CPPUNIT_ASSERT_EQUAL(std::string(sr::reminder_status::scheduled), reminder.status);
+        CPPUNIT_ASSERT(reminder.batch_id == std::optional<std::string>("01FC66621XXXXX119Z8PMV1QPQ"));
+    }
+
+    void testUnclaimedReminderCannotBeMarkedScheduled() {
+        sr::PgLease lease = m_pool->acquire();
+        sr::AppointmentStore store(lease);
+        const sr::AppointmentRecord appointment = store.create(sample_appointment()).appointment;
+        const std::int64_t reminder_id = appointment.current_reminder()->id;
+
+        CPPUNIT_ASSERT(!store.mark_scheduled(reminder_id, "batch-without-claim"));
+        CPPUNIT_ASSERT(!store.mark_failed(reminder_id, {sr::FailedAttemptStatus::Failed, 400, "x", "y", {}}));
+        const sr::ReminderRecord reminder = *store.find(appointment.id)->current_reminder();
+        CPPUNIT_ASSERT_EQUAL(std::string(sr::reminder_status::pending), reminder.status);
+        CPPUNIT_ASSERT(!reminder.batch_id);
+    }
+
+    void testBatchIdBelongsToOneReminder() {
+        sr::PgLease lease = m_pool->acquire();
+        sr::AppointmentStore store(lease);
+        const std::int64_t first = store.create(sample_appointment("t1")).appointment.reminders[0].id;
+        const std::int64_t second = store.create(sample_appointment("t2")).appointment.reminders[0].id;
+        CPPUNIT_ASSERT(store.claim_for_scheduling(first) && store.claim_for_scheduling(second));
+        CPPUNIT_ASSERT(store.mark_scheduled(first, "batch-1"));
+        CPPUNIT_ASSERT_THROW(store.mark_scheduled(second, "batch-1"), pqxx::unique_violation);
+    }
+
+    void testFailedAttemptKeepsSinchsError() {
+        sr::PgLease lease = m_pool->acquire();
+        sr::AppointmentStore store(lease);
+        const sr::AppointmentRecord appointment = store.create(sample_appointment()).appointment;
+        const std::int64_t reminder_id = appointment.current_reminder()->id;
+        const sr::Instant retry_at = k_send_at - 1h;
+
+        CPPUNIT_ASSERT(store.claim_for_scheduling(reminder_id));
+        CPPUNIT_ASSERT(store.mark_failed(
+            reminder_id, {sr::FailedAttemptStatus::Retrying, 503, "", "Service Unavailable", retry_at}));
+
+        const sr::ReminderRecord reminder = *store.find(appointment.id)->current_reminder();
+        CPPUNIT_ASSERT_EQUAL(std::string(sr::reminder_status::retrying), reminder.status);
+        CPPUNIT_ASSERT(reminder.last_http_status == std::optional<int>(503));
+        CPPUNIT_ASSERT(!reminder.last_error_code);
+        CPPUNIT_ASSERT(reminder.last_error_text == std::optional<std::string>("Service Unavailable"));
+        CPPUNIT_ASSERT(reminder.next_attempt_at == std::optional<sr::Instant>(retry_at));
+        CPPUNIT_ASSERT(!reminder.batch_id);
+    }
+
+    void testUnknownOutcomeIsRecordedWithoutHttpStatus() {
+        sr::PgLease lease = m_pool->acquire();
+        sr::AppointmentStore store(lease);
+        const sr::AppointmentRecord appointment = store.create(sample_appointment()).appointment;
+        const std::int64_t reminder_id = appointment.current_reminder()->id;
+        const std::string long_text(5000, 'x');
+
+        CPPUNIT_ASSERT(store.claim_for_scheduling(reminder_id));
+        CPPUNIT_ASSERT(store.mark_failed(
+            reminder_id, {sr::FailedAttemptStatus::Unknown, std::nullopt, "timeout", long_text, std::nullopt}));
+
+        const sr::ReminderRecord reminder = *store.find(appointment.id)->current_reminder();
+        CPPUNIT_ASSERT_EQUAL(std::string(sr::reminder_status::unknown), reminder.status);
+        CPPUNIT_ASSERT(!reminder.last_http_status);
+        CPPUNIT_ASSERT(reminder.last_error_code == std::optional<std::string>("timeout"));
+        CPPUNIT_ASSERT(reminder.last_error_text && reminder.last_error_text->size() < long_text.size());
+        CPPUNIT_ASSERT(!reminder.next_attempt_at);
+        // Unknown is not pending: nobody may claim (and resend) it without looking it up at Sinch first.
+        CPPUNIT_ASSERT(!store.claim_for_scheduling(reminder_id));
+    }
+
+    void testUpdatedAtMovesOnUpdate() {
+        sr::PgLease lease = m_pool->acquire();
+        sr::AppointmentStore store(lease);
+        const std::string id = store.create(sample_appointment()).appointment.id;
+        CPPUNIT_ASSERT(store.claim_for_scheduling(store.find(id)->current_reminder()->id));
+        // Microsecond precision in SQL: the claim ran in a later transaction than the insert.
+        CPPUNIT_ASSERT_EQUAL(1LL, count_rows(m_db->conninfo(),
+                                             "SELECT count(*) FROM reminders WHERE updated_at > created_at"));
+    }
+
+    void testInvalidIdsAreNotFound() {
+        sr::PgLease lease = m_pool->acquire();
+        sr::AppointmentStore store(lease);
+        const std::string id = store.create(sample_appointment()).appointment.id;
+        std::string upper = id;
+        std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+
+        CPPUNIT_ASSERT(!store.find(""));
+        CPPUNIT_ASSERT(!store.find("not-a-uuid"));
+        CPPUNIT_ASSERT(!store.find("' OR 1=1 --"));
+        CPPUNIT_ASSERT(!store.find(id + "0"));
+        CPPUNIT_ASSERT(!store.find("00000000-0000-0000-0000-00000000000g"));
+        CPPUNIT_ASSERT(!store.find("00000000-0000-4000-8000-000000000000"));  // well-formed, absent
+        CPPUNIT_ASSERT(store.find(upper).has_value());
+        // The connection is still healthy: no failed statement left a transaction aborted.
+        CPPUNIT_ASSERT(store.find(id).has_value());
+    }
+
+    void testPhoneThatIsNotE164IsRejectedByTheSchema() {
+        sr::PgLease lease = m_pool->acquire();
+        sr::AppointmentStore store(lease);
+        for (const char* phone : {"2125550123", "+02125550123", "+1 212 555 0123", "+12345", "+1234567890123456"}) {
+            sr::NewAppointment appointment = sample_appointment(std::string("phone-") + phone);
+            appointment.phone_e164 = phone;
+            CPPUNIT_ASSERT_THROW_MESSAGE(phone, store.create(appointment), pqxx::check_violation);
+        }
+        CPPUNIT_ASSERT_EQUAL(0LL, count_rows(m_db->conninfo(), "SELECT count(*) FROM appointments"));
+        // The shortest and longest E.164 numbers are accepted.
+        sr::NewAppointment shortest = sample_appointment("short");
+        shortest.phone_e164 = "+1234567";
+        sr::NewAppointment longest = sample_appointment("long");
+        longest.phone_e164 = "+123456789012345";
+        CPPUNIT_ASSERT(store.create(shortest).created);
+        CPPUNIT_ASSERT(store.create(longest).created);
+    }
+
+    void testPingSucceedsOnALiveConnection() {
+        sr::PgLease lease = m_pool->acquire();
+        CPPUNIT_ASSERT_NO_THROW(sr::AppointmentStore(lease).ping());
+        CPPUNIT_ASSERT(!lease.invalidated());
+    }
+
+    void testLostConnectionBecomesDatabaseUnavailableAndIsDiscarded() {
+        sr::PgLease lease = m_pool->acquire();
+        {
+            pqxx::connection admin(m_db->conninfo());
+            pqxx::nontransaction txn(admin);
+            txn.exec_params("SELECT pg_terminate_backend($1)", lease->backendpid());
+        }
+        sr::AppointmentStore store(lease);
+        CPPUNIT_ASSERT_THROW(store.find("00000000-0000-4000-8000-000000000000"), sr::DatabaseUnavailable);
+        CPPUNIT_ASSERT(lease.invalidated());
+        lease.release();
+        CPPUNIT_ASSERT_EQUAL(std::size_t{0}, m_pool->stats().open);
+    }
+
+  private:
+    std::unique_ptr<TestDatabase> m_db;
+    std::unique_ptr<sr::PgPool> m_pool;
+    CapturingLogger m_logger;
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(MigrationsTest);
+CPPUNIT_TEST_SUITE_REGISTRATION(AppointmentStoreTest);
