@@ -1,0 +1,258 @@
+#include "apache/appointment_pages.hpp"
+
+#include <map>
+
+#include <httpd.h>
+#include <apr_strings.h>
+#include <http_protocol.h>
+
+#include "apache/request.hpp"
+#include "apache/runtime.hpp"
+#include "core/appointment_form.hpp"
+#include "core/appointment_view.hpp"
+#include "core/pg_pool.hpp"
+#include "core/redact.hpp"
+#include "core/reminder_scheduler.hpp"
+#include "core/sms_text.hpp"
+#include "core/store.hpp"
+#include "core/templates.hpp"
+
+namespace sr::apache {
+
+namespace {
+
+constexpr const char* k_csrf_cookie = "sr_csrf";
+constexpr std::size_t k_form_max_bytes = 16 * 1024;
+const char* const k_fields[] = {"patient_name", "doctor_name", "phone", "appointment_date", "appointment_time"};
+
+std::string human_duration(std::chrono::seconds d) {
+    const long long minutes = d.count() / 60;
+    const long long hours = minutes / 60, rest = minutes % 60;
+    auto unit = [](long long n, const char* word) { return std::to_string(n) + " " + word + (n == 1 ? "" : "s"); };
+    if (hours && rest) return unit(hours, "hour") + " " + unit(rest, "minute");
+    if (hours) return unit(hours, "hour");
+    return unit(minutes, "minute");
+}
+
+const Settings& settings_of(const PageRequest& p) { return *p.runtime.settings; }
+
+// The browser's CSRF cookie, created on its first visit to the form.
+std::string csrf_cookie(PageRequest& p, bool create) {
+    std::string value = read_cookie(p.r, k_csrf_cookie);
+    if (value.empty() && create) {
+        value = random_token(16);
+        set_cookie(p.r, k_csrf_cookie, value, p.mount, settings_of(p).cookie_secure);
+    }
+    return value;
+}
+
+struct FormState {
+    std::map<std::string, std::string> values;
+    std::map<std::string, std::string> errors;
+    std::vector<std::string> general_errors;
+    bool phone_needs_confirmation = false;
+    std::string phone_warning;
+    std::string token;  // reuse the submitted token on a re-render, so a double submit stays one
+};
+
+int render_form(PageRequest& p, int status, const FormState& state) {
+    const Settings& s = settings_of(p);
+    TemplateData page;
+    page.set("page_title", "New appointment");
+    page.set("clinic_name", s.clinic_name);
+    page.set("time_zone", s.time_zone);
+    page.set("time_zone_now", p.runtime.zone->format(now_utc(), s.locale));
+    page.set("lead_time_text", human_duration(s.lead_time));
+    page.set("form_action", p.mount);
+    page.set("list_url", p.mount + "/list");
+    std::string token = state.token;
+    if (token.empty()) {
+        const std::string binding = FormTokens::binding(csrf_cookie(p, true), remote_user(p.r));
+        token = p.runtime.form_tokens().issue(binding, now_utc().time_since_epoch().count());
+    }
+    page.set("csrf_token", token);
+    TemplateList errors;
+    for (const auto& message : state.general_errors) errors.push_back(TemplateObject{{"message", message}});
+    for (const char* field : k_fields) {
+        const auto error = state.errors.find(field);
+        const auto value = state.values.find(field);
+        page.set(field, TemplateObject{{"value", value == state.values.end() ? "" : value->second},
+                                       {"error", error == state.errors.end() ? "" : error->second}});
+        if (error != state.errors.end()) errors.push_back(TemplateObject{{"message", error->second}});
+    }
+    page.set("has_errors", !errors.empty());
+    page.set("errors", errors);
+    page.set("phone_needs_confirmation", state.phone_needs_confirmation);
+    page.set("phone_warning", state.phone_warning);
+    return send_html(p.r, status, p.runtime.pages->render(Page::Form, page));
+}
+
+NewAppointment to_new_appointment(const ValidAppointment& a, const Settings& s, const std::string& submission_key,
+                                  const request_rec* r) {
+    NewAppointment n;
+    n.patient_name = a.patient_name;
+    n.doctor_name = a.doctor_name;
+    n.phone_e164 = a.phone_e164;
+    n.starts_at = a.starts.utc;
+    n.time_zone = s.time_zone;
+    n.local_wall_time = to_iso_string(a.requested_local);
+    n.wall_time_resolution = a.starts.resolution;
+    n.submission_key = submission_key;
+    n.created_by = r->user ? r->user : "anonymous";
+    n.created_from = r->useragent_ip ? r->useragent_ip : "";
+    n.reminder_send_at = a.reminder_at;
+    n.reminder_status = a.reminder_slot_passed ? InitialReminderStatus::TooLate : InitialReminderStatus::Pending;
+    return n;
+}
+
+bool same_booking(const AppointmentRecord& existing, const NewAppointment& wanted) {
+    return existing.patient_name == wanted.patient_name && existing.doctor_name == wanted.doctor_name &&
+           existing.phone_e164 == wanted.phone_e164 && existing.starts_at == wanted.starts_at;
+}
+
+std::string sms_body(const PageRequest& p, const AppointmentRecord& a) {
+    const Settings& s = settings_of(p);
+    const std::string clinic = s.clinic_name.empty() ? "Your clinic" : s.clinic_name;
+    return render_fitting(*p.runtime.message,
+                          message_field_candidates(clinic, a.doctor_name, *p.runtime.zone, a.starts_at, s.locale))
+        .text;
+}
+
+}  // namespace
+
+int show_error(PageRequest& p, int status, const std::string& title, const std::string& message) {
+    try {
+        TemplateData page;
+        page.set("page_title", title);
+        page.set("status", std::to_string(status));
+        page.set("title", title);
+        page.set("message", message);
+        page.set("back_url", p.mount);
+        return send_html(p.r, status, p.runtime.pages->render(Page::Error, page));
+    } catch (const std::exception& e) {
+        p.log.log(LogLevel::Error, "SR0101", std::string("error page template failed: ") + e.what());
+        return status;  // httpd's own error page
+    }
+}
+
+int show_form(PageRequest& p) {
+    try {
+        return render_form(p, HTTP_OK, FormState{});
+    } catch (const DatabaseUnavailable& e) {
+        p.log.log(LogLevel::Error, "SR0201", std::string("form: database unavailable: ") + e.what());
+        return show_error(p, HTTP_SERVICE_UNAVAILABLE, "Appointments are unavailable",
+                          "The appointment database cannot be reached right now. Nothing was lost; please try "
+                          "again in a minute, and tell IT if this persists.");
+    }
+}
+
+int create_appointment(PageRequest& p) {
+    const Settings& s = settings_of(p);
+    std::map<std::string, std::string> fields;
+    if (const int status = read_form(p.r, k_form_max_bytes, fields); status != OK) {
+        const char* why = status == HTTP_UNSUPPORTED_MEDIA_TYPE ? "The form must be sent as a normal web form."
+                          : status == HTTP_REQUEST_ENTITY_TOO_LARGE ? "The form is too large."
+                                                                     : "The form could not be read.";
+        return show_error(p, status, "The form was not accepted", why);
+    }
+    FormState state;
+    for (const char* field : k_fields) {
+        if (fields.count(field)) state.values[field] = fields[field];
+    }
+    try {
+        // 1. Was this form issued to this browser (and user), by any node?
+        const std::string binding = FormTokens::binding(csrf_cookie(p, false), remote_user(p.r));
+        const VerifiedToken token =
+            p.runtime.form_tokens().verify(fields["csrf_token"], binding, now_utc().time_since_epoch().count());
+        if (token.check != TokenCheck::Valid) {
+            p.log.log(LogLevel::Warn, "SR0102", std::string("form refused: ") + describe(token.check));
+            state.general_errors.push_back(describe(token.check));
+            return render_form(p, HTTP_FORBIDDEN, state);
+        }
+        state.token = fields["csrf_token"];
+
+        // 2. Every field.
+        AppointmentInput input;
+        input.patient_name = fields["patient_name"];
+        input.doctor_name = fields["doctor_name"];
+        input.phone = fields["phone"];
+        input.appointment_date = fields["appointment_date"];
+        input.appointment_time = fields["appointment_time"];
+        input.phone_confirmed = fields["phone_confirmed"] == "1";
+        ValidationContext context;
+        context.zone = &*p.runtime.zone;
+        context.default_country = s.default_country;
+        context.lead_time = s.lead_time;
+        context.now = now_utc();
+        const FormValidation validation = validate_appointment(input, context);
+        if (!validation.ok()) {
+            state.errors = validation.field_errors;
+            state.phone_needs_confirmation = validation.phone_needs_confirmation;
+            state.phone_warning = validation.phone_warning;
+            return render_form(p, HTTP_UNPROCESSABLE_ENTITY, state);
+        }
+
+        // 3. Stored first, then handed to Sinch.
+        PgLease lease = p.runtime.database->acquire();
+        AppointmentStore store(lease);
+        const NewAppointment wanted = to_new_appointment(*validation.appointment, s, token.submission_key, p.r);
+        const CreateResult created = store.create(wanted);
+        const std::string location = p.mount + "/a/" + created.appointment.id;
+        if (!created.created) {
+            if (!same_booking(created.appointment, wanted)) {
+                state.token.clear();  // a fresh form for the new booking
+                state.general_errors.push_back(
+                    "This form was already used to book another appointment (" + created.appointment.patient_name +
+                    "). Nothing new was booked. Check the entries below and submit again to book this one.");
+                return render_form(p, HTTP_CONFLICT, state);
+            }
+            apr_table_setn(p.r->headers_out, "Location", apr_pstrdup(p.r->pool, location.c_str()));
+            return HTTP_SEE_OTHER;  // the same form submitted twice: one appointment
+        }
+        p.log.log(LogLevel::Info, "",
+                  "appointment " + created.appointment.id + " booked for " + mask_phone(wanted.phone_e164) + " by " +
+                      wanted.created_by);
+        if (const ReminderRecord* reminder = created.appointment.current_reminder();
+            reminder && reminder->status == reminder_status::pending) {
+            schedule_reminder(store, *p.runtime.sinch, *reminder, created.appointment.phone_e164,
+                              sms_body(p, created.appointment), p.log, now_utc());
+        }
+        apr_table_setn(p.r->headers_out, "Location", apr_pstrdup(p.r->pool, location.c_str()));
+        return HTTP_SEE_OTHER;
+    } catch (const DatabaseUnavailable& e) {
+        p.log.log(LogLevel::Error, "SR0202", std::string("booking: database unavailable: ") + e.what());
+        const char* message =
+            "The appointment database cannot be reached, so nothing was booked and no SMS was scheduled. Your "
+            "entries are kept: please submit again in a minute, and tell IT if this persists.";
+        try {
+            state.errors.clear();
+            state.general_errors = {message};
+            return render_form(p, HTTP_SERVICE_UNAVAILABLE, state);
+        } catch (const DatabaseUnavailable&) {
+            return show_error(p, HTTP_SERVICE_UNAVAILABLE, "Appointment not booked", message);
+        }
+    }
+}
+
+int show_confirmation(PageRequest& p, const std::string& appointment_id) {
+    const Settings& s = settings_of(p);
+    try {
+        PgLease lease = p.runtime.database->acquire();
+        AppointmentStore store(lease);
+        const auto appointment = store.find(appointment_id);
+        if (!appointment) {
+            return show_error(p, HTTP_NOT_FOUND, "No such appointment",
+                              "There is no appointment at this address. It may have been mistyped.");
+        }
+        const ClinicZone zone = ClinicZone::load(appointment->time_zone);
+        return send_html(p.r, HTTP_OK,
+                         p.runtime.pages->render(Page::Confirmation,
+                                                 confirmation_view(*appointment, zone, s.locale, s.clinic_name, p.mount)));
+    } catch (const DatabaseUnavailable& e) {
+        p.log.log(LogLevel::Error, "SR0203", std::string("confirmation: database unavailable: ") + e.what());
+        return show_error(p, HTTP_SERVICE_UNAVAILABLE, "Appointments are unavailable",
+                          "The appointment database cannot be reached right now. Please try again in a minute.");
+    }
+}
+
+}  // namespace sr::apache

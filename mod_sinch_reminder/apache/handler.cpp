@@ -1,0 +1,161 @@
+#include "apache/handler.hpp"
+
+#include <jansson.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <httpd.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+
+#include "apache/appointment_pages.hpp"
+#include "apache/config.hpp"
+#include "apache/log.hpp"
+#include "apache/module_api.h"
+#include "apache/runtime.hpp"
+#include "core/migrations.hpp"
+#include "core/pg_pool.hpp"
+#include "core/sms_text.hpp"
+#include "core/templates.hpp"
+
+APLOG_USE_MODULE(sinch_reminder);
+
+namespace sr::apache {
+
+namespace {
+
+struct JsonDeleter {
+    void operator()(json_t* json) const noexcept { json_decref(json); }
+};
+using JsonPtr = std::unique_ptr<json_t, JsonDeleter>;
+
+// The part of the URI below the mount point: "" for the mount itself, "/health", ...
+std::string route_of(const request_rec* r, const ServerConfig& config) {
+    const std::string uri = r->uri ? r->uri : "";
+    std::string best;
+    for (const std::string& mount : config.mounts) {
+        std::string prefix = mount;
+        while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+        if (uri.compare(0, prefix.size(), prefix) == 0 && (uri.size() == prefix.size() || uri[prefix.size()] == '/') &&
+            prefix.size() > best.size()) {
+            best = prefix;
+        }
+    }
+    std::string route = uri.substr(best.size());
+    while (!route.empty() && route.back() == '/') route.pop_back();
+    return route;
+}
+
+void send_json(request_rec* r, int status, json_t* document) {
+    char* text = json_dumps(document, JSON_COMPACT | JSON_ENSURE_ASCII);
+    r->status = status;
+    ap_set_content_type(r, "application/json");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    ap_rputs(text ? text : "{}", r);
+    free(text);
+}
+
+// GET {mount}/health: what an operator or a load balancer needs to know, no secrets.
+int handle_health(request_rec* r, const ServerRuntime& runtime) {
+    JsonPtr body(json_object());
+    bool healthy = true;
+    json_object_set_new(body.get(), "module_version", json_string(SR_VERSION));
+    json_object_set_new(body.get(), "time_zone", json_string(runtime.settings->time_zone.c_str()));
+    json_object_set_new(body.get(), "tz_rules", json_string(os_tz_rules_version().c_str()));
+    json_object_set_new(body.get(), "lead_time_seconds", json_integer(runtime.settings->lead_time.count()));
+    json_object_set_new(body.get(), "default_country", json_string(runtime.settings->default_country.c_str()));
+    json_object_set_new(body.get(), "region", json_string(runtime.settings->region.c_str()));
+    json_object_set_new(body.get(), "sinch_auth",
+                        json_string(!runtime.settings->auth                                  ? "none"
+                                    : *runtime.settings->auth == SinchAuthMode::Project ? "project"
+                                                                                        : "service_plan"));
+    json_object_set_new(body.get(), "sinch_sms_base_url", json_string(runtime.settings->sms_base_url.c_str()));
+    if (runtime.database) {
+        try {
+            PgLease lease = runtime.database->acquire();
+            json_object_set_new(body.get(), "schema_version", json_integer(schema_version(lease.connection())));
+            json_object_set_new(body.get(), "database", json_string("ok"));
+        } catch (const std::exception& e) {
+            healthy = false;
+            json_object_set_new(body.get(), "database", json_string("unavailable"));
+            ApacheLogger(r).log(LogLevel::Error, "SR0030", std::string("health check: ") + e.what());
+        }
+    }
+    json_object_set_new(body.get(), "status", json_string(healthy ? "ok" : "degraded"));
+    send_json(r, healthy ? HTTP_OK : HTTP_SERVICE_UNAVAILABLE, body.get());
+    return OK;
+}
+
+std::string mount_of(const request_rec* r, const std::string& route) {
+    std::string uri = r->uri ? r->uri : "";
+    while (uri.size() > 1 && uri.back() == '/') uri.pop_back();
+    return uri.substr(0, uri.size() - route.size());
+}
+
+int method_not_allowed(request_rec* r, bool post_too) {
+    r->allowed = (AP_METHOD_BIT << M_GET) | (post_too ? (AP_METHOD_BIT << M_POST) : 0);
+    return HTTP_METHOD_NOT_ALLOWED;
+}
+
+int route_request(request_rec* r) {
+    const ServerConfig& config = server_config(r->server);
+    if (!config.runtime) {
+        ApacheLogger(r).log(LogLevel::Error, "SR0031", "the module did not initialise in this process");
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    ServerRuntime& runtime = *config.runtime;
+    const std::string route = route_of(r, config);
+    PageRequest page{r, runtime, mount_of(r, route), ApacheLogger(r)};
+    const bool get = r->method_number == M_GET;
+    if (route.empty()) {
+        if (get) return show_form(page);
+        if (r->method_number == M_POST) return create_appointment(page);
+        return method_not_allowed(r, true);
+    }
+    if (route == "/health") return get ? handle_health(r, runtime) : method_not_allowed(r, false);
+    if (route.rfind("/a/", 0) == 0 && route.find('/', 3) == std::string::npos) {
+        return get ? show_confirmation(page, route.substr(3)) : method_not_allowed(r, false);
+    }
+    return show_error(page, HTTP_NOT_FOUND, "Page not found", "There is no page at this address.");
+}
+
+}  // namespace
+
+bool prepare_handlers(apr_pool_t*, server_rec* main_server) {
+    // Each distinct template directory is compiled once and shared by the servers that use it.
+    std::map<std::string, std::shared_ptr<const PageTemplates>> pages_by_directory;
+    for (server_rec* s = main_server; s; s = s->next) {
+        ServerConfig& config = server_config(s);
+        if (!config.handler_mounted) continue;
+        const Settings& settings = *config.settings;
+        try {
+            auto& pages = pages_by_directory[settings.template_dir];
+            if (!pages) pages = std::make_shared<const PageTemplates>(PageTemplates::load(settings.template_dir));
+            config.pages = pages;
+            config.message = std::make_shared<const MessageTemplate>(MessageTemplate::parse(settings.message));
+        } catch (const std::exception& e) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "SR0011: %s: SinchReminderTemplateDir: %s",
+                         describe_server(s).c_str(), e.what());
+            return false;
+        }
+    }
+    return true;
+}
+
+int handle_request(request_rec* r) noexcept {
+    try {
+        return route_request(r);
+    } catch (const std::exception& e) {
+        ApacheLogger(r).log(LogLevel::Error, "SR0090", std::string("request failed: ") + e.what());
+    } catch (...) {
+        ApacheLogger(r).log(LogLevel::Error, "SR0091", "request failed with a non-standard exception");
+    }
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+}  // namespace sr::apache

@@ -1,0 +1,143 @@
+#include "apache/runtime.hpp"
+
+#include <curl/curl.h>
+#include <unicode/uversion.h>
+
+#include <map>
+#include <pqxx/version>
+#include <vector>
+
+#include <httpd.h>
+#include <apr_pools.h>
+#include <http_log.h>
+
+#include "apache/barrier.hpp"
+#include "apache/config.hpp"
+#include "apache/log.hpp"
+#include "apache/module_api.h"
+#include "core/curl_transport.hpp"
+#include "core/module_secrets.hpp"
+#include "core/pg_pool.hpp"
+#include "core/redact.hpp"
+#include "core/sinch_client.hpp"
+
+APLOG_USE_MODULE(sinch_reminder);
+
+namespace sr::apache {
+
+namespace {
+
+// Everything one httpd child process owns. Destroyed when the child's pool is cleared.
+struct ChildRuntime {
+    explicit ChildRuntime(const server_rec* main_server) : logger(main_server) {}
+    ApacheLogger logger;
+    CurlTransport transport;
+    std::map<std::string, std::unique_ptr<PgPool>> pools_by_conninfo;
+    std::map<std::string, std::unique_ptr<SinchClient>> clients_by_identity;
+    std::vector<std::unique_ptr<ServerRuntime>> servers;
+};
+
+apr_status_t destroy_child_runtime(void* runtime) noexcept {
+    try {
+        delete static_cast<ChildRuntime*>(runtime);
+    } catch (...) {
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t curl_global_release(void*) noexcept {
+    curl_global_cleanup();
+    return APR_SUCCESS;
+}
+
+// Virtual hosts that inherit the same credentials and host share one client, so one token.
+std::string sinch_identity(const Settings& s) {
+    return std::to_string(static_cast<int>(*s.auth)) + '\n' + s.project_id + '\n' + s.key_id + '\n' +
+           s.service_plan_id + '\n' + s.sms_base_url + '\n' + s.auth_base_url + '\n' + s.from;
+}
+
+const char* auth_name(const std::optional<SinchAuthMode>& auth) {
+    if (!auth) return "none";
+    return *auth == SinchAuthMode::Project ? "OAuth2 project" : "service plan";
+}
+
+}  // namespace
+
+const FormTokens& ServerRuntime::form_tokens() {
+    std::lock_guard<std::mutex> lock(m_tokens_mutex);
+    if (!m_tokens) {
+        if (!database) throw std::runtime_error("no SinchReminderDatabase");
+        PgLease lease = database->acquire();
+        // A rendered form stays usable for a whole front-desk shift.
+        m_tokens.emplace(load_form_token_key(lease.connection()), std::chrono::hours(12));
+    }
+    return *m_tokens;
+}
+
+void init_process_globals(apr_pool_t* pconf) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw std::runtime_error("curl_global_init failed");
+    apr_pool_cleanup_register(pconf, nullptr, curl_global_release, apr_pool_cleanup_null);
+}
+
+void start_child_runtime(apr_pool_t* pchild, server_rec* main_server) {
+    auto runtime = std::make_unique<ChildRuntime>(main_server);
+    for (server_rec* s = main_server; s; s = s->next) {
+        ServerConfig& config = server_config(s);
+        auto server = std::make_unique<ServerRuntime>();
+        server->settings = config.settings;
+        server->pages = config.pages;
+        server->message = config.message;
+        const Settings& settings = *config.settings;
+        if (!settings.database.empty()) {
+            auto& pool = runtime->pools_by_conninfo[settings.database];
+            if (!pool) {
+                PgPoolConfig pool_config;
+                pool_config.conninfo = settings.database;
+                pool_config.max_connections = static_cast<std::size_t>(settings.db_pool_max);
+                pool = std::make_unique<PgPool>(pool_config, runtime->logger);
+                // One connection now surfaces a broken database early; failure is retried lazily.
+                pool->warm_up(1);
+            }
+            server->database = pool.get();
+        }
+        if (settings.auth) {
+            auto& client = runtime->clients_by_identity[sinch_identity(settings)];
+            if (!client) {
+                client = std::make_unique<SinchClient>(settings.sinch_config(), runtime->transport, runtime->logger);
+            }
+            server->sinch = client.get();
+        }
+        if (!settings.time_zone.empty()) server->zone = ClinicZone::load(settings.time_zone);
+        config.runtime = server.get();
+        runtime->servers.push_back(std::move(server));
+    }
+    apr_pool_cleanup_register(pchild, runtime.release(), destroy_child_runtime, apr_pool_cleanup_null);
+}
+
+void log_startup(server_rec* main_server) {
+    const std::string os_rules = os_tz_rules_version();
+    const std::string icu_rules = icu_tz_rules_version();
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, main_server,
+                 "SR0020: mod_sinch_reminder %s started; time-zone rules %s from %s (ICU %s's built-in %s is "
+                 "not used for offsets); libcurl %s, libpqxx %s",
+                 SR_VERSION, os_rules.empty() ? "(unknown version)" : os_rules.c_str(), tz_directory().c_str(),
+                 U_ICU_VERSION, icu_rules.c_str(), curl_version_info(CURLVERSION_NOW)->version, PQXX_VERSION);
+    if (os_rules.empty()) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
+                     "SR0021: cannot tell the version of the time-zone rules in %s; is the tzdata package "
+                     "installed?",
+                     tz_directory().c_str());
+    }
+    for (server_rec* s = main_server; s; s = s->next) {
+        const ServerConfig& config = server_config(s);
+        if (!config.handler_mounted) continue;
+        const Settings& settings = *config.settings;
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                     "SR0022: %s: time zone %s, lead time %s, Sinch %s auth at %s (region %s), database %s",
+                     describe_server(s).c_str(), settings.time_zone.c_str(),
+                     format_duration(settings.lead_time).c_str(), auth_name(settings.auth),
+                     settings.sms_base_url.c_str(), settings.region.c_str(), mask_conninfo(settings.database).c_str());
+    }
+}
+
+}  // namespace sr::apache

@@ -1,0 +1,51 @@
+#pragma once
+// Per-process resources (after fork): PostgreSQL pools, curl handles, Sinch clients with their
+// cached OAuth2 tokens. Created in child_init, released by a cleanup on the child's pool.
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "core/form_token.hpp"
+
+#include "core/clock.hpp"
+#include "core/settings.hpp"
+
+struct apr_pool_t;
+struct server_rec;
+
+namespace sr {
+class PgPool;
+class SinchClient;
+class PageTemplates;
+class MessageTemplate;
+}  // namespace sr
+
+namespace sr::apache {
+
+struct ServerRuntime {
+    std::shared_ptr<const Settings> settings;
+    PgPool* database = nullptr;      // shared by virtual hosts with the same conninfo; null: none set
+    SinchClient* sinch = nullptr;    // shared by virtual hosts with the same credentials; null: none set
+    std::optional<ClinicZone> zone;  // the clinic's zone; unset only when no SinchReminderTimeZone
+    std::shared_ptr<const PageTemplates> pages;
+    std::shared_ptr<const MessageTemplate> message;
+
+    // The form-token signer, made on first use from the key every node reads from PostgreSQL.
+    // Throws DatabaseUnavailable (or runtime_error if the schema is not migrated).
+    const FormTokens& form_tokens();
+
+  private:
+    std::mutex m_tokens_mutex;
+    std::optional<FormTokens> m_tokens;
+};
+
+// Once per start in the parent: libcurl's global state, released with the configuration pool.
+void init_process_globals(apr_pool_t* pconf);
+
+// child_init: builds every server's runtime and ties it to pchild.
+void start_child_runtime(apr_pool_t* pchild, server_rec* main_server);
+
+// The one start-up line (versions, time-zone rules) plus what each mount is configured with.
+void log_startup(server_rec* main_server);
+
+}  // namespace sr::apache

@@ -1,0 +1,145 @@
+#include "core/appointment_form.hpp"
+
+#include <cctype>
+
+namespace sr {
+
+bool is_valid_utf8(const std::string& text) {
+    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+    const std::size_t n = text.size();
+    for (std::size_t i = 0; i < n;) {
+        const unsigned char c = s[i];
+        std::size_t extra;
+        std::uint32_t code;
+        if (c < 0x80) {
+            ++i;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            extra = 1, code = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            extra = 2, code = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            extra = 3, code = c & 0x07;
+        } else {
+            return false;
+        }
+        for (std::size_t k = 1; k <= extra; ++k) {
+            if (i + k >= n || (s[i + k] & 0xC0) != 0x80) return false;
+            code = (code << 6) | (s[i + k] & 0x3F);
+        }
+        // Overlong forms, surrogates and values beyond Unicode are not UTF-8.
+        if ((extra == 1 && code < 0x80) || (extra == 2 && code < 0x800) || (extra == 3 && code < 0x10000) ||
+            code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+            return false;
+        }
+        i += extra + 1;
+    }
+    return true;
+}
+
+std::string trim(const std::string& text) {
+    const auto first = text.find_first_not_of(" \t\r\n");
+    if (first == std::string::npos) return "";
+    const auto last = text.find_last_not_of(" \t\r\n");
+    return text.substr(first, last - first + 1);
+}
+
+std::size_t utf8_length(const std::string& text) {
+    std::size_t count = 0;
+    for (unsigned char c : text) count += (c & 0xC0) != 0x80;
+    return count;
+}
+
+namespace {
+
+// Names: required, trimmed, bounded, valid UTF-8, no control characters.
+std::optional<std::string> check_name(const std::string& raw, const char* what, std::string& out) {
+    if (!is_valid_utf8(raw)) return std::string("The ") + what + " contains characters that are not valid text.";
+    out = trim(raw);
+    if (out.empty()) return std::string("Enter the ") + what + ".";
+    if (utf8_length(out) > k_max_name_characters) {
+        return std::string("The ") + what + " is too long (at most " + std::to_string(k_max_name_characters) +
+               " characters).";
+    }
+    for (unsigned char c : out) {
+        if (c < 0x20 || c == 0x7F) return std::string("The ") + what + " contains control characters.";
+    }
+    return std::nullopt;
+}
+
+std::string date_problem(const std::string& date, const std::string& time) {
+    if (trim(date).empty()) return "date";
+    if (trim(time).empty()) return "time";
+    return "";
+}
+
+}  // namespace
+
+FormValidation validate_appointment(const AppointmentInput& input, const ValidationContext& context) {
+    FormValidation v;
+    ValidAppointment a;
+
+    if (auto error = check_name(input.patient_name, "patient's name", a.patient_name)) {
+        v.field_errors["patient_name"] = *error;
+    }
+    if (auto error = check_name(input.doctor_name, "doctor's name", a.doctor_name)) {
+        v.field_errors["doctor_name"] = *error;
+    }
+
+    const PhoneResult phone = normalize_phone(input.phone, context.default_country);
+    if (phone.check == PhoneCheck::Invalid) {
+        v.field_errors["phone"] = phone.problem;
+    } else if (phone.check == PhoneCheck::PossibleUnverified && !input.phone_confirmed) {
+        v.phone_needs_confirmation = true;
+        v.phone_warning = phone.problem;
+        v.field_errors["phone"] = "Please confirm this number: " + phone.problem;
+    } else {
+        a.phone_e164 = phone.e164;
+        if (!phone.problem.empty()) v.notices.push_back(phone.problem);
+    }
+
+    const std::string date = trim(input.appointment_date);
+    const std::string time = trim(input.appointment_time);
+    const std::string missing = date_problem(date, time);
+    if (missing == "date") {
+        v.field_errors["appointment_date"] = "Enter the appointment date (YYYY-MM-DD).";
+    } else if (missing == "time") {
+        v.field_errors["appointment_time"] = "Enter the appointment time (HH:MM, 24-hour).";
+    } else if (auto local = parse_local_date_time(date, time); !local) {
+        // Say which half is wrong.
+        if (!parse_local_date_time(date, "12:00")) {
+            v.field_errors["appointment_date"] = "This is not a date in the calendar; use YYYY-MM-DD.";
+        } else {
+            v.field_errors["appointment_time"] = "This is not a time of day; use HH:MM (24-hour, 00:00 to 23:59).";
+        }
+    } else {
+        a.requested_local = *local;
+        try {
+            a.starts = context.zone->to_utc(*local, context.wall_time_policy);
+            if (a.starts.resolution != WallTimeResolution::Exact) {
+                v.notices.push_back(context.zone->describe_resolution(*local, a.starts));
+            }
+            if (a.starts.utc <= context.now) {
+                v.field_errors["appointment_date"] = "This appointment time has already passed.";
+            } else if (a.starts.utc > context.now + std::chrono::hours(24 * 731)) {
+                v.field_errors["appointment_date"] = "This is more than two years ahead; check the year.";
+            } else {
+                a.reminder_at = a.starts.utc - context.lead_time;
+                if (a.reminder_at <= context.now) {
+                    a.reminder_slot_passed = true;
+                    v.notices.push_back(
+                        "The reminder time (" + context.zone->format(a.reminder_at, "en_US") +
+                        ") has already passed, so no SMS will be sent for this appointment. Please tell the patient "
+                        "directly.");
+                }
+            }
+        } catch (const WallTimeError& e) {
+            v.field_errors["appointment_time"] = e.what();
+        }
+    }
+
+    if (v.field_errors.empty()) v.appointment = std::move(a);
+    return v;
+}
+
+}  // namespace sr

@@ -1,0 +1,62 @@
+#pragma once
+// What staff (or an integrating system) submit, checked field by field. Expected mistakes are
+// results with a message per field, never exceptions.
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "core/phone.hpp"
+
+namespace sr {
+
+struct AppointmentInput {
+    std::string patient_name;
+    std::string doctor_name;
+    std::string phone;
+    std::string appointment_date;  // YYYY-MM-DD, clinic-local
+    std::string appointment_time;  // HH:MM, clinic-local
+    bool phone_confirmed = false;  // staff checked a number the (old) numbering data does not know
+};
+
+struct ValidationContext {
+    const ClinicZone* zone = nullptr;
+    std::string default_country;  // ISO alpha-2 or empty
+    std::chrono::seconds lead_time{7200};
+    Instant now{};
+    WallTimePolicy wall_time_policy = WallTimePolicy::Lenient;
+};
+
+// An appointment that passed every check, ready to store.
+struct ValidAppointment {
+    std::string patient_name;  // trimmed
+    std::string doctor_name;   // trimmed
+    std::string phone_e164;
+    LocalDateTime requested_local;  // as typed
+    ResolvedTime starts;            // UTC, plus how a DST gap/overlap was resolved
+    Instant reminder_at;
+    bool reminder_slot_passed = false;  // too late to remind: nothing goes to Sinch
+};
+
+struct FormValidation {
+    std::map<std::string, std::string> field_errors;  // field name -> message for staff
+    bool phone_needs_confirmation = false;            // possible but unknown number, not yet confirmed
+    std::string phone_warning;
+    std::vector<std::string> notices;  // things staff must see on the confirmation (DST shift, no reminder)
+    std::optional<ValidAppointment> appointment;  // set when there are no errors
+
+    bool ok() const { return appointment.has_value(); }
+};
+
+constexpr std::size_t k_max_name_characters = 200;
+
+FormValidation validate_appointment(const AppointmentInput& input, const ValidationContext& context);
+
+// Helpers, exposed for tests.
+bool is_valid_utf8(const std::string& text);
+std::string trim(const std::string& text);
+std::size_t utf8_length(const std::string& text);
+
+}  // namespace sr

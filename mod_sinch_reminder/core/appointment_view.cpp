@@ -1,0 +1,90 @@
+#include "core/appointment_view.hpp"
+
+#include <cstdio>
+
+namespace sr {
+
+std::string format_utc_for_people(Instant utc) {
+    const std::string iso = format_utc_iso_millis(utc);  // 2026-12-01T17:30:00.000Z
+    return iso.substr(0, 10) + " " + iso.substr(11, 5) + " UTC";
+}
+
+ReminderStatusText describe_reminder(const ReminderRecord& r, const ClinicZone& zone, const std::string& locale) {
+    namespace s = reminder_status;
+    const std::string when = zone.format(r.send_at, locale);
+    const std::string error = r.last_error_text.value_or("") +
+                              (r.last_error_code && !r.last_error_code->empty() ? " (" + *r.last_error_code + ")" : "");
+    if (r.status == s::pending) return {"Stored. It will be handed to Sinch to go out at " + when + ".", false};
+    if (r.status == s::scheduling) return {"Being handed to Sinch right now.", false};
+    if (r.status == s::scheduled) return {"Scheduled with Sinch: the SMS goes out at " + when + ".", false};
+    if (r.status == s::retrying) {
+        std::string next = r.next_attempt_at ? " The module tries again at " + zone.format(*r.next_attempt_at, locale) + "."
+                                             : "";
+        return {"Sinch could not take the reminder yet: " + error + "." + next, true};
+    }
+    if (r.status == s::unknown) {
+        return {"Sinch's answer was lost on the way. The module checks with Sinch before trying again, so the "
+                "patient will not get two messages.",
+                true};
+    }
+    if (r.status == s::failed) return {"Sinch refused the reminder: " + error + ". No SMS will be sent.", true};
+    if (r.status == s::too_late) {
+        return {"No SMS will be sent: the reminder time (" + when +
+                    ") had already passed when the appointment was booked. Please tell the patient directly.",
+                true};
+    }
+    if (r.status == s::cancelling) return {"Being cancelled at Sinch.", false};
+    if (r.status == s::cancel_failed) return {"Cancelling at Sinch failed; the module keeps trying.", true};
+    if (r.status == s::cancelled) return {"Cancelled: no SMS will be sent.", false};
+    if (r.status == s::superseded) return {"Replaced by a newer reminder after a reschedule.", false};
+    if (r.status == s::sent) return {"Sent at " + when + ".", false};
+    return {"Status: " + r.status, true};
+}
+
+std::string wall_time_notice(const AppointmentRecord& appointment, const ClinicZone& zone) {
+    if (appointment.wall_time_resolution == to_string(WallTimeResolution::Exact)) return "";
+    const std::string& entered = appointment.local_wall_time;  // YYYY-MM-DDTHH:MM
+    const auto requested = parse_local_date_time(entered.substr(0, 10), entered.size() >= 16 ? entered.substr(11, 5) : "");
+    if (!requested) return "";
+    ResolvedTime resolved;
+    resolved.utc = appointment.starts_at;
+    resolved.utc_offset_seconds = zone.utc_offset_seconds(appointment.starts_at);
+    resolved.local_used = zone.to_local(appointment.starts_at);
+    resolved.resolution = appointment.wall_time_resolution == to_string(WallTimeResolution::GapShiftedForward)
+                              ? WallTimeResolution::GapShiftedForward
+                              : WallTimeResolution::OverlapEarlierOffset;
+    return zone.describe_resolution(*requested, resolved);
+}
+
+TemplateData confirmation_view(const AppointmentRecord& a, const ClinicZone& zone, const std::string& locale,
+                               const std::string& clinic_name, const std::string& mount_url) {
+    TemplateData page;
+    page.set("page_title", "Appointment booked");
+    page.set("clinic_name", clinic_name);
+    page.set("appointment", TemplateObject{{"id", a.id},
+                                           {"patient_name", a.patient_name},
+                                           {"doctor_name", a.doctor_name},
+                                           {"phone_e164", a.phone_e164},
+                                           {"local_time_text", zone.format(a.starts_at, locale)},
+                                           {"time_zone", a.time_zone},
+                                           {"utc_text", format_utc_for_people(a.starts_at)}});
+    TemplateList notices;
+    if (const std::string notice = wall_time_notice(a, zone); !notice.empty()) {
+        notices.push_back(TemplateObject{{"message", notice}});
+    }
+    if (const ReminderRecord* r = a.current_reminder()) {
+        const ReminderStatusText status = describe_reminder(*r, zone, locale);
+        page.set("reminder", TemplateObject{{"local_time_text", zone.format(r->send_at, locale)},
+                                            {"utc_text", format_utc_for_people(r->send_at)},
+                                            {"batch_id", r->batch_id.value_or("")},
+                                            {"status", r->status},
+                                            {"status_text", status.text},
+                                            {"is_problem", status.is_problem}});
+    }
+    page.set("notices", notices);
+    page.set("new_url", mount_url);
+    page.set("list_url", mount_url + "/list");
+    return page;
+}
+
+}  // namespace sr

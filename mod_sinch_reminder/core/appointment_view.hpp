@@ -1,0 +1,30 @@
+#pragma once
+// What staff read about an appointment and its reminder: page data for the templates and plain
+// sentences for every reminder status. Pure functions of the stored records.
+#include <string>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "core/store.hpp"
+#include "core/templates.hpp"
+
+namespace sr {
+
+struct ReminderStatusText {
+    std::string text;         // a sentence for staff
+    bool is_problem = false;  // shown prominently: somebody may have to call the patient
+};
+
+ReminderStatusText describe_reminder(const ReminderRecord& reminder, const ClinicZone& zone, const std::string& locale);
+
+// "2026-12-01 17:30 UTC"
+std::string format_utc_for_people(Instant utc);
+
+// Page data for confirmation.html; `notices` are extra sentences (e.g. what the form warned about).
+TemplateData confirmation_view(const AppointmentRecord& appointment, const ClinicZone& zone, const std::string& locale,
+                               const std::string& clinic_name, const std::string& mount_url);
+
+// The sentence that says how a DST gap or overlap was resolved, or "" when the time was exact.
+std::string wall_time_notice(const AppointmentRecord& appointment, const ClinicZone& zone);
+
+}  // namespace sr

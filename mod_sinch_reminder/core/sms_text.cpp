@@ -1,0 +1,339 @@
+// sms_text.cpp: the reminder SMS text (see sms_text.hpp).
+#include "core/sms_text.hpp"
+
+#include "core/errors.hpp"
+#include "core/templates.hpp"
+
+#include <unicode/dtptngen.h>
+#include <unicode/locid.h>
+#include <unicode/simpletz.h>
+#include <unicode/smpdtfmt.h>
+#include <unicode/unistr.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <vector>
+#include <stdexcept>
+
+namespace sr {
+
+using namespace mustache_support;
+
+namespace {
+
+constexpr const char* kAllowedPlaceholders[] = {"clinic", "doctor", "date", "time", "date_time"};
+
+bool is_allowed_placeholder(const std::string& name) {
+    return std::find_if(std::begin(kAllowedPlaceholders), std::end(kAllowedPlaceholders),
+                        [&](const char* allowed) { return name == allowed; }) !=
+           std::end(kAllowedPlaceholders);
+}
+
+std::string allowed_placeholder_list() {
+    std::string list;
+    for (const char* name : kAllowedPlaceholders)
+        list += std::string(list.empty() ? "" : ", ") + "{{" + name + "}}";
+    return list;
+}
+
+// Decodes one code point at `position` and advances it; malformed input yields U+FFFD and skips one byte.
+char32_t next_code_point(const std::string& text, size_t& position) {
+    const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+    const unsigned char lead = byte(position);
+    size_t length = 0;
+    char32_t code_point = 0;
+    char32_t minimum = 0;
+    if (lead < 0x80) {
+        ++position;
+        return lead;
+    } else if ((lead & 0xE0) == 0xC0) {
+        length = 2, code_point = lead & 0x1F, minimum = 0x80;
+    } else if ((lead & 0xF0) == 0xE0) {
+        length = 3, code_point = lead & 0x0F, minimum = 0x800;
+    } else if ((lead & 0xF8) == 0xF0) {
+        length = 4, code_point = lead & 0x07, minimum = 0x10000;
+    } else {
+        ++position;
+        return 0xFFFD;
+    }
+    if (position + length > text.size()) {
+        ++position;
+        return 0xFFFD;
+    }
+    for (size_t i = 1; i < length; ++i) {
+        if ((byte(position + i) & 0xC0) != 0x80) {
+            ++position;
+            return 0xFFFD;
+        }
+        code_point = (code_point << 6) | (byte(position + i) & 0x3F);
+    }
+    // Overlong forms, UTF-16 surrogates and values past U+10FFFF are not UTF-8.
+    if (code_point < minimum || (code_point >= 0xD800 && code_point <= 0xDFFF) || code_point > 0x10FFFF) {
+        ++position;
+        return 0xFFFD;
+    }
+    position += length;
+    return code_point;
+}
+
+bool is_valid_utf8(const std::string& text) {
+    for (size_t position = 0; position < text.size();) {
+        const size_t start = position;
+        const char32_t code_point = next_code_point(text, position);
+        // U+FFFD itself is three bytes; one byte consumed means the input was malformed.
+        if (code_point == 0xFFFD && position - start == 1) return false;
+    }
+    return true;
+}
+
+// The GSM 03.38 default alphabet, in table order (0x1B, the escape to the extension table, is left out).
+constexpr char32_t kGsmBasic[] = {
+    U'@', U'£', U'$', U'¥', U'è', U'é', U'ù',  U'ì', U'ò', U'Ç', U'\n', U'Ø', U'ø', U'\r', U'Å', U'å',
+    U'Δ', U'_', U'Φ', U'Γ', U'Λ', U'Ω', U'Π',  U'Ψ', U'Σ', U'Θ', U'Ξ',  U'Æ', U'æ', U'ß',  U'É', U' ',
+    U'!', U'"', U'#', U'¤', U'%', U'&', U'\'', U'(', U')', U'*', U'+',  U',', U'-', U'.',  U'/', U'0',
+    U'1', U'2', U'3', U'4', U'5', U'6', U'7',  U'8', U'9', U':', U';',  U'<', U'=', U'>',  U'?', U'¡',
+    U'A', U'B', U'C', U'D', U'E', U'F', U'G',  U'H', U'I', U'J', U'K',  U'L', U'M', U'N',  U'O', U'P',
+    U'Q', U'R', U'S', U'T', U'U', U'V', U'W',  U'X', U'Y', U'Z', U'Ä',  U'Ö', U'Ñ', U'Ü',  U'§', U'¿',
+    U'a', U'b', U'c', U'd', U'e', U'f', U'g',  U'h', U'i', U'j', U'k',  U'l', U'm', U'n',  U'o', U'p',
+    U'q', U'r', U's', U't', U'u', U'v', U'w',  U'x', U'y', U'z', U'ä',  U'ö', U'ñ', U'ü',  U'à'};
+
+// The extension table: each costs an escape septet plus its own.
+constexpr char32_t kGsmExtension[] = {U'\f', U'^', U'{', U'}', U'\\', U'[', U'~', U']', U'|', U'€'};
+
+// Septets for a code point in GSM-7, or 0 if it has none.
+size_t gsm7_septets(char32_t code_point) {
+    if (std::find(std::begin(kGsmBasic), std::end(kGsmBasic), code_point) != std::end(kGsmBasic)) return 1;
+    if (std::find(std::begin(kGsmExtension), std::end(kGsmExtension), code_point) !=
+        std::end(kGsmExtension)) {
+        return 2;
+    }
+    return 0;
+}
+
+// Parts needed for characters of the given sizes, never splitting one across two parts.
+size_t count_segments(const std::vector<size_t>& character_units, size_t single_limit, size_t part_limit) {
+    size_t total = 0;
+    for (const size_t units : character_units) total += units;
+    if (total <= single_limit) return 1;
+    size_t segments = 1;
+    size_t used = 0;
+    for (const size_t units : character_units) {
+        if (used + units > part_limit) {
+            ++segments;
+            used = 0;
+        }
+        used += units;
+    }
+    return segments;
+}
+
+// Control characters in a value (a pasted tab or line break) would reshape the SMS; spaces are harmless.
+std::string without_control_characters(std::string value) {
+    for (char& c : value) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
+    }
+    return value;
+}
+
+// ICU 72 puts U+202F before AM/PM; it and its kin are not GSM-7 and would halve the SMS size. As in
+// ClinicZone::format.
+void replace_special_spaces(icu::UnicodeString& text) {
+    for (const char16_t space : {u'\u202F', u'\u00A0', u'\u2009'}) {
+        text.findAndReplace(icu::UnicodeString(space), icu::UnicodeString(u' '));
+    }
+}
+
+// The zone as ClinicZone::format shows it: the OS abbreviation, or "UTC+05"/"UTC+05:30" where the zone has
+// only a numeric one.
+std::string zone_label(const ClinicZone& zone, Instant utc) {
+    const std::string abbreviation = zone.abbreviation(utc);
+    if (!abbreviation.empty() && abbreviation[0] != '+' && abbreviation[0] != '-') return abbreviation;
+    const int offset = zone.utc_offset_seconds(utc);
+    const int magnitude = offset < 0 ? -offset : offset;
+    char text[32];
+    if (magnitude % 3600 == 0) {
+        std::snprintf(text, sizeof text, "UTC%c%02d", offset < 0 ? '-' : '+', magnitude / 3600);
+    } else {
+        std::snprintf(text, sizeof text, "UTC%c%02d:%02d", offset < 0 ? '-' : '+', magnitude / 3600,
+                      magnitude / 60 % 60);
+    }
+    return text;
+}
+
+// Formats instants in one locale and one fixed UTC offset (from the OS rules; ICU's own rules are stale).
+class SkeletonFormatter {
+  public:
+    SkeletonFormatter(const std::string& icu_locale, int utc_offset_seconds, const std::string& zone_name)
+        : locale_(icu_locale.c_str()), utc_offset_seconds_(utc_offset_seconds), zone_name_(zone_name) {
+        if (locale_.isBogus()) throw std::invalid_argument("malformed ICU locale: \"" + icu_locale + "\"");
+        UErrorCode status = U_ZERO_ERROR;
+        generator_.reset(icu::DateTimePatternGenerator::createInstance(locale_, status));
+        check(status, "DateTimePatternGenerator");
+    }
+
+    // `skeleton` as in ICU's DateTimePatternGenerator, e.g. u"MMMEd"; the locale decides order and words.
+    std::string format(const char16_t* skeleton, Instant utc) const {
+        UErrorCode status = U_ZERO_ERROR;
+        const icu::UnicodeString pattern = generator_->getBestPattern(icu::UnicodeString(skeleton), status);
+        check(status, "getBestPattern");
+        icu::SimpleDateFormat formatter(pattern, locale_, status);
+        check(status, "SimpleDateFormat");
+        formatter.adoptTimeZone(
+            new icu::SimpleTimeZone(utc_offset_seconds_ * 1000, icu::UnicodeString::fromUTF8(zone_name_)));
+        icu::UnicodeString text;
+        formatter.format(static_cast<UDate>(utc.time_since_epoch().count()) * 1000.0, text);
+        replace_special_spaces(text);
+        std::string result;
+        text.toUTF8String(result);
+        return result;
+    }
+
+  private:
+    static void check(UErrorCode status, const char* what) {
+        if (U_FAILURE(status))
+            throw std::runtime_error(std::string("ICU ") + what + " failed: " + u_errorName(status));
+    }
+
+    icu::Locale locale_;
+    int utc_offset_seconds_;
+    std::string zone_name_;
+    std::unique_ptr<icu::DateTimePatternGenerator> generator_;
+};
+
+}  // namespace
+
+struct MessageTemplate::Compiled {
+    std::string text;
+    kainjow::mustache::mustache compiled;
+};
+
+MessageTemplate MessageTemplate::parse(const std::string& text) {
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+        throw ConfigError("the SMS template is empty; the default is \"" + std::string(kDefaultText) + "\"");
+    }
+    if (!is_valid_utf8(text)) throw ConfigError("the SMS template is not valid UTF-8");
+    kainjow::mustache::mustache compiled(text);
+    if (!compiled.is_valid()) throw ConfigError("SMS template: " + compiled.error_message());
+    // An SMS is plain text: values go in as they are, also with {{x}}.
+    compiled.set_custom_escape([](const std::string& value) { return value; });
+
+    for (const Tag& tag : scan_tags(text)) {
+        const std::string where = "SMS template, character " + std::to_string(tag.offset + 1) + ": ";
+        switch (tag.kind) {
+            case TagKind::Comment:
+                break;
+            case TagKind::Partial:
+                throw ConfigError(where + "partials ({{> " + tag.name + "}}) are not supported");
+            case TagKind::SetDelimiter:
+                throw ConfigError(where + "set-delimiter tags are not supported; use {{ and }}");
+            case TagKind::Variable:
+            case TagKind::Raw:
+            case TagKind::Section:
+                if (!is_allowed_placeholder(tag.name)) {
+                    throw ConfigError(where + "unknown placeholder {{" + tag.name + "}}; allowed are " +
+                                      allowed_placeholder_list() +
+                                      " (an SMS must not carry patient names or medical details)");
+                }
+                break;
+        }
+    }
+    return MessageTemplate(std::make_shared<const Compiled>(Compiled{text, compiled}));
+}
+
+std::string MessageTemplate::render(const MessageFields& fields) const {
+    TemplateData data;
+    data.set("clinic", without_control_characters(fields.clinic));
+    data.set("doctor", without_control_characters(fields.doctor));
+    data.set("date", without_control_characters(fields.date));
+    data.set("time", without_control_characters(fields.time));
+    data.set("date_time", without_control_characters(fields.date_time));
+    static const std::map<std::string, TemplateData> kNoPartials;
+    std::string error;
+    std::string text = render_copy(compiled_->compiled, data, kNoPartials, error);
+    // parse() admits no partials or lambdas, which are kainjow's only render-time errors.
+    if (!error.empty()) throw std::runtime_error("SMS template: " + error);
+    return text;
+}
+
+const std::string& MessageTemplate::text() const noexcept { return compiled_->text; }
+
+SmsEncoding analyse_sms(const std::string& utf8) {
+    std::vector<char32_t> code_points;
+    for (size_t position = 0; position < utf8.size();) code_points.push_back(next_code_point(utf8, position));
+
+    SmsEncoding encoding;
+    std::vector<size_t> character_units;
+    character_units.reserve(code_points.size());
+    for (const char32_t code_point : code_points) {
+        const size_t septets = gsm7_septets(code_point);
+        if (septets == 0) {
+            encoding.gsm7 = false;
+            break;
+        }
+        character_units.push_back(septets);
+    }
+    if (encoding.gsm7) {
+        for (const size_t units : character_units) encoding.units += units;
+        encoding.segments = count_segments(character_units, 160, 153);
+        return encoding;
+    }
+    character_units.clear();
+    for (const char32_t code_point : code_points) character_units.push_back(code_point > 0xFFFF ? 2 : 1);
+    for (const size_t units : character_units) encoding.units += units;
+    encoding.segments = count_segments(character_units, 70, 67);
+    return encoding;
+}
+
+std::vector<MessageFields> message_field_candidates(const std::string& clinic, const std::string& doctor,
+                                                    const ClinicZone& zone, Instant appointment_utc,
+                                                    const std::string& icu_locale) {
+    const SkeletonFormatter formatter(icu_locale, zone.utc_offset_seconds(appointment_utc), zone.name());
+    const std::string time =
+        formatter.format(u"jmm", appointment_utc) + " " + zone_label(zone, appointment_utc);
+
+    // Date skeletons from the most to the least informative; the first candidate's date_time is the one the
+    // pages show.
+    struct DateForm {
+        const char16_t* date_skeleton;
+        const char16_t* date_time_skeleton;  // nullptr: ClinicZone::format
+    };
+    static constexpr DateForm kDateForms[] = {
+        {u"yMMMEd", nullptr},
+        {u"MMMEd", u"MMMEdjmm"},
+        {u"MMMd", u"MMMdjmm"},
+        {u"Md", u"Mdjmm"},
+    };
+    std::vector<MessageFields> candidates;
+    for (const DateForm& form : kDateForms) {
+        MessageFields fields;
+        fields.clinic = clinic;
+        fields.doctor = doctor;
+        fields.date = formatter.format(form.date_skeleton, appointment_utc);
+        fields.time = time;
+        fields.date_time = form.date_time_skeleton == nullptr
+                               ? zone.format(appointment_utc, icu_locale)
+                               : formatter.format(form.date_time_skeleton, appointment_utc) + " " +
+                                     zone_label(zone, appointment_utc);
+        candidates.push_back(fields);
+    }
+    return candidates;
+}
+
+FittedMessage render_fitting(const MessageTemplate& message_template,
+                             const std::vector<MessageFields>& candidates) {
+    if (candidates.empty()) throw std::invalid_argument("render_fitting: no candidate fields");
+    FittedMessage best;
+    for (size_t index = 0; index < candidates.size(); ++index) {
+        std::string text = message_template.render(candidates[index]);
+        const SmsEncoding encoding = analyse_sms(text);
+        if (index == 0 || encoding.segments < best.encoding.segments) {
+            best = FittedMessage{std::move(text), encoding, index};
+            if (encoding.segments == 1) break;
+        }
+    }
+    return best;
+}
+
+}  // namespace sr

@@ -1,0 +1,382 @@
+"""Integration harness: a real httpd loading the built module, a real PostgreSQL database and the
+Sinch fake, all on loopback, started and stopped by the tests themselves.
+
+Environment (set by CTest, see tests/CMakeLists.txt):
+  SR_ENV_FILES      KEY=VALUE files of the service fixtures (the PostgreSQL cluster)
+  SR_MODULE         the built mod_sinch_reminder.so
+  SR_ADMIN          the built sinch-reminder-admin tool
+  SR_HTTPD          the httpd binary (apxs SBINDIR/PROGNAME)
+  SR_HTTPD_MODULES  httpd's modules directory (apxs LIBEXECDIR)
+  SR_SOURCE_DIR     the repository
+"""
+import http.client
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+import urllib.request
+
+SOURCE_DIR = os.environ.get("SR_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+
+def load_env_files():
+    for path in filter(None, os.environ.get("SR_ENV_FILES", "").split(":")):
+        with open(path) as f:
+            for line in f:
+                key, sep, value = line.rstrip("\n").partition("=")
+                if sep:
+                    os.environ[key] = value
+
+
+load_env_files()
+
+
+def require_env(name):
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"{name} is not set: run the integration tests through ctest")
+    return value
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, timeout=20.0, process=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+_db_counter = itertools.count()
+
+
+class Database:
+    """A fresh database on the shared throwaway cluster, migrated with the admin tool."""
+
+    def __init__(self, migrate=True):
+        self.name = f"sr_it_{os.getpid()}_{next(_db_counter)}"
+        self.port = require_env("PGPORT")
+        self.admin_conninfo = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+        self.conninfo = f"host=127.0.0.1 port={self.port} user=postgres dbname={self.name} connect_timeout=3"
+        self.psql_admin(f'CREATE DATABASE "{self.name}"')
+        if migrate:
+            subprocess.run([require_env("SR_ADMIN"), "migrate", "--database", self.conninfo,
+                            "--sql-dir", os.path.join(SOURCE_DIR, "sql")],
+                           check=True, capture_output=True, text=True)
+
+    def psql_admin(self, sql):
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.admin_conninfo, "-c", sql],
+                       check=True, capture_output=True, text=True)
+
+    def query(self, sql):
+        """Rows as lists of strings (psql unaligned output)."""
+        out = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+                              self.conninfo, "-c", sql], check=True, capture_output=True, text=True).stdout
+        return [line.split("\t") for line in out.splitlines() if line]
+
+    def scalar(self, sql):
+        rows = self.query(sql)
+        return rows[0][0] if rows else None
+
+    def drop(self):
+        try:
+            self.psql_admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        except subprocess.CalledProcessError as e:
+            print(f"could not drop {self.name}: {e.stderr}", file=sys.stderr)
+
+
+class SinchFake:
+    """The Sinch fake (tests/sinch_fake) as a subprocess with its control API."""
+
+    def __init__(self, *extra_args):
+        self.dir = tempfile.mkdtemp(prefix="sr-fake-")
+        port_file = os.path.join(self.dir, "port")
+        self.log = open(os.path.join(self.dir, "fake.log"), "w")
+        self.process = subprocess.Popen(
+            [sys.executable, os.path.join(SOURCE_DIR, "tests", "sinch_fake", "sinch_fake.py"),
+             "--listen", "127.0.0.1:0", "--port-file", port_file, *extra_args],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while not (os.path.exists(port_file) and open(port_file).read().strip()):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError("the Sinch fake did not start: " + open(self.log.name).read())
+            time.sleep(0.05)
+        self.port = int(open(port_file).read().strip())
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def control(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw = response.read()
+            return json.loads(raw) if raw else None
+
+    def batches(self):
+        return self.control("GET", "/_fake/batches")
+
+    def requests(self):
+        return self.control("GET", "/_fake/requests")
+
+    def stats(self):
+        return self.control("GET", "/_fake/stats")
+
+    def add_fault(self, **rule):
+        return self.control("POST", "/_fake/faults", rule)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+BASE_MODULES = ["mpm_event", "authz_core", "authz_host", "authn_core", "auth_basic", "authn_file",
+                "authz_user", "headers"]
+
+
+class Httpd:
+    """A real httpd with a generated configuration that loads the built module.
+
+    NB: the checkout may be under a 0700 directory the worker user cannot enter, so the module
+    and the templates are copied into a world-readable /tmp ServerRoot."""
+
+    def __init__(self, module_conf, extra_top_conf="", log_level="warn sinch_reminder:debug", port=None):
+        self.root = tempfile.mkdtemp(prefix="sr-httpd-")
+        os.chmod(self.root, 0o755)
+        for sub in ("logs", "run", "htdocs", "conf"):
+            os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+        shutil.copy(require_env("SR_MODULE"), os.path.join(self.root, "mod_sinch_reminder.so"))
+        shutil.copytree(os.path.join(SOURCE_DIR, "templates"), os.path.join(self.root, "templates"))
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.error_log = os.path.join(self.root, "logs", "error.log")
+        self.conf = os.path.join(self.root, "conf", "httpd.conf")
+        self.write_conf(module_conf, extra_top_conf, log_level)
+        if os.getuid() == 0:
+            subprocess.run(["chown", "-R", "nobody:nogroup", os.path.join(self.root, "logs"),
+                            os.path.join(self.root, "run")], check=True)
+        self.started = False
+
+    def write_conf(self, module_conf, extra_top_conf="", log_level="warn sinch_reminder:debug"):
+        modules_dir = require_env("SR_HTTPD_MODULES")
+        loads = "\n".join(f"LoadModule {m}_module {modules_dir}/mod_{m}.so" for m in BASE_MODULES)
+        with open(self.conf, "w") as f:
+            f.write(f"""ServerRoot "{self.root}"
+ServerName 127.0.0.1
+Listen 127.0.0.1:{self.port}
+PidFile "{self.root}/run/httpd.pid"
+DefaultRuntimeDir "{self.root}/run"
+Mutex file:{self.root}/run default
+ErrorLog "{self.error_log}"
+LogLevel {log_level}
+User nobody
+Group nogroup
+{loads}
+LoadModule sinch_reminder_module "{self.root}/mod_sinch_reminder.so"
+StartServers 1
+ServerLimit 2
+ThreadsPerChild 8
+MaxRequestWorkers 16
+DocumentRoot "{self.root}/htdocs"
+<Directory />
+  Require all granted
+</Directory>
+{extra_top_conf}
+{module_conf}
+""")
+
+    def run(self, *args):
+        return subprocess.run([require_env("SR_HTTPD"), "-d", self.root, "-f", self.conf, *args],
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+
+    def configtest(self):
+        """(exit code, everything httpd printed) of `httpd -t`."""
+        result = self.run("-t")
+        return result.returncode, result.stdout + result.stderr
+
+    def start(self):
+        result = self.run("-k", "start")
+        if result.returncode != 0 or not wait_for_port(self.port):
+            raise RuntimeError(f"httpd did not start ({result.returncode}):\n{result.stdout}{result.stderr}\n"
+                               f"--- error log ---\n{self.read_error_log()}")
+        self.started = True
+        return self
+
+    def pid(self):
+        with open(os.path.join(self.root, "run", "httpd.pid")) as f:
+            return int(f.read().strip())
+
+    def stop(self):
+        if not self.started:
+            return
+        try:
+            pid = self.pid()
+        except (OSError, ValueError):
+            pid = None
+        self.run("-k", "stop")
+        deadline = time.monotonic() + 20
+        while pid and time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+        self.started = False
+
+    def graceful(self):
+        self.run("-k", "graceful")
+
+    def read_error_log(self):
+        try:
+            with open(self.error_log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return "(no error log)"
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # --- HTTP ---------------------------------------------------------------------------------
+    def request(self, method, path, body=None, headers=None):
+        """(status, headers dict with lower-case names, body text). Never follows redirects."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            data = response.read().decode("utf-8", errors="replace")
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+        finally:
+            connection.close()
+
+    def get(self, path, headers=None):
+        return self.request("GET", path, headers=headers)
+
+    def post_form(self, path, fields, headers=None):
+        all_headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        all_headers.update(headers or {})
+        return self.request("POST", path, urllib.parse.urlencode(fields), all_headers)
+
+    def post_json(self, path, document, headers=None):
+        all_headers = {"Content-Type": "application/json"}
+        all_headers.update(headers or {})
+        return self.request("POST", path, json.dumps(document), all_headers)
+
+
+def module_conf(database_conninfo, fake_url=None, extra="", location="/appointment", location_extra=""):
+    """The usual module configuration for tests: service-plan credentials against the fake."""
+    lines = [
+        f'SinchReminderDatabase "{database_conninfo}"',
+        "SinchReminderTimeZone America/New_York",
+        "SinchReminderDefaultCountry US",
+        "SinchReminderFrom +12025550100",
+        "SinchReminderServicePlanId test-plan",
+        "SinchReminderApiToken test-api-token",
+        "SinchReminderTemplateDir templates",
+        "SinchReminderClinicName \"Riverside Clinic\"",
+        "SinchReminderCookieSecure Off",
+    ]
+    if fake_url:
+        lines.append(f"SinchReminderSmsBaseUrl {fake_url}")
+        lines.append(f"SinchReminderAuthBaseUrl {fake_url}")
+    lines.append(extra)
+    lines.append(f'<Location "{location}">\n  SetHandler sinch-reminder\n{location_extra}</Location>')
+    return "\n".join(lines)
+
+
+class HttpdTestCase(unittest.TestCase):
+    """Prints httpd's error log when a test fails, so CI output says what happened."""
+
+    httpd = None
+
+    def run(self, result=None):
+        result = result if result is not None else self.defaultTestResult()
+        failures_before = len(result.failures) + len(result.errors)
+        outcome = super().run(result)
+        if len(result.failures) + len(result.errors) > failures_before and self.httpd is not None:
+            print(f"\n--- httpd error log ({self.id()}) ---\n{self.httpd.read_error_log()}\n---", file=sys.stderr)
+        return outcome
+
+
+def main():
+    unittest.main(verbosity=2)
+
+
+class Browser:
+    """Keeps cookies and the form's token like a browser would; never follows redirects."""
+
+    TOKEN = __import__("re").compile(r'name="csrf_token"\s+value="([^"]*)"|value="([^"]*)"\s+name="csrf_token"')
+
+    def __init__(self, httpd):
+        self.httpd = httpd
+        self.cookies = {}
+
+    def _remember(self, headers_list):
+        for name, value in headers_list:
+            if name.lower() == "set-cookie":
+                pair = value.split(";", 1)[0]
+                key, _, val = pair.partition("=")
+                self.cookies[key.strip()] = val.strip()
+
+    def request(self, method, path, body=None, headers=None):
+        all_headers = dict(headers or {})
+        if self.cookies:
+            all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        connection = http.client.HTTPConnection("127.0.0.1", self.httpd.port, timeout=60)
+        try:
+            connection.request(method, path, body=body, headers=all_headers)
+            response = connection.getresponse()
+            data = response.read().decode("utf-8", errors="replace")
+            raw_headers = response.getheaders()
+            self._remember(raw_headers)
+            headers = {}
+            for k, v in raw_headers:
+                headers[k.lower()] = v if k.lower() not in headers else headers[k.lower()] + ", " + v
+            return response.status, headers, data
+        finally:
+            connection.close()
+
+    def get(self, path):
+        return self.request("GET", path)
+
+    def open_form(self, path="/appointment"):
+        status, headers, body = self.get(path)
+        if status != 200:
+            raise AssertionError(f"GET {path} answered {status}: {body[:500]}")
+        match = self.TOKEN.search(body)
+        if not match:
+            raise AssertionError("the form has no csrf_token field")
+        return match.group(1) or match.group(2)
+
+    def submit(self, fields, path="/appointment", token=None):
+        data = dict(fields)
+        data["csrf_token"] = token if token is not None else self.open_form(path)
+        return self.request("POST", path, urllib.parse.urlencode(data),
+                            {"Content-Type": "application/x-www-form-urlencoded"})
