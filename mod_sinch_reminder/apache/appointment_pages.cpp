@@ -139,7 +139,7 @@ int show_form(PageRequest& p) {
     try {
         return render_form(p, HTTP_OK, FormState{});
     } catch (const DatabaseUnavailable& e) {
-        p.log.log(LogLevel::Error, "SR0201", std::string("form: database unavailable: ") + e.what());
+        p.log.log(LogLevel::Error, "SR0211", std::string("form: database unavailable: ") + e.what());
         return show_error(p, HTTP_SERVICE_UNAVAILABLE, "Appointments are unavailable",
                           "The appointment database cannot be reached right now. Nothing was lost; please try "
                           "again in a minute, and tell IT if this persists.");
@@ -220,7 +220,7 @@ int create_appointment(PageRequest& p) {
         apr_table_setn(p.r->headers_out, "Location", apr_pstrdup(p.r->pool, location.c_str()));
         return HTTP_SEE_OTHER;
     } catch (const DatabaseUnavailable& e) {
-        p.log.log(LogLevel::Error, "SR0202", std::string("booking: database unavailable: ") + e.what());
+        p.log.log(LogLevel::Error, "SR0212", std::string("booking: database unavailable: ") + e.what());
         const char* message =
             "The appointment database cannot be reached, so nothing was booked and no SMS was scheduled. Your "
             "entries are kept: please submit again in a minute, and tell IT if this persists.";
@@ -249,7 +249,7 @@ int show_confirmation(PageRequest& p, const std::string& appointment_id) {
                          p.runtime.pages->render(Page::Confirmation,
                                                  confirmation_view(*appointment, zone, s.locale, s.clinic_name, p.mount)));
     } catch (const DatabaseUnavailable& e) {
-        p.log.log(LogLevel::Error, "SR0203", std::string("confirmation: database unavailable: ") + e.what());
+        p.log.log(LogLevel::Error, "SR0213", std::string("confirmation: database unavailable: ") + e.what());
         return show_error(p, HTTP_SERVICE_UNAVAILABLE, "Appointments are unavailable",
                           "The appointment database cannot be reached right now. Please try again in a minute.");
     }
