@@ -24,8 +24,8 @@ CREATE TABLE appointments (
     starts_at            timestamptz NOT NULL,
     time_zone            text        NOT NULL CHECK (time_zone <> ''),
     -- The wall time exactly as staff entered it; starts_at is what it meant under the rules of the day.
-    local_wall_time      text        NOT NULL
-                                     CHECK (local_wall_time ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}$'),
+    local_wall_time      text        NOT NULL CHECK
+                                     (local_wall_time ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}$'),
     wall_time_resolution text        NOT NULL DEFAULT 'exact'
                                      CHECK (wall_time_resolution IN
                                             ('exact', 'gap_shifted_forward', 'overlap_earlier_offset')),
@@ -53,7 +53,8 @@ CREATE TABLE reminders (
     revision         integer     NOT NULL CHECK (revision >= 1),
     send_at          timestamptz NOT NULL,
     time_zone        text        NOT NULL CHECK (time_zone <> ''),
-    status           text        NOT NULL DEFAULT 'pending' CONSTRAINT reminders_status_known CHECK (status IN (
+    status           text        NOT NULL DEFAULT 'pending'
+                                 CONSTRAINT reminders_status_known CHECK (status IN (
                          'pending',        -- stored, not yet handed to Sinch (also: beyond the horizon)
                          'scheduling',     -- claimed by one process, which is calling Sinch now
                          'scheduled',      -- Sinch accepted it: batch_id is set
@@ -66,8 +67,8 @@ CREATE TABLE reminders (
                          'sent')),
     -- Deterministic per revision, so a call whose response was lost can be found at Sinch again and a
     -- retry can never create a second batch unnoticed. Generated, so no code path can get it wrong.
-    client_reference text        NOT NULL UNIQUE
-                                 GENERATED ALWAYS AS ('sr-' || appointment_id::text || '-r' || revision::text) STORED,
+    client_reference text        NOT NULL UNIQUE GENERATED ALWAYS AS
+                                 ('sr-' || appointment_id::text || '-r' || revision::text) STORED,
     batch_id         text        UNIQUE,
     attempts         integer     NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     last_error_code  text,

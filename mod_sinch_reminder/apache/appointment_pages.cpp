@@ -12,7 +12,7 @@
 #include "core/appointment_view.hpp"
 #include "core/pg_pool.hpp"
 #include "core/redact.hpp"
-#include "core/reminder_scheduler.hpp"
+#include "core/dispatcher.hpp"
 #include "core/sms_text.hpp"
 #include "core/store.hpp"
 #include "core/templates.hpp"
@@ -110,11 +110,11 @@ bool same_booking(const AppointmentRecord& existing, const NewAppointment& wante
            existing.phone_e164 == wanted.phone_e164 && existing.starts_at == wanted.starts_at;
 }
 
-std::string sms_body(const PageRequest& p, const AppointmentRecord& a) {
+std::string sms_body(const PageRequest& p, const std::string& doctor, Instant starts_at) {
     const Settings& s = settings_of(p);
     const std::string clinic = s.clinic_name.empty() ? "Your clinic" : s.clinic_name;
     return render_fitting(*p.runtime.message,
-                          message_field_candidates(clinic, a.doctor_name, *p.runtime.zone, a.starts_at, s.locale))
+                          message_field_candidates(clinic, doctor, *p.runtime.zone, starts_at, s.locale))
         .text;
 }
 
@@ -193,10 +193,12 @@ int create_appointment(PageRequest& p) {
         }
 
         // 3. Stored first, then handed to Sinch.
-        PgLease lease = p.runtime.database->acquire();
-        AppointmentStore store(lease);
-        const NewAppointment wanted = to_new_appointment(*validation.appointment, s, token.submission_key, p.r);
-        const CreateResult created = store.create(wanted);
+        NewAppointment wanted = to_new_appointment(*validation.appointment, s, token.submission_key, p.r);
+        wanted.reminder_body = sms_body(p, wanted.doctor_name, wanted.starts_at);
+        const CreateResult created = [&] {
+            PgLease lease = p.runtime.database->acquire();
+            return AppointmentStore(lease).create(wanted);
+        }();  // NB: the lease goes back before the dispatcher takes one: no request ever holds two
         const std::string location = p.mount + "/a/" + created.appointment.id;
         if (!created.created) {
             if (!same_booking(created.appointment, wanted)) {
@@ -212,10 +214,11 @@ int create_appointment(PageRequest& p) {
         p.log.log(LogLevel::Info, "",
                   "appointment " + created.appointment.id + " booked for " + mask_phone(wanted.phone_e164) + " by " +
                       wanted.created_by);
+        // Inside the horizon it goes to Sinch now; otherwise (or if the rate limit says wait) the
+        // background dispatcher hands it over later.
         if (const ReminderRecord* reminder = created.appointment.current_reminder();
             reminder && reminder->status == reminder_status::pending) {
-            schedule_reminder(store, *p.runtime.sinch, *reminder, created.appointment.phone_e164,
-                              sms_body(p, created.appointment), p.log, now_utc());
+            p.runtime.dispatcher->hand_over_now(reminder->id);
         }
         apr_table_setn(p.r->headers_out, "Location", apr_pstrdup(p.r->pool, location.c_str()));
         return HTTP_SEE_OTHER;

@@ -109,6 +109,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* main_se
             config.settings = std::make_shared<const Settings>(Settings::resolve(config.values));
         }
         if (!prepare_handlers(pconf, main_server)) return HTTP_INTERNAL_SERVER_ERROR;
+        register_dispatcher(pconf, main_server);
         // httpd runs post_config twice at start-up; say hello once, on the real start.
         if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
             log_startup(main_server);

@@ -3,19 +3,25 @@
 #include <curl/curl.h>
 #include <unicode/uversion.h>
 
+#include <unistd.h>
+
 #include <map>
 #include <pqxx/version>
+#include <set>
+#include <shared_mutex>
 #include <vector>
 
 #include <httpd.h>
 #include <apr_pools.h>
 #include <http_log.h>
+#include <mod_watchdog.h>
 
 #include "apache/barrier.hpp"
 #include "apache/config.hpp"
 #include "apache/log.hpp"
 #include "apache/module_api.h"
 #include "core/curl_transport.hpp"
+#include "core/dispatcher.hpp"
 #include "core/module_secrets.hpp"
 #include "core/pg_pool.hpp"
 #include "core/redact.hpp"
@@ -34,13 +40,53 @@ struct ChildRuntime {
     CurlTransport transport;
     std::map<std::string, std::unique_ptr<PgPool>> pools_by_conninfo;
     std::map<std::string, std::unique_ptr<SinchClient>> clients_by_identity;
+    std::map<std::string, std::unique_ptr<Dispatcher>> dispatchers_by_identity;
     std::vector<std::unique_ptr<ServerRuntime>> servers;
 };
 
+// NB: the dispatcher runs on mod_watchdog's thread; the runtime must not go away under a pass.
+std::shared_mutex g_runtime_mutex;
+ChildRuntime* g_runtime = nullptr;
+
 apr_status_t destroy_child_runtime(void* runtime) noexcept {
     try {
+        std::unique_lock<std::shared_mutex> lock(g_runtime_mutex);
+        g_runtime = nullptr;
         delete static_cast<ChildRuntime*>(runtime);
     } catch (...) {
+    }
+    return APR_SUCCESS;
+}
+
+std::string lease_owner() {
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    return std::string(host) + ":" + std::to_string(getpid());
+}
+
+std::string dispatcher_identity(const Settings& s, const std::string& sinch) {
+    return s.database + '\n' + sinch + '\n' + std::to_string(s.horizon.count()) + '\n' +
+           std::to_string(s.late_grace.count()) + '\n' + std::to_string(s.max_batches_per_second);
+}
+
+// mod_watchdog calls this every SinchReminderDispatchInterval in one child process.
+apr_status_t run_dispatchers(int state, void* data, apr_pool_t*) noexcept {
+    if (state != AP_WATCHDOG_STATE_RUNNING) return APR_SUCCESS;
+    const server_rec* main_server = static_cast<const server_rec*>(data);
+    try {
+        std::shared_lock<std::shared_mutex> lock(g_runtime_mutex);
+        if (!g_runtime) return APR_SUCCESS;  // child_init has not run yet, or the child is stopping
+        for (auto& [identity, dispatcher] : g_runtime->dispatchers_by_identity) {
+            try {
+                const DispatchReport report = dispatcher->run_once();
+                g_runtime->logger.log(report.idle() ? LogLevel::Debug : LogLevel::Info, "",
+                                      "dispatcher pass: " + report.summary());
+            } catch (const std::exception& e) {
+                g_runtime->logger.log(LogLevel::Error, "SR0406", std::string("dispatcher pass failed: ") + e.what());
+            }
+        }
+    } catch (...) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, main_server, "SR0406: dispatcher pass failed");
     }
     return APR_SUCCESS;
 }
@@ -107,11 +153,50 @@ void start_child_runtime(apr_pool_t* pchild, server_rec* main_server) {
             }
             server->sinch = client.get();
         }
+        if (server->database && server->sinch) {
+            auto& dispatcher =
+                runtime->dispatchers_by_identity[dispatcher_identity(settings, sinch_identity(settings))];
+            if (!dispatcher) {
+                DispatchSettings dispatch;
+                dispatch.horizon = settings.horizon;
+                dispatch.late_grace = settings.late_grace;
+                dispatch.batches_per_second = settings.max_batches_per_second;
+                dispatch.owner = lease_owner();
+                dispatcher = std::make_unique<Dispatcher>(*server->database, *server->sinch, runtime->logger, dispatch);
+            }
+            server->dispatcher = dispatcher.get();
+        }
         if (!settings.time_zone.empty()) server->zone = ClinicZone::load(settings.time_zone);
         config.runtime = server.get();
         runtime->servers.push_back(std::move(server));
     }
+    std::unique_lock<std::shared_mutex> lock(g_runtime_mutex);
+    g_runtime = runtime.get();
     apr_pool_cleanup_register(pchild, runtime.release(), destroy_child_runtime, apr_pool_cleanup_null);
+}
+
+void register_dispatcher(apr_pool_t* pconf, server_rec* main_server) {
+    std::chrono::seconds interval{0};
+    for (server_rec* s = main_server; s; s = s->next) {
+        const ServerConfig& config = server_config(s);
+        if (!config.handler_mounted || config.settings->database.empty() || !config.settings->auth) continue;
+        if (interval.count() == 0 || config.settings->dispatch_interval < interval) {
+            interval = config.settings->dispatch_interval;
+        }
+    }
+    if (interval.count() == 0) return;  // nothing to dispatch in this configuration
+    auto get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    auto register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    if (!get_instance || !register_callback) {
+        throw std::runtime_error("mod_watchdog is not loaded; it runs the reminder dispatcher (LoadModule watchdog_module)");
+    }
+    ap_watchdog_t* watchdog = nullptr;
+    // One child process per httpd runs the passes (singleton); nodes coordinate through PostgreSQL.
+    if (get_instance(&watchdog, "sinch-reminder-dispatcher", 0, 1, pconf) != APR_SUCCESS ||
+        register_callback(watchdog, apr_time_from_sec(interval.count()), main_server, run_dispatchers) !=
+            APR_SUCCESS) {
+        throw std::runtime_error("cannot register the reminder dispatcher with mod_watchdog");
+    }
 }
 
 void log_startup(server_rec* main_server) {

@@ -14,6 +14,7 @@ struct apr_pool_t;
 struct server_rec;
 
 namespace sr {
+class Dispatcher;
 class PgPool;
 class SinchClient;
 class PageTemplates;
@@ -26,6 +27,7 @@ struct ServerRuntime {
     std::shared_ptr<const Settings> settings;
     PgPool* database = nullptr;      // shared by virtual hosts with the same conninfo; null: none set
     SinchClient* sinch = nullptr;    // shared by virtual hosts with the same credentials; null: none set
+    Dispatcher* dispatcher = nullptr;  // set when both a database and credentials are
     std::optional<ClinicZone> zone;  // the clinic's zone; unset only when no SinchReminderTimeZone
     std::shared_ptr<const PageTemplates> pages;
     std::shared_ptr<const MessageTemplate> message;
@@ -44,6 +46,9 @@ void init_process_globals(apr_pool_t* pconf);
 
 // child_init: builds every server's runtime and ties it to pchild.
 void start_child_runtime(apr_pool_t* pchild, server_rec* main_server);
+
+// post_config: the background dispatcher, one mod_watchdog thread per child process.
+void register_dispatcher(apr_pool_t* pconf, server_rec* main_server);
 
 // The one start-up line (versions, time-zone rules) plus what each mount is configured with.
 void log_startup(server_rec* main_server);

@@ -72,8 +72,8 @@ void reject_transaction_statements(const MigrationFile& file, const std::string&
         const bool transaction_control =
             first == "COMMIT" || first == "ROLLBACK" || first == "ABORT" ||
             (first == "START" && second == "TRANSACTION") ||
-            (first == "BEGIN" && (second == ";" || second == "WORK" || second == "TRANSACTION" ||
-                                  second == "ISOLATION")) ||
+            (first == "BEGIN" &&
+             (second == ";" || second == "WORK" || second == "TRANSACTION" || second == "ISOLATION")) ||
             (first == "END" && (second == "WORK" || second == "TRANSACTION"));
         if (transaction_control) {
             throw MigrationError(file.file_name + " line " + std::to_string(number) +
@@ -92,7 +92,8 @@ std::optional<std::pair<int, std::string>> parse_migration_name(const std::strin
     }
     const std::string stem = file_name.substr(0, file_name.size() - suffix.size());
     const std::size_t underscore = stem.find('_');
-    if (underscore == std::string::npos || underscore < 3 || underscore > 9 || underscore + 1 == stem.size()) {
+    if (underscore == std::string::npos || underscore < 3 || underscore > 9 ||
+        underscore + 1 == stem.size()) {
         return std::nullopt;
     }
     const auto is_digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
@@ -148,7 +149,8 @@ std::vector<MigrationFile> list_migrations(const std::string& sql_dir) {
             throw MigrationError("migration file " + entry.path().string() +
                                  " is not named NNN_name.sql (3-9 digits, underscore, letters/digits/_)");
         }
-        files.push_back({version_and_name->first, version_and_name->second, file_name, entry.path().string()});
+        files.push_back(
+            {version_and_name->first, version_and_name->second, file_name, entry.path().string()});
     }
     std::sort(files.begin(), files.end(),
               [](const MigrationFile& a, const MigrationFile& b) { return a.version < b.version; });
@@ -184,7 +186,8 @@ MigrationReport apply_migrations(pqxx::connection& conn, const std::string& sql_
     if (report.version_after > expected) {
         logger.log(LogLevel::Warn, "SR0201",
                    "the database schema (version " + std::to_string(report.version_after) +
-                       ") is newer than the migrations in " + sql_dir + " (version " + std::to_string(expected) +
+                       ") is newer than the migrations in " + sql_dir + " (version " +
+                       std::to_string(expected) +
                        "): is this module older than the one that migrated the database?");
     }
     return report;

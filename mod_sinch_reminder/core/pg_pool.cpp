@@ -29,7 +29,8 @@ bool names_key(const std::string& conninfo, const std::string& key) {
         const char before = at == 0 ? ' ' : conninfo[at - 1];
         std::size_t after = at + key.size();
         if (uri) {
-            if ((before == '?' || before == '&') && after < conninfo.size() && conninfo[after] == '=') return true;
+            if ((before == '?' || before == '&') && after < conninfo.size() && conninfo[after] == '=')
+                return true;
             continue;
         }
         if (!std::isspace(static_cast<unsigned char>(before))) continue;
@@ -73,8 +74,8 @@ std::string one_line(std::string text) {
 DatabaseUnavailable unavailable(const std::string& conninfo, const std::string& what) {
     // NB: each part masked on its own: a password value runs to the next space, so it would swallow
     // punctuation we put after it.
-    return DatabaseUnavailable("cannot use PostgreSQL [" + mask_conninfo(conninfo) + "]: " +
-                               mask_conninfo(one_line(what)));
+    return DatabaseUnavailable("cannot use PostgreSQL [" + mask_conninfo(conninfo) +
+                               "]: " + mask_conninfo(one_line(what)));
 }
 
 // Cheap validation without a round trip. An idle connection has nothing to say; if its socket is readable
@@ -114,7 +115,8 @@ std::unique_ptr<pqxx::connection> connect_with_session_settings(const std::strin
 std::unique_ptr<pqxx::connection> open_pg_connection(const std::string& conninfo,
                                                      std::chrono::seconds connect_timeout,
                                                      const std::string& application_name) {
-    return connect_with_session_settings(build_conninfo(conninfo, connect_timeout, application_name), conninfo);
+    return connect_with_session_settings(build_conninfo(conninfo, connect_timeout, application_name),
+                                         conninfo);
 }
 
 struct PgPool::Shared {
@@ -148,7 +150,7 @@ struct PgPool::Shared {
     Logger& logger;
 
     mutable std::mutex mutex;
-    std::condition_variable slot_freed;  // an idle connection arrived, or `open` went down
+    std::condition_variable slot_freed;                  // an idle connection arrived, or `open` went down
     std::deque<std::unique_ptr<pqxx::connection>> idle;  // back() is the most recently used
     std::size_t open = 0;                                // idle + leased + being opened; <= max_connections
     bool closed = false;
@@ -196,7 +198,8 @@ PgLease PgPool::acquire() {
             ++pool.open;  // NB: reserve the slot first; connecting takes a while and happens unlocked
             lock.unlock();
             try {
-                return PgLease(m_shared, connect_with_session_settings(pool.full_conninfo, pool.config.conninfo));
+                return PgLease(m_shared,
+                               connect_with_session_settings(pool.full_conninfo, pool.config.conninfo));
             } catch (...) {
                 lock.lock();
                 --pool.open;
@@ -224,9 +227,9 @@ bool PgPool::warm_up(std::size_t count) noexcept {
         }
         return true;
     } catch (const std::exception& e) {
-        m_shared->logger.log(LogLevel::Warn, "SR0202",
-                             std::string("PostgreSQL is not available yet; will retry on the next request: ") +
-                                 e.what());
+        m_shared->logger.log(
+            LogLevel::Warn, "SR0202",
+            std::string("PostgreSQL is not available yet; will retry on the next request: ") + e.what());
         return false;
     }
 }

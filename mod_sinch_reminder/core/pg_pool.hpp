@@ -18,6 +18,7 @@
 #include "core/logger.hpp"
 
 #include <pqxx/connection>
+#include <pqxx/except>
 
 #include <chrono>
 #include <cstddef>
@@ -75,7 +76,7 @@ class PgPool {
     bool warm_up(std::size_t count) noexcept;
 
     struct Stats {
-        std::size_t open = 0;    // connections that exist: idle + leased (+ being opened)
+        std::size_t open = 0;  // connections that exist: idle + leased (+ being opened)
         std::size_t idle = 0;
         std::size_t leased = 0;
     };
@@ -117,5 +118,23 @@ class PgLease {
     std::unique_ptr<pqxx::connection> m_conn;
     bool m_invalid = false;
 };
+
+// Runs one unit of database work on a lease. A dead connection must not go back to the pool, and callers
+// should not have to know libpqxx's exception types to answer 503: both become DatabaseUnavailable.
+template <class Work>
+auto with_connection(PgLease& lease, const char* operation, Work&& work)
+    -> decltype(work(lease.connection())) {
+    try {
+        return work(lease.connection());
+    } catch (const pqxx::broken_connection& e) {
+        lease.invalidate();
+        throw DatabaseUnavailable(std::string(operation) + ": lost the PostgreSQL connection: " + e.what());
+    } catch (const pqxx::in_doubt_error& e) {
+        lease.invalidate();
+        throw DatabaseUnavailable(
+            std::string(operation) +
+            ": the connection broke during COMMIT; the outcome is unknown: " + e.what());
+    }
+}
 
 }  // namespace sr

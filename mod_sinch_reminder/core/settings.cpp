@@ -23,6 +23,16 @@ bool has_space_or_control(const std::string& s) {
     return std::any_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c) || std::iscntrl(c); });
 }
 
+int parse_whole_number(const std::string& value, int low, int high) {
+    static const std::regex number("[0-9]{1,6}");
+    if (std::regex_match(value, number)) {
+        const int n = std::stoi(value);
+        if (n >= low && n <= high) return n;
+    }
+    throw ConfigError("'" + value + "' must be a whole number from " + std::to_string(low) + " to " +
+                      std::to_string(high));
+}
+
 template <typename T>
 void keep_if_set(std::optional<T>& target, const std::optional<T>& overrides) {
     if (overrides) target = overrides;
@@ -80,6 +90,10 @@ Settings Settings::resolve(const SettingValues& v) {
     s.locale = v.locale.value_or("en_US");
     s.message = v.message.value_or(MessageTemplate::kDefaultText);
     s.cookie_secure = v.cookie_secure.value_or(true);
+    s.horizon = v.horizon.value_or(std::chrono::hours(24 * 7));
+    s.dispatch_interval = v.dispatch_interval.value_or(std::chrono::seconds(30));
+    s.max_batches_per_second = v.max_batches_per_second.value_or(10);
+    s.late_grace = v.late_grace.value_or(std::chrono::minutes(15));
     return s;
 }
 
@@ -207,14 +221,7 @@ std::string parse_conninfo(const std::string& value) {
     return value;
 }
 
-int parse_pool_max(const std::string& value) {
-    static const std::regex number("[0-9]{1,4}");
-    if (std::regex_match(value, number)) {
-        const int n = std::stoi(value);
-        if (n >= 1 && n <= 1000) return n;
-    }
-    throw ConfigError("'" + value + "' must be a whole number from 1 to 1000");
-}
+int parse_pool_max(const std::string& value) { return parse_whole_number(value, 1, 1000); }
 
 std::string parse_time_zone(const std::string& value) {
     try {
@@ -264,13 +271,36 @@ std::string format_duration(std::chrono::seconds duration) {
     return out;
 }
 
-std::chrono::seconds parse_lead_time(const std::string& value) {
-    const auto lead = parse_duration(value);
-    if (lead < std::chrono::minutes(1) || lead > std::chrono::hours(24 * 30)) {
-        throw ConfigError("'" + value + "' must be between 1m and 30d");
+namespace {
+
+std::chrono::seconds parse_duration_between(const std::string& value, std::chrono::seconds low,
+                                            std::chrono::seconds high) {
+    const auto duration = parse_duration(value);
+    if (duration < low || duration > high) {
+        throw ConfigError("'" + value + "' must be between " + format_duration(low) + " and " + format_duration(high));
     }
-    return lead;
+    return duration;
 }
+
+}  // namespace
+
+std::chrono::seconds parse_lead_time(const std::string& value) {
+    return parse_duration_between(value, std::chrono::minutes(1), std::chrono::hours(24 * 30));
+}
+
+std::chrono::seconds parse_horizon(const std::string& value) {
+    return parse_duration_between(value, std::chrono::minutes(1), std::chrono::hours(24 * 60));
+}
+
+std::chrono::seconds parse_dispatch_interval(const std::string& value) {
+    return parse_duration_between(value, std::chrono::seconds(1), std::chrono::hours(1));
+}
+
+std::chrono::seconds parse_late_grace(const std::string& value) {
+    return parse_duration_between(value, std::chrono::seconds(0), std::chrono::hours(24));
+}
+
+int parse_batches_per_second(const std::string& value) { return parse_whole_number(value, 1, 1000); }
 
 std::string default_template_dir() {
 #ifdef SR_DEFAULT_TEMPLATE_DIR

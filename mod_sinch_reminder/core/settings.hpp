@@ -51,6 +51,10 @@ struct Settings {
     std::string locale;
     std::string message;
     bool cookie_secure = true;
+    std::chrono::seconds horizon{0};
+    std::chrono::seconds dispatch_interval{0};
+    int max_batches_per_second = 0;
+    std::chrono::seconds late_grace{0};
 
     static Settings resolve(const SettingValues& values);
     // What the Sinch client needs; call only when auth is set.
@@ -78,6 +82,10 @@ std::string parse_clinic_name(const std::string& value);
 std::string parse_locale(const std::string& value);
 std::string parse_message_template(const std::string& value);
 bool parse_on_off(const std::string& value);
+std::chrono::seconds parse_horizon(const std::string& value);
+std::chrono::seconds parse_dispatch_interval(const std::string& value);
+int parse_batches_per_second(const std::string& value);
+std::chrono::seconds parse_late_grace(const std::string& value);
 // Where `cmake --install` puts the default templates.
 std::string default_template_dir();
 // "2h", "90m", "1h30m", "1d", "45s", "3600" (seconds); throws ConfigError.

@@ -14,8 +14,9 @@
 #include <cstdio>
 #include <map>
 #include <memory>
-#include <vector>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace sr {
 
@@ -33,8 +34,9 @@ bool is_allowed_placeholder(const std::string& name) {
 
 std::string allowed_placeholder_list() {
     std::string list;
-    for (const char* name : kAllowedPlaceholders)
+    for (const char* name : kAllowedPlaceholders) {
         list += std::string(list.empty() ? "" : ", ") + "{{" + name + "}}";
+    }
     return list;
 }
 
@@ -78,6 +80,15 @@ char32_t next_code_point(const std::string& text, size_t& position) {
     return code_point;
 }
 
+// 1-based character (code point) position of a byte offset, for messages about the template.
+size_t character_position(const std::string& text, size_t byte_offset) {
+    size_t characters = 0;
+    for (size_t position = 0; position < byte_offset && position < text.size(); ++characters) {
+        next_code_point(text, position);
+    }
+    return characters + 1;
+}
+
 bool is_valid_utf8(const std::string& text) {
     for (size_t position = 0; position < text.size();) {
         const size_t start = position;
@@ -88,16 +99,20 @@ bool is_valid_utf8(const std::string& text) {
     return true;
 }
 
-// The GSM 03.38 default alphabet, in table order (0x1B, the escape to the extension table, is left out).
+// The GSM 03.38 default alphabet, 16 per row in table order (0x1B, the escape to the extension table, is
+// left out).
+// clang-format off
 constexpr char32_t kGsmBasic[] = {
-    U'@', U'£', U'$', U'¥', U'è', U'é', U'ù',  U'ì', U'ò', U'Ç', U'\n', U'Ø', U'ø', U'\r', U'Å', U'å',
-    U'Δ', U'_', U'Φ', U'Γ', U'Λ', U'Ω', U'Π',  U'Ψ', U'Σ', U'Θ', U'Ξ',  U'Æ', U'æ', U'ß',  U'É', U' ',
-    U'!', U'"', U'#', U'¤', U'%', U'&', U'\'', U'(', U')', U'*', U'+',  U',', U'-', U'.',  U'/', U'0',
-    U'1', U'2', U'3', U'4', U'5', U'6', U'7',  U'8', U'9', U':', U';',  U'<', U'=', U'>',  U'?', U'¡',
-    U'A', U'B', U'C', U'D', U'E', U'F', U'G',  U'H', U'I', U'J', U'K',  U'L', U'M', U'N',  U'O', U'P',
-    U'Q', U'R', U'S', U'T', U'U', U'V', U'W',  U'X', U'Y', U'Z', U'Ä',  U'Ö', U'Ñ', U'Ü',  U'§', U'¿',
-    U'a', U'b', U'c', U'd', U'e', U'f', U'g',  U'h', U'i', U'j', U'k',  U'l', U'm', U'n',  U'o', U'p',
-    U'q', U'r', U's', U't', U'u', U'v', U'w',  U'x', U'y', U'z', U'ä',  U'ö', U'ñ', U'ü',  U'à'};
+    U'@', U'£', U'$', U'¥', U'è', U'é', U'ù', U'ì', U'ò', U'Ç', U'\n', U'Ø', U'ø', U'\r', U'Å', U'å',
+    U'Δ', U'_', U'Φ', U'Γ', U'Λ', U'Ω', U'Π', U'Ψ', U'Σ', U'Θ', U'Ξ', /* ESC */ U'Æ', U'æ', U'ß', U'É',
+    U' ', U'!', U'"', U'#', U'¤', U'%', U'&', U'\'', U'(', U')', U'*', U'+', U',', U'-', U'.', U'/',
+    U'0', U'1', U'2', U'3', U'4', U'5', U'6', U'7', U'8', U'9', U':', U';', U'<', U'=', U'>', U'?',
+    U'¡', U'A', U'B', U'C', U'D', U'E', U'F', U'G', U'H', U'I', U'J', U'K', U'L', U'M', U'N', U'O',
+    U'P', U'Q', U'R', U'S', U'T', U'U', U'V', U'W', U'X', U'Y', U'Z', U'Ä', U'Ö', U'Ñ', U'Ü', U'§',
+    U'¿', U'a', U'b', U'c', U'd', U'e', U'f', U'g', U'h', U'i', U'j', U'k', U'l', U'm', U'n', U'o',
+    U'p', U'q', U'r', U's', U't', U'u', U'v', U'w', U'x', U'y', U'z', U'ä', U'ö', U'ñ', U'ü', U'à'};
+// clang-format on
+static_assert(sizeof kGsmBasic / sizeof kGsmBasic[0] == 127, "128 GSM-7 codes minus the escape");
 
 // The extension table: each costs an escape septet plus its own.
 constexpr char32_t kGsmExtension[] = {U'\f', U'^', U'{', U'}', U'\\', U'[', U'~', U']', U'|', U'€'};
@@ -192,8 +207,9 @@ class SkeletonFormatter {
 
   private:
     static void check(UErrorCode status, const char* what) {
-        if (U_FAILURE(status))
+        if (U_FAILURE(status)) {
             throw std::runtime_error(std::string("ICU ") + what + " failed: " + u_errorName(status));
+        }
     }
 
     icu::Locale locale_;
@@ -220,7 +236,8 @@ MessageTemplate MessageTemplate::parse(const std::string& text) {
     compiled.set_custom_escape([](const std::string& value) { return value; });
 
     for (const Tag& tag : scan_tags(text)) {
-        const std::string where = "SMS template, character " + std::to_string(tag.offset + 1) + ": ";
+        const std::string where =
+            "SMS template, character " + std::to_string(character_position(text, tag.offset)) + ": ";
         switch (tag.kind) {
             case TagKind::Comment:
                 break;

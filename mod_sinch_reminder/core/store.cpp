@@ -10,9 +10,6 @@
 namespace sr {
 namespace {
 
-// Bounds what a misbehaving upstream can make us store.
-constexpr std::size_t k_max_error_text_bytes = 1000;
-
 // TIMESTAMPTZ <-> Instant as whole epoch seconds: exact, and independent of the session's TimeZone.
 #define SR_EPOCH(column) "floor(extract(epoch FROM " column "))::bigint"
 
@@ -24,16 +21,18 @@ const char* const k_select_appointment =
 
 const char* const k_select_reminders =
     "SELECT id, appointment_id::text, revision, " SR_EPOCH("send_at") ", time_zone, status, client_reference,"
-    " batch_id, attempts, last_error_code, last_error_text, last_http_status, " SR_EPOCH("next_attempt_at") ","
-    " delivery_status, delivery_code, " SR_EPOCH("delivery_at") ", " SR_EPOCH("created_at") ", "
-    SR_EPOCH("updated_at")
+    " batch_id, attempts, last_error_code, last_error_text, last_http_status, "
+    SR_EPOCH("next_attempt_at") ", delivery_status, delivery_code, " SR_EPOCH("delivery_at") ", "
+    SR_EPOCH("created_at") ", " SR_EPOCH("updated_at")
     " FROM reminders WHERE appointment_id = $1::uuid ORDER BY revision";
 
 #undef SR_EPOCH
 
 long long epoch_seconds(Instant instant) { return instant.time_since_epoch().count(); }
 
-Instant instant_from(const pqxx::field& field) { return Instant(std::chrono::seconds(field.as<long long>())); }
+Instant instant_from(const pqxx::field& field) {
+    return Instant(std::chrono::seconds(field.as<long long>()));
+}
 
 template <class T>
 std::optional<T> optional_from(const pqxx::field& field) {
@@ -49,19 +48,6 @@ std::optional<Instant> optional_instant_from(const pqxx::field& field) {
 std::optional<std::string> null_if_empty(const std::string& text) {
     if (text.empty()) return std::nullopt;
     return text;
-}
-
-std::optional<long long> optional_epoch(const std::optional<Instant>& instant) {
-    if (!instant) return std::nullopt;
-    return epoch_seconds(*instant);
-}
-
-// Cuts at a UTF-8 character boundary so PostgreSQL never sees half a character.
-std::string bounded_utf8(const std::string& text, std::size_t max_bytes) {
-    if (text.size() <= max_bytes) return text;
-    std::size_t end = max_bytes;
-    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-    return text.substr(0, end);
 }
 
 // The canonical 8-4-4-4-12 form, lower-cased; nullopt for anything else.
@@ -126,22 +112,6 @@ std::optional<AppointmentRecord> load(pqxx::transaction_base& txn, const std::st
     return appointment;
 }
 
-// Runs one unit of store work. A dead connection must not go back to the pool, and callers should not have
-// to know libpqxx's exception types to answer 503.
-template <class Work>
-auto on_lease(PgLease& lease, const char* operation, Work&& work) -> decltype(work(lease.connection())) {
-    try {
-        return work(lease.connection());
-    } catch (const pqxx::broken_connection& e) {
-        lease.invalidate();
-        throw DatabaseUnavailable(std::string(operation) + ": lost the PostgreSQL connection: " + e.what());
-    } catch (const pqxx::in_doubt_error& e) {
-        lease.invalidate();
-        throw DatabaseUnavailable(std::string(operation) +
-                                  ": the connection broke during COMMIT; the outcome is unknown: " + e.what());
-    }
-}
-
 }  // namespace
 
 const ReminderRecord* AppointmentRecord::current_reminder() const noexcept {
@@ -153,23 +123,16 @@ const ReminderRecord* AppointmentRecord::current_reminder() const noexcept {
 
 const char* to_string(InitialReminderStatus status) noexcept {
     switch (status) {
-        case InitialReminderStatus::Pending: return reminder_status::pending;
-        case InitialReminderStatus::TooLate: return reminder_status::too_late;
+        case InitialReminderStatus::Pending:
+            return reminder_status::pending;
+        case InitialReminderStatus::TooLate:
+            return reminder_status::too_late;
     }
     return reminder_status::pending;
 }
 
-const char* to_string(FailedAttemptStatus status) noexcept {
-    switch (status) {
-        case FailedAttemptStatus::Failed: return reminder_status::failed;
-        case FailedAttemptStatus::Retrying: return reminder_status::retrying;
-        case FailedAttemptStatus::Unknown: return reminder_status::unknown;
-    }
-    return reminder_status::failed;
-}
-
 CreateResult AppointmentStore::create(const NewAppointment& appointment) {
-    return on_lease(m_lease, "storing an appointment", [&](pqxx::connection& conn) {
+    return with_connection(m_lease, "storing an appointment", [&](pqxx::connection& conn) {
         // NB: READ COMMITTED (pqxx::work's default) matters: when a concurrent double submit holds the same
         // key, ON CONFLICT waits for it to commit, and the SELECT below then sees its row.
         pqxx::work txn(conn, "create_appointment");
@@ -180,22 +143,25 @@ CreateResult AppointmentStore::create(const NewAppointment& appointment) {
             " ON CONFLICT (submission_key) DO NOTHING RETURNING id::text",
             appointment.patient_name, appointment.doctor_name, appointment.phone_e164,
             epoch_seconds(appointment.starts_at), appointment.time_zone, appointment.local_wall_time,
-            std::string(to_string(appointment.wall_time_resolution)), null_if_empty(appointment.submission_key),
-            appointment.created_by, null_if_empty(appointment.created_from));
+            std::string(to_string(appointment.wall_time_resolution)),
+            null_if_empty(appointment.submission_key), appointment.created_by,
+            null_if_empty(appointment.created_from));
 
         CreateResult result;
         std::string id;
         if (inserted.empty()) {
             id = txn.exec_params1("SELECT id::text FROM appointments WHERE submission_key = $1",
-                                  appointment.submission_key)[0].as<std::string>();
+                                  appointment.submission_key)[0]
+                     .as<std::string>();
         } else {
             id = inserted[0][0].as<std::string>();
             result.created = true;
             const char* reminder_status = to_string(appointment.reminder_status);
-            txn.exec_params("INSERT INTO reminders (appointment_id, revision, send_at, time_zone, status)"
-                            " VALUES ($1::uuid, 1, to_timestamp($2), $3, $4)",
-                            id, epoch_seconds(appointment.reminder_send_at), appointment.time_zone,
-                            std::string(reminder_status));
+            txn.exec_params(
+                "INSERT INTO reminders (appointment_id, revision, send_at, time_zone, status, body)"
+                " VALUES ($1::uuid, 1, to_timestamp($2), $3, $4, $5)",
+                id, epoch_seconds(appointment.reminder_send_at), appointment.time_zone,
+                std::string(reminder_status), appointment.reminder_body);
             // No phone number or names in the audit details: the appointment row holds those.
             txn.exec_params(
                 "INSERT INTO audit_log (appointment_id, action, actor, remote_addr, details)"
@@ -215,58 +181,15 @@ CreateResult AppointmentStore::create(const NewAppointment& appointment) {
 std::optional<AppointmentRecord> AppointmentStore::find(const std::string& id) {
     const std::optional<std::string> uuid = canonical_uuid(id);
     if (!uuid) return std::nullopt;
-    return on_lease(m_lease, "reading an appointment", [&](pqxx::connection& conn) {
+    return with_connection(m_lease, "reading an appointment", [&](pqxx::connection& conn) {
         // One snapshot for the appointment and its reminders.
         pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> txn(conn, "find_appointment");
         return load(txn, *uuid);
     });
 }
 
-bool AppointmentStore::claim_for_scheduling(std::int64_t reminder_id) {
-    return on_lease(m_lease, "claiming a reminder", [&](pqxx::connection& conn) {
-        pqxx::work txn(conn, "claim_reminder");
-        // NB: the status test and the change are one statement; a second claimer blocks on the row lock,
-        // then re-checks the status of the committed row and matches nothing.
-        const pqxx::result claimed = txn.exec_params(
-            "UPDATE reminders SET status = 'scheduling', attempts = attempts + 1"
-            " WHERE id = $1 AND status = 'pending' RETURNING id",
-            reminder_id);
-        txn.commit();
-        return claimed.size() == 1;
-    });
-}
-
-bool AppointmentStore::mark_scheduled(std::int64_t reminder_id, const std::string& batch_id) {
-    return on_lease(m_lease, "recording a Sinch batch", [&](pqxx::connection& conn) {
-        pqxx::work txn(conn, "mark_scheduled");
-        const pqxx::result updated = txn.exec_params(
-            "UPDATE reminders SET status = 'scheduled', batch_id = $2, next_attempt_at = NULL,"
-            " lease_owner = NULL, lease_until = NULL, last_error_code = NULL, last_error_text = NULL,"
-            " last_http_status = NULL"
-            " WHERE id = $1 AND status = 'scheduling' RETURNING id",
-            reminder_id, batch_id);
-        txn.commit();
-        return updated.size() == 1;
-    });
-}
-
-bool AppointmentStore::mark_failed(std::int64_t reminder_id, const AttemptFailure& failure) {
-    return on_lease(m_lease, "recording a failed Sinch call", [&](pqxx::connection& conn) {
-        pqxx::work txn(conn, "mark_failed");
-        const pqxx::result updated = txn.exec_params(
-            "UPDATE reminders SET status = $2, last_http_status = $3, last_error_code = $4,"
-            " last_error_text = $5, next_attempt_at = to_timestamp($6), lease_owner = NULL, lease_until = NULL"
-            " WHERE id = $1 AND status = 'scheduling' RETURNING id",
-            reminder_id, std::string(to_string(failure.status)), failure.http_status, null_if_empty(failure.code),
-            null_if_empty(bounded_utf8(failure.text, k_max_error_text_bytes)),
-            optional_epoch(failure.next_attempt_at));
-        txn.commit();
-        return updated.size() == 1;
-    });
-}
-
 void AppointmentStore::ping() {
-    on_lease(m_lease, "checking the database", [](pqxx::connection& conn) {
+    with_connection(m_lease, "checking the database", [](pqxx::connection& conn) {
         pqxx::nontransaction txn(conn, "ping");
         txn.exec("SELECT 1");
     });

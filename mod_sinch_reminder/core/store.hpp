@@ -22,9 +22,9 @@ constexpr const char* pending = "pending";        // stored, not yet handed to S
 constexpr const char* scheduling = "scheduling";  // claimed; one process is calling Sinch now
 constexpr const char* scheduled = "scheduled";    // Sinch accepted it; batch_id is set
 constexpr const char* retrying = "retrying";      // retryable failure; next_attempt_at says when
-constexpr const char* unknown = "unknown";        // outcome unknown: look up client_reference before resending
-constexpr const char* failed = "failed";          // Sinch refused it; last_error_* say why
-constexpr const char* too_late = "too_late";      // the send slot had already passed; not sent
+constexpr const char* unknown = "unknown";    // outcome unknown: look up client_reference before resending
+constexpr const char* failed = "failed";      // Sinch refused it; last_error_* say why
+constexpr const char* too_late = "too_late";  // the send slot had already passed; not sent
 constexpr const char* cancelling = "cancelling";
 constexpr const char* cancel_failed = "cancel_failed";
 constexpr const char* cancelled = "cancelled";
@@ -41,16 +41,17 @@ enum class InitialReminderStatus {
 struct NewAppointment {
     std::string patient_name;
     std::string doctor_name;
-    std::string phone_e164;                       // "+15551234567"
-    Instant starts_at;                            // UTC
-    std::string time_zone;                        // IANA, e.g. "America/New_York"
-    std::string local_wall_time;                  // as entered: "2026-11-28T14:30"
+    std::string phone_e164;       // "+15551234567"
+    Instant starts_at;            // UTC
+    std::string time_zone;        // IANA, e.g. "America/New_York"
+    std::string local_wall_time;  // as entered: "2026-11-28T14:30"
     WallTimeResolution wall_time_resolution = WallTimeResolution::Exact;
-    std::string submission_key;                   // the form's one-time token; "" = none
-    std::string created_by = "anonymous";         // the user httpd authenticated
-    std::string created_from;                     // client address; "" = unknown
-    Instant reminder_send_at;                     // UTC
+    std::string submission_key;            // the form's one-time token; "" = none
+    std::string created_by = "anonymous";  // the user httpd authenticated
+    std::string created_from;              // client address; "" = unknown
+    Instant reminder_send_at;              // UTC
     InitialReminderStatus reminder_status = InitialReminderStatus::Pending;
+    std::string reminder_body;  // the SMS text, rendered now so every node sends the same
 };
 
 struct ReminderRecord {
@@ -62,7 +63,7 @@ struct ReminderRecord {
     std::string status;            // one of reminder_status
     std::string client_reference;  // "sr-<appointment id>-r<revision>"
     std::optional<std::string> batch_id;
-    int attempts = 0;              // Sinch calls started (claims)
+    int attempts = 0;  // Sinch calls started (claims)
     std::optional<std::string> last_error_code;
     std::optional<std::string> last_error_text;
     std::optional<int> last_http_status;
@@ -83,7 +84,7 @@ struct AppointmentRecord {
     std::string time_zone;
     std::string local_wall_time;
     std::string wall_time_resolution;  // to_string(WallTimeResolution): "exact", "gap_shifted_forward", ...
-    std::string status;  // "active" or "cancelled"
+    std::string status;                // "active" or "cancelled"
     int revision = 1;
     std::optional<std::string> submission_key;
     std::string created_by;
@@ -101,21 +102,6 @@ struct CreateResult {
     bool created = false;  // false: the submission_key was already used; this is the earlier appointment
 };
 
-// Why a claimed reminder was not scheduled.
-enum class FailedAttemptStatus {
-    Failed,    // Sinch refused it for good (4xx other than 429)
-    Retrying,  // try again at next_attempt_at (5xx, 429)
-    Unknown,   // the request may or may not have reached Sinch (timeout, reset): never resend blindly
-};
-
-struct AttemptFailure {
-    FailedAttemptStatus status = FailedAttemptStatus::Failed;
-    std::optional<int> http_status;         // none for timeouts and connection errors
-    std::string code;                       // Sinch's error code, or ours ("timeout"); "" = none
-    std::string text;                       // Sinch's error text (shown to staff); bounded on write
-    std::optional<Instant> next_attempt_at;  // for Retrying
-};
-
 class AppointmentStore {
   public:
     // NB: the lease must outlive the store.
@@ -130,16 +116,6 @@ class AppointmentStore {
     // simply not found (it comes from URLs).
     std::optional<AppointmentRecord> find(const std::string& id);
 
-    // Atomically moves a 'pending' reminder to 'scheduling' and counts the attempt. True for exactly one
-    // caller, however many processes race: only that caller may call Sinch.
-    bool claim_for_scheduling(std::int64_t reminder_id);
-
-    // Sinch accepted the claimed reminder. False if it was not 'scheduling' (nothing changed).
-    bool mark_scheduled(std::int64_t reminder_id, const std::string& batch_id);
-
-    // Sinch did not accept the claimed reminder. False if it was not 'scheduling' (nothing changed).
-    bool mark_failed(std::int64_t reminder_id, const AttemptFailure& failure);
-
     // One round trip; throws DatabaseUnavailable if the connection is gone.
     void ping();
 
@@ -147,8 +123,7 @@ class AppointmentStore {
     PgLease& m_lease;
 };
 
-// "pending", "too_late" / "failed", "retrying", "unknown".
+// "pending", "too_late".
 const char* to_string(InitialReminderStatus status) noexcept;
-const char* to_string(FailedAttemptStatus status) noexcept;
 
 }  // namespace sr

@@ -18,6 +18,7 @@
 
 #include <kainjow/mustache.hpp>
 
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <stdexcept>

@@ -37,7 +37,8 @@ const char* const k_usage =
     "options:\n"
     "  --database CONNINFO  libpq connection string, e.g. \"host=db.example user=reminder dbname=reminder\"\n"
     "                       or postgresql://reminder@db.example/reminder (required)\n"
-    "  --sql-dir DIR        migration directory (default: <prefix>/share/mod_sinch_reminder/sql next to this\n"
+    "  --sql-dir DIR        migration directory (default: <prefix>/share/mod_sinch_reminder/sql next to "
+    "this\n"
     "                       program, else the source tree's sql/)\n"
     "  -h, --help           show this help\n"
     "\n"
@@ -93,7 +94,8 @@ std::filesystem::path executable_dir() {
 // (__FILE__ is absolute under CMake), so a developer's build works without --sql-dir.
 std::string default_sql_dir() {
     const std::filesystem::path installed = executable_dir() / ".." / "share" / "mod_sinch_reminder" / "sql";
-    const std::filesystem::path source_tree = std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "sql";
+    const std::filesystem::path source_tree =
+        std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "sql";
     for (const std::filesystem::path& candidate : {installed, source_tree}) {
         std::error_code error;
         if (std::filesystem::is_directory(candidate, error)) return candidate.lexically_normal().string();
@@ -114,8 +116,9 @@ int run_migrate(const Options& options) {
     if (report.applied_files.empty()) {
         std::cout << "schema is up to date at version " << report.version_after << '\n';
     } else {
-        std::cout << "migrated schema from version " << report.version_before << " to " << report.version_after
-                  << " (" << report.applied_files.size() << " file(s) from " << sql_dir << ")\n";
+        std::cout << "migrated schema from version " << report.version_before << " to "
+                  << report.version_after << " (" << report.applied_files.size() << " file(s) from "
+                  << sql_dir << ")\n";
     }
     return k_exit_ok;
 }

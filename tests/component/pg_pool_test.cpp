@@ -43,7 +43,8 @@ void kill_backend(const std::string& conninfo, int pid) {
     pqxx::nontransaction txn(admin);
     txn.exec_params("SELECT pg_terminate_backend($1)", pid);
     for (int i = 0; i < 200; ++i) {
-        if (txn.exec_params("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid)[0][0].as<int>() == 0) return;
+        if (txn.exec_params("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid)[0][0].as<int>() == 0)
+            return;
         std::this_thread::sleep_for(10ms);
     }
     throw std::runtime_error("backend " + std::to_string(pid) + " did not go away");
@@ -125,7 +126,8 @@ class PgPoolTest : public CppUnit::TestFixture {
         custom.conninfo += " application_name=front_desk";
         sr::PgPool pool(custom, m_logger);
         sr::PgLease lease = pool.acquire();
-        CPPUNIT_ASSERT_EQUAL(std::string("front_desk"), query_text(lease.connection(), "SHOW application_name"));
+        CPPUNIT_ASSERT_EQUAL(std::string("front_desk"),
+                             query_text(lease.connection(), "SHOW application_name"));
     }
 
     void testUriConninfoGetsTheSameSessionSettings() {
@@ -257,7 +259,8 @@ class PgPoolTest : public CppUnit::TestFixture {
 
     void testUnreachableDatabaseFailsFastWithoutShowingThePassword() {
         sr::PgPoolConfig down = config();
-        down.conninfo = "host=127.0.0.1 port=" + std::to_string(closed_port()) + " user=postgres password=s3cret";
+        down.conninfo =
+            "host=127.0.0.1 port=" + std::to_string(closed_port()) + " user=postgres password=s3cret";
         sr::PgPool pool(down, m_logger);
         const auto started = Clock::now();
         std::string message;
@@ -314,7 +317,8 @@ class PgPoolTest : public CppUnit::TestFixture {
         pqxx::nontransaction txn(observer);
         int still_there = 1;
         for (int i = 0; i < 200 && still_there != 0; ++i) {
-            still_there = txn.exec_params("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid)[0][0].as<int>();
+            still_there =
+                txn.exec_params("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid)[0][0].as<int>();
             if (still_there != 0) std::this_thread::sleep_for(10ms);
         }
         CPPUNIT_ASSERT_EQUAL(0, still_there);

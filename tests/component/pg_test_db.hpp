@@ -25,8 +25,9 @@ namespace sr::test {
 inline std::string required_env(const char* name) {
     const char* value = std::getenv(name);
     if (!value || !*value) {
-        throw std::runtime_error(std::string(name) +
-                                 " is not set: run under ctest (pg fixture), or start tests/pg.sh and export it");
+        throw std::runtime_error(
+            std::string(name) +
+            " is not set: run under ctest (pg fixture), or start tests/pg.sh and export it");
     }
     return value;
 }

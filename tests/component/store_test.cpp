@@ -2,6 +2,7 @@
 #include "component/pg_test_db.hpp"
 #include "core/migrations.hpp"
 #include "core/pg_pool.hpp"
+#include "core/reminder_queue.hpp"
 #include "core/store.hpp"
 
 #include <cppunit/extensions/HelperMacros.h>
@@ -50,7 +51,9 @@ class ScratchSqlDir {
         }
     }
     ~ScratchSqlDir() { fs::remove_all(m_path); }
-    void add(const std::string& file_name, const std::string& sql) { std::ofstream(m_path / file_name) << sql; }
+    void add(const std::string& file_name, const std::string& sql) {
+        std::ofstream(m_path / file_name) << sql;
+    }
     std::string path() const { return m_path.string(); }
 
   private:
@@ -178,7 +181,8 @@ class MigrationsTest : public CppUnit::TestFixture {
         CPPUNIT_ASSERT_MESSAGE(message, message.find("no_such_function_sr") != std::string::npos);
         CPPUNIT_ASSERT(!relation_exists(conn, "half_done"));  // nothing of the failed file remains
         // The good files before it stay applied.
-        CPPUNIT_ASSERT_EQUAL(sr::expected_schema_version(sr::test::repository_sql_dir()), sr::schema_version(conn));
+        CPPUNIT_ASSERT_EQUAL(sr::expected_schema_version(sr::test::repository_sql_dir()),
+                             sr::schema_version(conn));
     }
 
     void testTransactionStatementsAreRefusedBeforeAnythingRuns() {
@@ -234,6 +238,13 @@ class AppointmentStoreTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testPingSucceedsOnALiveConnection);
     CPPUNIT_TEST(testLostConnectionBecomesDatabaseUnavailableAndIsDiscarded);
     CPPUNIT_TEST_SUITE_END();
+
+    // Claims and outcomes go through the dispatcher's queue, as in the module.
+    static bool claim(sr::PgLease& lease, std::int64_t reminder_id, const std::string& owner = "node-a:1") {
+        return sr::ReminderQueue(lease, owner)
+            .claim_one_for_scheduling(reminder_id, std::chrono::hours(24 * 3650), std::chrono::seconds(60))
+            .has_value();
+    }
 
   public:
     void setUp() override {
@@ -295,7 +306,8 @@ class AppointmentStoreTest : public CppUnit::TestFixture {
         CPPUNIT_ASSERT_EQUAL("sr-" + appointment.id + "-r1", reminder->client_reference);
         CPPUNIT_ASSERT(!reminder->batch_id);
         CPPUNIT_ASSERT_EQUAL(0, reminder->attempts);
-        CPPUNIT_ASSERT(!reminder->last_error_code && !reminder->last_http_status && !reminder->next_attempt_at);
+        CPPUNIT_ASSERT(!reminder->last_error_code && !reminder->last_http_status &&
+                       !reminder->next_attempt_at);
     }
 
     // TIMESTAMPTZ stores an instant; a session in another zone must read the same instant, not the same
@@ -310,7 +322,8 @@ class AppointmentStoreTest : public CppUnit::TestFixture {
         pqxx::nontransaction txn(elsewhere);
         txn.exec("SET TIME ZONE 'Asia/Kolkata'");
         const pqxx::row row = txn.exec_params1(
-            "SELECT a.starts_at = '2026-11-28T19:30:17Z'::timestamptz, r.send_at = '2026-11-28T17:30:17Z'::timestamptz"
+            "SELECT a.starts_at = '2026-11-28T19:30:17Z'::timestamptz, r.send_at = "
+            "'2026-11-28T17:30:17Z'::timestamptz"
             " FROM appointments a JOIN reminders r ON r.appointment_id = a.id WHERE a.id = $1::uuid",
             id);
         CPPUNIT_ASSERT(row[0].as<bool>());
@@ -408,8 +421,9 @@ class AppointmentStoreTest : public CppUnit::TestFixture {
         const sr::AppointmentRecord appointment = store.create(late).appointment;
         const std::int64_t reminder_id = appointment.current_reminder()->id;
 
-        CPPUNIT_ASSERT_EQUAL(std::string(sr::reminder_status::too_late), appointment.current_reminder()->status);
-        CPPUNIT_ASSERT(!store.claim_for_scheduling(reminder_id));
+        CPPUNIT_ASSERT_EQUAL(std::string(sr::reminder_status::too_late),
+                             appointment.current_reminder()->status);
+        CPPUNIT_ASSERT(!claim(lease, reminder_id));
         CPPUNIT_ASSERT_EQUAL(std::string("too_late"), store.find(appointment.id)->current_reminder()->status);
     }
 
@@ -422,9 +436,9 @@ class AppointmentStoreTest : public CppUnit::TestFixture {
         const sr::AppointmentRecord appointment = first.create(sample_appointment()).appointment;
         const std::int64_t reminder_id = appointment.current_reminder()->id;
 
-        CPPUNIT_ASSERT(first.claim_for_scheduling(reminder_id));
-        CPPUNIT_ASSERT(!second.claim_for_scheduling(reminder_id));
-        CPPUNIT_ASSERT(!first.claim_for_scheduling(reminder_id));
+        CPPUNIT_ASSERT(claim(first_lease, reminder_id, "node-a:1"));
+        CPPUNIT_ASSERT(!claim(second_lease, reminder_id, "node-b:2"));
+        CPPUNIT_ASSERT(!claim(first_lease, reminder_id, "node-a:1"));
 
         const sr::ReminderRecord claimed = *second.find(appointment.id)->current_reminder();
         CPPUNIT_ASSERT_EQUAL(std::string(sr::reminder_status::scheduling), claimed.status);
@@ -437,20 +451,21 @@ class AppointmentStoreTest : public CppUnit::TestFixture {
             sr::PgLease lease = m_pool->acquire();
             sr::AppointmentStore store(lease);
             for (int i = 0; i < 10; ++i) {
-                reminder_ids.push_back(
-                    store.create(sample_appointment("claim-" + std::to_string(i))).appointment.reminders[0].id);
+                reminder_ids.push_back(store.create(sample_appointment("claim-" + std::to_string(i)))
+                                           .appointment.reminders[0]
+                                           .id);
             }
         }
         for (const std::int64_t reminder_id : reminder_ids) {
             std::promise<void> start_signal;
             std::shared_future<void> start = start_signal.get_future().share();
-            auto claim = [&] {
+            auto race = [&] {
                 sr::PgLease lease = m_pool->acquire();
                 start.wait();
-                return sr::AppointmentStore(lease).claim_for_scheduling(reminder_id);
+                return claim(lease, reminder_id, "racer:" + std::to_string(lease->backendpid()));
             };
             std::vector<std::future<bool>> claimers;
-            for (int i = 0; i < 3; ++i) claimers.push_back(std::async(std::launch::async, claim));
+            for (int i = 0; i < 3; ++i) claimers.push_back(std::async(std::launch::async, race));
             start_signal.set_value();
             int winners = 0;
             for (auto& claimer : claimers) winners += claimer.get() ? 1 : 0;
@@ -464,9 +479,10 @@ class AppointmentStoreTest : public CppUnit::TestFixture {
         const sr::AppointmentRecord appointment = store.create(sample_appointment()).appointment;
         const std::int64_t reminder_id = appointment.current_reminder()->id;
 
-        CPPUNIT_ASSERT(store.claim_for_scheduling(reminder_id));
-        CPPUNIT_ASSERT(store.mark_scheduled(reminder_id, "01FC66621XXXXX119Z8PMV1QPQ"));
-        CPPUNIT_ASSERT(!store.mark_scheduled(reminder_id, "another-batch"));  // only the claim may finish
+        sr::ReminderQueue queue(lease, "node-a:1");
+        CPPUNIT_ASSERT(claim(lease, reminder_id));
+        CPPUNIT_ASSERT(queue.scheduled(reminder_id, "01FC66621XXXXX119Z8PMV1QPQ"));
+        CPPUNIT_ASSERT(!queue.scheduled(reminder_id, "another-batch"));  // only the lease holder, once
 
         const sr::ReminderRecord reminder = *store.find(appointment.id)->current_reminder();
         CPPUNIT_ASSERT_EQUAL(std::string(sr::reminder_status::scheduled), reminder.status);
@@ -479,10 +495,13 @@ class AppointmentStoreTest : public CppUnit::TestFixture {
         const sr::AppointmentRecord appointment = store.create(sample_appointment()).appointment;
         const std::int64_t reminder_id = appointment.current_reminder()->id;
 
-        CPPUNIT_ASSERT(!store.mark_scheduled(reminder_id, "batch-without-claim"));
-        CPPUNIT_ASSERT(!store.mark_failed(reminder_id, {sr::FailedAttemptStatus::Failed, 400, "x", "y", {}}));
+        sr::ReminderQueue queue(lease, "node-a:1");
+        CPPUNIT_ASSERT(!queue.scheduled(reminder_id, "batch-without-claim"));
+        CPPUNIT_ASSERT(!queue.failed(reminder_id, "failed", 400, "x", "y", std::nullopt));
+        CPPUNIT_ASSERT(claim(lease, reminder_id, "node-b:2"));
+        CPPUNIT_ASSERT(!queue.scheduled(reminder_id, "batch-of-another-owner"));
         const sr::ReminderRecord reminder = *store.find(appointment.id)->current_reminder();
-        CPPUNIT_ASSERT_EQUAL(std::string(sr::reminder_status::pending), reminder.status);
+        CPPUNIT_ASSERT_EQUAL(std::string(sr::reminder_status::scheduling), reminder.status);
         CPPUNIT_ASSERT(!reminder.batch_id);
     }
 
@@ -491,9 +510,10 @@ class AppointmentStoreTest : public CppUnit::TestFixture {
         sr::AppointmentStore store(lease);
         const std::int64_t first = store.create(sample_appointment("t1")).appointment.reminders[0].id;
         const std::int64_t second = store.create(sample_appointment("t2")).appointment.reminders[0].id;
-        CPPUNIT_ASSERT(store.claim_for_scheduling(first) && store.claim_for_scheduling(second));
-        CPPUNIT_ASSERT(store.mark_scheduled(first, "batch-1"));
-        CPPUNIT_ASSERT_THROW(store.mark_scheduled(second, "batch-1"), pqxx::unique_violation);
+        sr::ReminderQueue queue(lease, "node-a:1");
+        CPPUNIT_ASSERT(claim(lease, first) && claim(lease, second));
+        CPPUNIT_ASSERT(queue.scheduled(first, "batch-1"));
+        CPPUNIT_ASSERT_THROW(queue.scheduled(second, "batch-1"), pqxx::unique_violation);
     }
 
     void testFailedAttemptKeepsSinchsError() {
@@ -503,9 +523,9 @@ class AppointmentStoreTest : public CppUnit::TestFixture {
         const std::int64_t reminder_id = appointment.current_reminder()->id;
         const sr::Instant retry_at = k_send_at - 1h;
 
-        CPPUNIT_ASSERT(store.claim_for_scheduling(reminder_id));
-        CPPUNIT_ASSERT(store.mark_failed(
-            reminder_id, {sr::FailedAttemptStatus::Retrying, 503, "", "Service Unavailable", retry_at}));
+        CPPUNIT_ASSERT(claim(lease, reminder_id));
+        CPPUNIT_ASSERT(sr::ReminderQueue(lease, "node-a:1")
+                           .failed(reminder_id, "retrying", 503, "", "Service Unavailable", retry_at));
 
         const sr::ReminderRecord reminder = *store.find(appointment.id)->current_reminder();
         CPPUNIT_ASSERT_EQUAL(std::string(sr::reminder_status::retrying), reminder.status);
@@ -523,25 +543,24 @@ class AppointmentStoreTest : public CppUnit::TestFixture {
         const std::int64_t reminder_id = appointment.current_reminder()->id;
         const std::string long_text(5000, 'x');
 
-        CPPUNIT_ASSERT(store.claim_for_scheduling(reminder_id));
-        CPPUNIT_ASSERT(store.mark_failed(
-            reminder_id, {sr::FailedAttemptStatus::Unknown, std::nullopt, "timeout", long_text, std::nullopt}));
+        CPPUNIT_ASSERT(claim(lease, reminder_id));
+        CPPUNIT_ASSERT(sr::ReminderQueue(lease, "node-a:1")
+                           .failed(reminder_id, "unknown", 0, "timeout", long_text, sr::now_utc() + 1h));
 
         const sr::ReminderRecord reminder = *store.find(appointment.id)->current_reminder();
         CPPUNIT_ASSERT_EQUAL(std::string(sr::reminder_status::unknown), reminder.status);
         CPPUNIT_ASSERT(!reminder.last_http_status);
         CPPUNIT_ASSERT(reminder.last_error_code == std::optional<std::string>("timeout"));
         CPPUNIT_ASSERT(reminder.last_error_text && reminder.last_error_text->size() < long_text.size());
-        CPPUNIT_ASSERT(!reminder.next_attempt_at);
-        // Unknown is not pending: nobody may claim (and resend) it without looking it up at Sinch first.
-        CPPUNIT_ASSERT(!store.claim_for_scheduling(reminder_id));
+        // Unknown is looked up at Sinch before anything is resent, and not before its next attempt time.
+        CPPUNIT_ASSERT(!claim(lease, reminder_id));
     }
 
     void testUpdatedAtMovesOnUpdate() {
         sr::PgLease lease = m_pool->acquire();
         sr::AppointmentStore store(lease);
         const std::string id = store.create(sample_appointment()).appointment.id;
-        CPPUNIT_ASSERT(store.claim_for_scheduling(store.find(id)->current_reminder()->id));
+        CPPUNIT_ASSERT(claim(lease, store.find(id)->current_reminder()->id));
         // Microsecond precision in SQL: the claim ran in a later transaction than the insert.
         CPPUNIT_ASSERT_EQUAL(1LL, count_rows(m_db->conninfo(),
                                              "SELECT count(*) FROM reminders WHERE updated_at > created_at"));
@@ -568,7 +587,8 @@ class AppointmentStoreTest : public CppUnit::TestFixture {
     void testPhoneThatIsNotE164IsRejectedByTheSchema() {
         sr::PgLease lease = m_pool->acquire();
         sr::AppointmentStore store(lease);
-        for (const char* phone : {"2125550123", "+02125550123", "+1 212 555 0123", "+12345", "+1234567890123456"}) {
+        for (const char* phone :
+             {"2125550123", "+02125550123", "+1 212 555 0123", "+12345", "+1234567890123456"}) {
             sr::NewAppointment appointment = sample_appointment(std::string("phone-") + phone);
             appointment.phone_e164 = phone;
             CPPUNIT_ASSERT_THROW_MESSAGE(phone, store.create(appointment), pqxx::check_violation);

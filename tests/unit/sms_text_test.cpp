@@ -159,6 +159,9 @@ class SmsTextTest : public CppUnit::TestFixture {
         CPPUNIT_ASSERT_MESSAGE(
             message, contains(message, "{{clinic}}, {{doctor}}, {{date}}, {{time}}, {{date_time}}"));
         CPPUNIT_ASSERT_MESSAGE(message, contains(message, "patient names"));
+        CPPUNIT_ASSERT_MESSAGE(message, contains(message, "character 7:"));
+        CPPUNIT_ASSERT(
+            contains(parse_error("\xC3\xA9t\xC3\xA9 {{ward}}"), "character 5:"));  // "été {{ward}}"
         CPPUNIT_ASSERT(contains(parse_error("{{#diagnosis}}x{{/diagnosis}}"), "{{diagnosis}}"));
         CPPUNIT_ASSERT(contains(parse_error("{{{department}}}"), "{{department}}"));
         CPPUNIT_ASSERT(contains(parse_error("{{clinic.name}}"), "{{clinic.name}}"));

@@ -238,7 +238,7 @@ class TemplatesTest : public CppUnit::TestFixture {
             CPPUNIT_ASSERT_MESSAGE(name, !contains(html, "<script"));
             CPPUNIT_ASSERT_MESSAGE(name, !contains(html, "http://") && !contains(html, "https://"));
             CPPUNIT_ASSERT_MESSAGE(name, !contains(html, "{{") && !contains(html, "}}"));
-            CPPUNIT_ASSERT_EQUAL_MESSAGE(name, size_t(1), count(html, "<main id=\"main\">"));
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(name, size_t(1), count(html, "<main id=\"main\""));
         }
     }
 

@@ -1,0 +1,104 @@
+#include "core/appointment_changes.hpp"
+
+#include <pqxx/pqxx>
+
+namespace sr {
+
+namespace {
+
+// Ends the live reminder of a locked appointment. Reminders that never reached Sinch end at once;
+// the others wait for the dispatcher to cancel their batch. `ended` is cancelled or superseded.
+// Returns the reminder id that needs a cancel at Sinch, if any.
+std::optional<std::int64_t> end_live_reminder(pqxx::work& txn, const std::string& appointment_id, int revision,
+                                              const char* ended) {
+    const pqxx::result rows = txn.exec_params(
+        "UPDATE reminders SET"
+        " status = CASE WHEN status IN ('pending', 'retrying', 'failed', 'too_late') THEN $3 ELSE 'cancelling' END,"
+        " next_attempt_at = NULL"
+        " WHERE appointment_id = $1::uuid AND revision = $2"
+        " AND status IN ('pending', 'retrying', 'failed', 'too_late', 'scheduling', 'scheduled', 'unknown')"
+        " RETURNING id, status",
+        appointment_id, revision, std::string(ended));
+    if (!rows.empty() && rows[0][1].as<std::string>() == "cancelling") return rows[0][0].as<std::int64_t>();
+    return std::nullopt;
+}
+
+void audit(pqxx::work& txn, const std::string& appointment_id, const char* action, const Actor& actor,
+           const std::string& details_json) {
+    txn.exec_params(
+        "INSERT INTO audit_log (appointment_id, action, actor, remote_addr, details)"
+        " VALUES ($1::uuid, $2, $3, nullif($4, ''), $5::jsonb)",
+        appointment_id, std::string(action), actor.user, actor.remote_addr, details_json);
+}
+
+// Locks the appointment; nullopt if there is none. Returns (status, revision, starts_at, local_wall_time).
+std::optional<pqxx::row> lock_appointment(pqxx::work& txn, const std::string& appointment_id) {
+    const pqxx::result rows = txn.exec_params(
+        "SELECT status, revision, to_char(starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+        " local_wall_time FROM appointments WHERE id::text = $1 FOR UPDATE",
+        appointment_id);
+    if (rows.empty()) return std::nullopt;
+    return rows[0];
+}
+
+}  // namespace
+
+ChangeResult cancel_appointment(PgLease& lease, const std::string& appointment_id, const Actor& actor) {
+    return with_connection(lease, "cancel appointment", [&](pqxx::connection& c) {
+        ChangeResult result;
+        pqxx::work txn(c);
+        const auto appointment = lock_appointment(txn, appointment_id);
+        if (!appointment) return result;
+        if ((*appointment)[0].as<std::string>() == "cancelled") {
+            result.outcome = ChangeOutcome::AlreadyCancelled;
+            return result;
+        }
+        txn.exec_params("UPDATE appointments SET status = 'cancelled' WHERE id = $1::uuid", appointment_id);
+        result.reminder_to_cancel =
+            end_live_reminder(txn, appointment_id, (*appointment)[1].as<int>(), "cancelled");
+        audit(txn, appointment_id, "cancel", actor,
+              "{\"status\":{\"from\":\"active\",\"to\":\"cancelled\"}}");
+        txn.commit();
+        result.outcome = ChangeOutcome::Done;
+        return result;
+    });
+}
+
+ChangeResult reschedule_appointment(PgLease& lease, const std::string& appointment_id, const NewTime& time,
+                                    const Actor& actor) {
+    return with_connection(lease, "reschedule appointment", [&](pqxx::connection& c) {
+        ChangeResult result;
+        pqxx::work txn(c);
+        const auto appointment = lock_appointment(txn, appointment_id);
+        if (!appointment) return result;
+        if ((*appointment)[0].as<std::string>() == "cancelled") {
+            result.outcome = ChangeOutcome::AlreadyCancelled;
+            return result;
+        }
+        const int revision = (*appointment)[1].as<int>();
+        result.reminder_to_cancel = end_live_reminder(txn, appointment_id, revision, "superseded");
+        txn.exec_params(
+            "UPDATE appointments SET starts_at = to_timestamp($2), local_wall_time = $3, wall_time_resolution = $4,"
+            " revision = revision + 1 WHERE id = $1::uuid",
+            appointment_id, static_cast<double>(time.starts_at.time_since_epoch().count()), time.local_wall_time,
+            std::string(to_string(time.resolution)));
+        const pqxx::result inserted = txn.exec_params(
+            "INSERT INTO reminders (appointment_id, revision, send_at, time_zone, status)"
+            " SELECT id, revision, to_timestamp($2), time_zone, $3 FROM appointments WHERE id = $1::uuid"
+            " RETURNING id",
+            appointment_id, static_cast<double>(time.reminder_send_at.time_since_epoch().count()),
+            std::string(time.reminder_slot_passed ? "too_late" : "pending"));
+        if (!time.reminder_slot_passed) result.reminder_to_schedule = inserted[0][0].as<std::int64_t>();
+        const std::string details =
+            "{\"starts_at\":{\"from\":\"" + (*appointment)[2].as<std::string>() + "\",\"to\":\"" +
+            format_utc_iso_millis(time.starts_at) + "\"},\"local_wall_time\":{\"from\":\"" +
+            (*appointment)[3].as<std::string>() + "\",\"to\":\"" + time.local_wall_time + "\"},\"revision\":" +
+            std::to_string(revision + 1) + "}";
+        audit(txn, appointment_id, "reschedule", actor, details);
+        txn.commit();
+        result.outcome = ChangeOutcome::Done;
+        return result;
+    });
+}
+
+}  // namespace sr

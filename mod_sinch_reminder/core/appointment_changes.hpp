@@ -1,0 +1,42 @@
+#pragma once
+// Cancelling and rescheduling, as database transactions that make the old reminder unable to fire:
+// in one transaction the appointment changes and its live reminder either ends at once (it never
+// reached Sinch) or becomes 'cancelling' (its batch must be cancelled at Sinch; the dispatcher keeps
+// trying until Sinch confirms). A reschedule adds a new reminder revision with its own
+// client_reference, so the new and the old batch can never be confused.
+#include <optional>
+#include <string>
+
+#include "core/clock.hpp"
+#include "core/pg_pool.hpp"
+#include "core/store.hpp"
+
+namespace sr {
+
+struct Actor {
+    std::string user = "anonymous";  // who Apache authenticated
+    std::string remote_addr;
+};
+
+enum class ChangeOutcome { Done, NotFound, AlreadyCancelled };
+
+struct ChangeResult {
+    ChangeOutcome outcome = ChangeOutcome::NotFound;
+    std::optional<std::int64_t> reminder_to_cancel;    // its batch must be cancelled at Sinch
+    std::optional<std::int64_t> reminder_to_schedule;  // the new revision's reminder (reschedule)
+};
+
+ChangeResult cancel_appointment(PgLease& lease, const std::string& appointment_id, const Actor& actor);
+
+struct NewTime {
+    Instant starts_at;
+    std::string local_wall_time;  // "YYYY-MM-DDTHH:MM" as entered
+    WallTimeResolution resolution = WallTimeResolution::Exact;
+    Instant reminder_send_at;
+    bool reminder_slot_passed = false;
+};
+
+ChangeResult reschedule_appointment(PgLease& lease, const std::string& appointment_id, const NewTime& time,
+                                    const Actor& actor);
+
+}  // namespace sr

@@ -1,0 +1,70 @@
+#pragma once
+// Hands reminders to Sinch exactly once, whoever does it: the request that booked the appointment,
+// or the background pass that runs in every httpd (mod_watchdog) and picks up everything else —
+// reminders entering the horizon, retries after 5xx/429/timeouts, lookups after lost answers,
+// cancels that did not reach Sinch, and leases of processes that died.
+//
+// Exactly once: each reminder revision has its own client_reference; it is claimed in PostgreSQL
+// (with a lease) before any Sinch call; and a call whose outcome is unknown is followed by a lookup
+// by client_reference, never by a blind resend.
+#include <chrono>
+#include <string>
+
+#include "core/clock.hpp"
+#include "core/logger.hpp"
+#include "core/pg_pool.hpp"
+#include "core/reminder_queue.hpp"
+#include "core/sinch_client.hpp"
+
+namespace sr {
+
+struct DispatchSettings {
+    std::chrono::seconds horizon{7 * 24 * 3600};  // hand over at most this far ahead of send_at
+    std::chrono::seconds lease_for{120};          // longer than any Sinch call plus a lookup
+    std::chrono::seconds late_grace{15 * 60};     // a delayed reminder may still go this late, not later
+    int claim_limit = 100;                        // reminders per pass
+    double batches_per_second = 10;               // the account's rate, shared by every process
+    std::string owner;                            // "host:pid", for leases
+};
+
+struct DispatchReport {
+    int leases_released = 0, missed_slots = 0;
+    int scheduled = 0, adopted = 0, retrying = 0, unknown = 0, failed = 0, too_late = 0, deferred = 0;
+    int cancelled = 0, cancel_failed = 0;
+    bool rate_limited = false;
+    bool idle() const;
+    std::string summary() const;
+};
+
+// Exponential backoff with jitter: 30 s, 1 min, 2 min ... capped at 30 min, at least Retry-After.
+Instant next_attempt_after(Instant now, int attempts, std::optional<int> retry_after_seconds);
+
+class Dispatcher {
+  public:
+    Dispatcher(PgPool& database, SinchClient& sinch, Logger& logger, DispatchSettings settings);
+
+    // One pass over everything that is due. Throws DatabaseUnavailable if PostgreSQL is gone.
+    DispatchReport run_once();
+
+    // The booking request's fast path: claims this one reminder if it is pending and inside the
+    // horizon, and hands it over now. Otherwise (rate limit, horizon, someone else) it waits for the
+    // background pass. Returns the reminder's status afterwards, or "" if it was not claimed.
+    std::string hand_over_now(std::int64_t reminder_id);
+
+    // The cancel/reschedule fast path: cancels this reminder's batch now if it is waiting for that.
+    std::string cancel_now(std::int64_t reminder_id);
+
+  private:
+    // What became of one claimed reminder (reminder_status::*), updating the report.
+    std::string schedule_claimed(ReminderQueue& queue, const QueuedReminder& reminder, DispatchReport& report);
+    std::string cancel_claimed(ReminderQueue& queue, const QueuedReminder& reminder, DispatchReport& report);
+    // Sinch's batch for this reminder, if a lookup finds a live one; nullopt when none; throws nothing.
+    SinchResult look_up(const QueuedReminder& reminder);
+
+    PgPool& m_database;
+    SinchClient& m_sinch;
+    Logger& m_logger;
+    DispatchSettings m_settings;
+};
+
+}  // namespace sr

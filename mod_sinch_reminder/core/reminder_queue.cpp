@@ -1,0 +1,222 @@
+#include "core/reminder_queue.hpp"
+
+#include <pqxx/pqxx>
+
+namespace sr {
+
+namespace {
+
+// The columns every claim returns, in QueuedReminder's order. `was` is the status before the claim.
+#define SR_QUEUED_COLUMNS                                                                                  \
+    " r.id, due.was, r.client_reference, r.batch_id, floor(extract(epoch FROM r.send_at))::bigint,"       \
+    " floor(extract(epoch FROM r.created_at))::bigint, r.attempts, a.id::text, a.phone_e164, a.doctor_name," \
+    " a.time_zone, floor(extract(epoch FROM a.starts_at))::bigint, (a.status = 'active'), r.body "
+
+// Pending reminders enter the horizon; retrying and unknown ones wait for their next attempt. Only the
+// current revision of an active appointment is ever handed to Sinch. $1 horizon, $2 lease, $3 owner.
+#define SR_DUE_FOR_SCHEDULING                                                                             \
+    "a.status = 'active' AND r.revision = a.revision AND ("                                               \
+    " (r.status = 'pending' AND r.send_at <= now() + make_interval(secs => $1)"                           \
+    "  AND coalesce(r.next_attempt_at, now()) <= now())"                                                 \
+    " OR (r.status IN ('retrying', 'unknown') AND coalesce(r.next_attempt_at, now()) <= now()))"
+
+#define SR_CLAIM_FOR_SCHEDULING(selection)                                                                \
+    "WITH due AS (SELECT r.id, r.status AS was FROM reminders r JOIN appointments a ON a.id = r.appointment_id" \
+    " WHERE " SR_DUE_FOR_SCHEDULING selection " FOR UPDATE OF r SKIP LOCKED)"                           \
+    " UPDATE reminders r SET status = 'scheduling', attempts = r.attempts + 1, lease_owner = $3,"        \
+    " lease_until = now() + make_interval(secs => $2)"                                                     \
+    " FROM due, appointments a WHERE r.id = due.id AND a.id = r.appointment_id RETURNING" SR_QUEUED_COLUMNS
+
+// Cancels wait until no create call holds the reminder. $1 unused (0), $2 lease, $3 owner.
+#define SR_CLAIM_FOR_CANCELLING(selection)                                                                \
+    "WITH due AS (SELECT r.id, r.status AS was FROM reminders r"                                          \
+    " WHERE (r.status = 'cancelling' OR (r.status = 'cancel_failed'"                                      \
+    " AND coalesce(r.next_attempt_at, now()) <= now())) AND coalesce(r.lease_until, now()) <= now()"     \
+    " AND $1 >= 0" selection " FOR UPDATE OF r SKIP LOCKED)"                                             \
+    " UPDATE reminders r SET status = 'cancelling', attempts = r.attempts + 1, lease_owner = $3,"        \
+    " lease_until = now() + make_interval(secs => $2)"                                                     \
+    " FROM due, appointments a WHERE r.id = due.id AND a.id = r.appointment_id RETURNING" SR_QUEUED_COLUMNS
+
+const char* const k_claim_for_scheduling = SR_CLAIM_FOR_SCHEDULING(" ORDER BY r.send_at LIMIT $4");
+const char* const k_claim_one_for_scheduling = SR_CLAIM_FOR_SCHEDULING(" AND r.id = $4");
+const char* const k_claim_for_cancelling = SR_CLAIM_FOR_CANCELLING(" ORDER BY r.send_at LIMIT $4");
+const char* const k_claim_one_for_cancelling = SR_CLAIM_FOR_CANCELLING(" AND r.id = $4");
+
+#undef SR_CLAIM_FOR_CANCELLING
+#undef SR_CLAIM_FOR_SCHEDULING
+#undef SR_DUE_FOR_SCHEDULING
+#undef SR_QUEUED_COLUMNS
+
+Instant instant_of(const pqxx::field& field) { return Instant(std::chrono::seconds(field.as<long long>())); }
+
+}  // namespace
+
+int ReminderQueue::release_expired_leases() {
+    return with_connection(m_lease, "release expired leases", [&](pqxx::connection& c) {
+        pqxx::work txn(c);
+        // A scheduling call whose process died may have created the batch: look it up before resending.
+        const pqxx::result scheduling = txn.exec(
+            "UPDATE reminders SET status = 'unknown', lease_owner = NULL, lease_until = NULL,"
+            " next_attempt_at = now(), last_error_code = 'lease_expired',"
+            " last_error_text = 'the process handing this reminder to Sinch stopped before it finished'"
+            " WHERE status = 'scheduling' AND lease_until < now()");
+        // A cancel whose process died (or whose create call died) is simply claimed again.
+        const pqxx::result cancelling = txn.exec(
+            "UPDATE reminders SET lease_owner = NULL, lease_until = NULL"
+            " WHERE status = 'cancelling' AND lease_until < now()");
+        txn.commit();
+        return static_cast<int>(scheduling.affected_rows() + cancelling.affected_rows());
+    });
+}
+
+int ReminderQueue::expire_missed_slots(std::chrono::seconds grace) {
+    return with_connection(m_lease, "expire missed slots", [&](pqxx::connection& c) {
+        pqxx::work txn(c);
+        const pqxx::result rows = txn.exec_params(
+            "UPDATE reminders SET status = 'too_late', next_attempt_at = NULL, last_error_code = 'slot_missed',"
+            " last_error_text = 'the reminder could not be handed to Sinch before its time had passed'"
+            " WHERE status IN ('pending', 'retrying') AND send_at < now() - make_interval(secs => $1)",
+            static_cast<double>(grace.count()));
+        txn.commit();
+        return static_cast<int>(rows.affected_rows());
+    });
+}
+
+std::vector<QueuedReminder> ReminderQueue::claim(const std::string& sql, std::chrono::seconds horizon,
+                                                 std::chrono::seconds lease_for, std::int64_t id_or_limit) {
+    return with_connection(m_lease, "claim reminders", [&](pqxx::connection& c) {
+        pqxx::work txn(c);
+        const pqxx::result rows = txn.exec_params(sql, static_cast<double>(horizon.count()),
+                                                  static_cast<double>(lease_for.count()), m_owner, id_or_limit);
+        txn.commit();
+        std::vector<QueuedReminder> claimed;
+        for (const auto& row : rows) {
+            QueuedReminder q;
+            q.id = row[0].as<std::int64_t>();
+            q.claimed_from = row[1].as<std::string>();
+            q.client_reference = row[2].as<std::string>();
+            if (!row[3].is_null()) q.batch_id = row[3].as<std::string>();
+            q.send_at = instant_of(row[4]);
+            q.reminder_created_at = instant_of(row[5]);
+            q.attempts = row[6].as<int>();
+            q.appointment_id = row[7].as<std::string>();
+            q.phone_e164 = row[8].as<std::string>();
+            q.doctor_name = row[9].as<std::string>();
+            q.time_zone = row[10].as<std::string>();
+            q.starts_at = instant_of(row[11]);
+            q.superseded = row[12].as<bool>();  // appointment still active: this revision was replaced
+            q.body = row[13].as<std::string>();
+            claimed.push_back(std::move(q));
+        }
+        return claimed;
+    });
+}
+
+std::vector<QueuedReminder> ReminderQueue::claim_for_scheduling(std::chrono::seconds horizon,
+                                                                std::chrono::seconds lease_for, int limit) {
+    return claim(k_claim_for_scheduling, horizon, lease_for, limit);
+}
+
+std::vector<QueuedReminder> ReminderQueue::claim_for_cancelling(std::chrono::seconds lease_for, int limit) {
+    return claim(k_claim_for_cancelling, std::chrono::seconds(0), lease_for, limit);
+}
+
+std::optional<QueuedReminder> ReminderQueue::claim_one_for_scheduling(std::int64_t id, std::chrono::seconds horizon,
+                                                                      std::chrono::seconds lease_for) {
+    auto claimed = claim(k_claim_one_for_scheduling, horizon, lease_for, id);
+    if (claimed.empty()) return std::nullopt;
+    return std::move(claimed.front());
+}
+
+std::optional<QueuedReminder> ReminderQueue::claim_one_for_cancelling(std::int64_t id, std::chrono::seconds lease_for) {
+    auto claimed = claim(k_claim_one_for_cancelling, std::chrono::seconds(0), lease_for, id);
+    if (claimed.empty()) return std::nullopt;
+    return std::move(claimed.front());
+}
+
+namespace {
+
+// Applies one outcome to a reminder this owner holds; false if the lease was lost meanwhile.
+template <class... Params>
+bool update_held(PgLease& lease, const char* operation, const std::string& sql, Params&&... params) {
+    return with_connection(lease, operation, [&](pqxx::connection& c) {
+        pqxx::work txn(c);
+        const pqxx::result rows = txn.exec_params(sql, std::forward<Params>(params)...);
+        txn.commit();
+        return rows.affected_rows() == 1;
+    });
+}
+
+constexpr const char* k_held = " WHERE id = $1 AND lease_owner = $2";
+constexpr const char* k_release_lease = "lease_owner = NULL, lease_until = NULL";
+
+std::optional<long long> epoch_or_null(std::optional<Instant> instant) {
+    if (!instant) return std::nullopt;
+    return instant->time_since_epoch().count();
+}
+
+}  // namespace
+
+bool ReminderQueue::scheduled(std::int64_t id, const std::string& batch_id) {
+    return update_held(m_lease, "mark scheduled",
+                       std::string("UPDATE reminders SET batch_id = $3, next_attempt_at = NULL,"
+                                   " status = CASE status WHEN 'scheduling' THEN 'scheduled' ELSE status END,"
+                                   " last_error_code = NULL, last_error_text = NULL, last_http_status = NULL, ") +
+                           k_release_lease + k_held + " AND status IN ('scheduling', 'cancelling')",
+                       id, m_owner, batch_id);
+}
+
+bool ReminderQueue::failed(std::int64_t id, const std::string& status, int http_status, const std::string& code,
+                           const std::string& text, std::optional<Instant> next_attempt_at) {
+    return update_held(m_lease, "mark failed",
+                       std::string("UPDATE reminders SET last_http_status = nullif($4, 0),"
+                                   " status = CASE status WHEN 'scheduling' THEN $3 ELSE status END,"
+                                   " last_error_code = nullif($5, ''), last_error_text = left($6, 1000),"
+                                   " next_attempt_at = to_timestamp($7), ") +
+                           k_release_lease + k_held + " AND status IN ('scheduling', 'cancelling')",
+                       id, m_owner, status, http_status, code, text, epoch_or_null(next_attempt_at));
+}
+
+bool ReminderQueue::release(std::int64_t id, const std::string& status, std::optional<Instant> next_attempt_at) {
+    return update_held(m_lease, "release",
+                       std::string("UPDATE reminders SET status = $3, attempts = greatest(attempts - 1, 0),"
+                                   " next_attempt_at = to_timestamp($4), ") +
+                           k_release_lease + k_held + " AND status = 'scheduling'",
+                       id, m_owner, status, epoch_or_null(next_attempt_at));
+}
+
+bool ReminderQueue::cancelled(std::int64_t id, const std::string& final_status,
+                              const std::optional<std::string>& batch_id) {
+    return update_held(m_lease, "mark cancelled",
+                       std::string("UPDATE reminders SET status = $3, batch_id = coalesce(batch_id, $4),"
+                                   " next_attempt_at = NULL, ") +
+                           k_release_lease + k_held + " AND status = 'cancelling'",
+                       id, m_owner, final_status, batch_id);
+}
+
+bool ReminderQueue::cancel_failed(std::int64_t id, int http_status, const std::string& code, const std::string& text,
+                                  Instant next_attempt_at) {
+    return update_held(m_lease, "mark cancel failed",
+                       std::string("UPDATE reminders SET status = 'cancel_failed', last_http_status = nullif($3, 0),"
+                                   " last_error_code = nullif($4, ''), last_error_text = left($5, 1000),"
+                                   " next_attempt_at = to_timestamp($6), ") +
+                           k_release_lease + k_held + " AND status = 'cancelling'",
+                       id, m_owner, http_status, code, text, next_attempt_at.time_since_epoch().count());
+}
+
+bool ReminderQueue::take_rate_token(double per_second, double burst) {
+    return with_connection(m_lease, "take a rate token", [&](pqxx::connection& c) {
+        pqxx::work txn(c);
+        const pqxx::result rows = txn.exec_params(
+            "UPDATE sinch_rate_bucket SET"
+            " tokens = least($2, tokens + extract(epoch FROM clock_timestamp() - refilled_at) * $1) - 1,"
+            " refilled_at = clock_timestamp()"
+            " WHERE id = 1 AND least($2, tokens + extract(epoch FROM clock_timestamp() - refilled_at) * $1) >= 1"
+            " RETURNING tokens",
+            per_second, burst);
+        txn.commit();
+        return !rows.empty();
+    });
+}
+
+}  // namespace sr
