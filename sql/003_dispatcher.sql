@@ -7,7 +7,8 @@ CREATE TABLE sinch_rate_bucket (
     tokens      double precision NOT NULL,
     refilled_at timestamptz      NOT NULL DEFAULT clock_timestamp()
 );
-INSERT INTO sinch_rate_bucket (id, tokens) VALUES (1, 0);
+-- Starts full; every take caps it at the configured burst first.
+INSERT INTO sinch_rate_bucket (id, tokens) VALUES (1, 1e9);
 
 -- Work the dispatcher looks for on every pass.
 CREATE INDEX reminders_open_work_idx ON reminders (send_at)

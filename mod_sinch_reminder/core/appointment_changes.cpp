@@ -83,11 +83,11 @@ ChangeResult reschedule_appointment(PgLease& lease, const std::string& appointme
             appointment_id, static_cast<double>(time.starts_at.time_since_epoch().count()), time.local_wall_time,
             std::string(to_string(time.resolution)));
         const pqxx::result inserted = txn.exec_params(
-            "INSERT INTO reminders (appointment_id, revision, send_at, time_zone, status)"
-            " SELECT id, revision, to_timestamp($2), time_zone, $3 FROM appointments WHERE id = $1::uuid"
+            "INSERT INTO reminders (appointment_id, revision, send_at, time_zone, status, body)"
+            " SELECT id, revision, to_timestamp($2), time_zone, $3, $4 FROM appointments WHERE id = $1::uuid"
             " RETURNING id",
             appointment_id, static_cast<double>(time.reminder_send_at.time_since_epoch().count()),
-            std::string(time.reminder_slot_passed ? "too_late" : "pending"));
+            std::string(time.reminder_slot_passed ? "too_late" : "pending"), time.reminder_body);
         if (!time.reminder_slot_passed) result.reminder_to_schedule = inserted[0][0].as<std::int64_t>();
         const std::string details =
             "{\"starts_at\":{\"from\":\"" + (*appointment)[2].as<std::string>() + "\",\"to\":\"" +

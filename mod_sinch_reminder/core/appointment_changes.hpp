@@ -34,6 +34,7 @@ struct NewTime {
     WallTimeResolution resolution = WallTimeResolution::Exact;
     Instant reminder_send_at;
     bool reminder_slot_passed = false;
+    std::string reminder_body;  // the SMS text for the new time
 };
 
 ChangeResult reschedule_appointment(PgLease& lease, const std::string& appointment_id, const NewTime& time,

@@ -3,6 +3,7 @@
 #include "core/clock.hpp"
 #include "core/curl_transport.hpp"
 #include "core/sinch_client.hpp"
+#include "sinch_fake_control.hpp"
 
 #include <cppunit/extensions/HelperMacros.h>
 #include <jansson.h>
@@ -25,16 +26,10 @@ namespace {
 
 using namespace std::chrono_literals;
 using sr::SinchOutcome;
-
-struct JsonDecref {
-    void operator()(json_t* json) const noexcept { json_decref(json); }
-};
-using JsonPtr = std::unique_ptr<json_t, JsonDecref>;
-
-std::string string_member(const json_t* object, const char* key) {
-    const json_t* value = json_object_get(object, key);
-    return json_is_string(value) ? json_string_value(value) : "";
-}
+using sr::test::JsonPtr;
+using sr::test::string_member;
+using sr::test::ensure_curl_initialised;
+using sr::test::fake_url;
 
 class RecordingLogger final : public sr::Logger {
   public:
@@ -48,17 +43,6 @@ class RecordingLogger final : public sr::Logger {
   private:
     std::mutex m_mutex;
 };
-
-// libcurl is initialised once per process, as the module does in post_config.
-void ensure_curl_initialised() { static const sr::CurlGlobal curl_global; }
-
-std::string fake_url() {
-    const char* url = std::getenv("SINCH_FAKE_URL");
-    if (!url || !*url)
-        throw std::runtime_error(
-            "SINCH_FAKE_URL is not set: start tests/sinch_fake/fakectl.sh (CTest fixture)");
-    return url;
-}
 
 // A loopback port nobody listens on: bind, read the port, close.
 int closed_port() {
@@ -101,8 +85,7 @@ class SinchClientTest : public CppUnit::TestFixture {
   public:
     void setUp() override {
         ensure_curl_initialised();
-        m_base_url = fake_url();
-        m_control = std::make_unique<sr::CurlTransport>();
+        m_base_url = m_fake.base_url();
         m_transport = std::make_unique<sr::CurlTransport>();
         control("POST", "/_fake/reset");
         m_client = make_client(project_config());
@@ -129,60 +112,24 @@ class SinchClientTest : public CppUnit::TestFixture {
         return config;
     }
 
-    sr::SinchConfig service_plan_config() const {
-        sr::SinchConfig config;
-        config.mode = sr::SinchAuthMode::ServicePlan;
-        config.service_plan_id = "test-plan";
-        config.api_token = "test-api-token";
-        config.sms_base_url = m_base_url;
-        config.from = "+15557654321";
-        return config;
-    }
+    sr::SinchConfig service_plan_config() const { return m_fake.service_plan_config(); }
 
     std::unique_ptr<sr::SinchClient> make_client(sr::SinchConfig config) {
         return std::make_unique<sr::SinchClient>(std::move(config), *m_transport, m_logger);
     }
 
-    // --- the fake's control API ---
+    // --- the fake's control API (sinch_fake_control.hpp) ---
 
-    sr::HttpResponse control(const std::string& method, const std::string& path,
-                             const std::string& body = "") {
-        sr::HttpRequest request;
-        request.method = method;
-        request.url = m_base_url + path;
-        request.body = body;
-        if (!body.empty()) request.headers = {{"Content-Type", "application/json"}};
-        const sr::HttpResult result = m_control->perform(request);
-        if (result.failure != sr::TransportFailure::None)
-            throw std::runtime_error("Sinch fake control call " + path + " failed: " + result.error);
-        if (result.response.status >= 300)
-            throw std::runtime_error("Sinch fake control call " + path + ": HTTP " +
-                                     std::to_string(result.response.status) + " " + result.response.body);
-        return result.response;
+    sr::HttpResponse control(const std::string& method, const std::string& path, const std::string& body = "") {
+        return m_fake.control(method, path, body);
     }
-
     JsonPtr control_json(const std::string& method, const std::string& path, const std::string& body = "") {
-        const std::string text = control(method, path, body).body;
-        json_error_t error;
-        JsonPtr json(json_loadb(text.data(), text.size(), 0, &error));
-        if (!json) throw std::runtime_error("Sinch fake " + path + " answered no JSON: " + text);
-        return json;
+        return m_fake.control_json(method, path, body);
     }
-
-    long stat(const char* name) {
-        const JsonPtr stats = control_json("GET", "/_fake/stats");
-        return static_cast<long>(json_integer_value(json_object_get(stats.get(), name)));
-    }
-
-    void add_fault(const std::string& rule_json) { control("POST", "/_fake/faults", rule_json); }
-
-    JsonPtr batches() { return control_json("GET", "/_fake/batches"); }
-
-    // Recorded creates: POST .../batches.
-    std::size_t recorded_creates() {
-        const JsonPtr requests = control_json("GET", "/_fake/requests?method=POST&path_regex=/batches%24");
-        return json_array_size(requests.get());
-    }
+    long stat(const char* name) { return m_fake.stat(name); }
+    void add_fault(const std::string& rule_json) { m_fake.add_fault(rule_json); }
+    JsonPtr batches() { return m_fake.batches(); }
+    std::size_t recorded_creates() { return m_fake.recorded_creates(); }
 
     static sr::ScheduleRequest reminder(const std::string& client_reference) {
         sr::ScheduleRequest request;
@@ -506,7 +453,7 @@ class SinchClientTest : public CppUnit::TestFixture {
 
   private:
     std::string m_base_url;
-    std::unique_ptr<sr::CurlTransport> m_control;
+    sr::test::FakeControl m_fake;
     std::unique_ptr<sr::CurlTransport> m_transport;
     RecordingLogger m_logger;
     std::unique_ptr<sr::SinchClient> m_client;

@@ -1,0 +1,346 @@
+// The dispatcher against a real PostgreSQL and the Sinch fake: every reminder ends with exactly one
+// batch at Sinch, whatever fails on the way.
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <future>
+#include <pqxx/pqxx>
+#include <set>
+#include <thread>
+
+#include "core/appointment_changes.hpp"
+#include "core/dispatcher.hpp"
+#include "core/store.hpp"
+#include "pg_test_db.hpp"
+#include "sinch_fake_control.hpp"
+
+using namespace std::chrono_literals;
+using sr::test::CapturingLogger;
+using sr::test::FakeControl;
+using sr::test::JsonPtr;
+using sr::test::TestDatabase;
+
+class DispatcherTest : public CppUnit::TestFixture {
+    CPPUNIT_TEST_SUITE(DispatcherTest);
+    CPPUNIT_TEST(testDueReminderIsHandedOverOnceWithItsStoredText);
+    CPPUNIT_TEST(testReminderBeyondTheHorizonWaitsUntilItEntersIt);
+    CPPUNIT_TEST(testServerErrorIsRetriedWithBackoffAndThenScheduled);
+    CPPUNIT_TEST(testRefusalIsFinalAndKeepsSinchsCode);
+    CPPUNIT_TEST(testLostAnswerIsLookedUpAndAdoptedNotResent);
+    CPPUNIT_TEST(testLeaseOfADeadProcessExpiresAndIsLookedUpFirst);
+    CPPUNIT_TEST(testMissedSlotBecomesTooLateInsteadOfBeingSentLate);
+    CPPUNIT_TEST(testRateLimitDefersTheRestToTheNextPass);
+    CPPUNIT_TEST(testCancelReachesSinchAndPendingRemindersNeverDo);
+    CPPUNIT_TEST(testCancelDuringAnInFlightCreateStillCancelsTheBatch);
+    CPPUNIT_TEST(testRescheduleLeavesExactlyOneLiveBatchAtTheNewTime);
+    CPPUNIT_TEST(testFailedCancelIsRetriedNeverSwallowed);
+    CPPUNIT_TEST(testTwoNodesRacingScheduleEachReminderOnce);
+    CPPUNIT_TEST_SUITE_END();
+
+    std::unique_ptr<TestDatabase> m_db;
+    std::unique_ptr<sr::PgPool> m_pool;
+    CapturingLogger m_logger;
+    FakeControl m_fake;
+    std::unique_ptr<sr::CurlTransport> m_transport;
+    std::unique_ptr<sr::SinchClient> m_sinch;
+    int m_counter = 0;
+
+    sr::DispatchSettings settings(const std::string& owner = "node-a:1") const {
+        sr::DispatchSettings s;
+        s.owner = owner;
+        s.batches_per_second = 1000;
+        return s;
+    }
+
+    sr::Dispatcher dispatcher(sr::DispatchSettings s) { return sr::Dispatcher(*m_pool, *m_sinch, m_logger, s); }
+
+    // An appointment whose reminder is due at `send_at`.
+    sr::AppointmentRecord book(sr::Instant send_at, sr::InitialReminderStatus status = sr::InitialReminderStatus::Pending) {
+        sr::NewAppointment a;
+        a.patient_name = "Ada Lovelace";
+        a.doctor_name = "Dr. Grace Hopper";
+        a.phone_e164 = "+12125550" + std::to_string(100 + m_counter);
+        a.starts_at = send_at + 2h;
+        a.time_zone = "America/New_York";
+        a.local_wall_time = "2026-12-01T14:30";
+        a.submission_key = "key-" + std::to_string(m_counter++);
+        a.reminder_send_at = send_at;
+        a.reminder_status = status;
+        a.reminder_body = "Riverside Clinic reminder: appointment with Dr. Grace Hopper. Reply STOP to opt out.";
+        sr::PgLease lease = m_pool->acquire();
+        return sr::AppointmentStore(lease).create(a).appointment;
+    }
+
+    sr::ReminderRecord reminder_of(const std::string& appointment_id, int revision = 0) {
+        sr::PgLease lease = m_pool->acquire();
+        const auto appointment = sr::AppointmentStore(lease).find(appointment_id);
+        for (const auto& r : appointment->reminders) {
+            if (revision ? r.revision == revision : r.revision == appointment->revision) return r;
+        }
+        throw std::runtime_error("no reminder");
+    }
+
+    void sql(const std::string& statement) {
+        pqxx::connection c(m_db->conninfo());
+        pqxx::work txn(c);
+        txn.exec(statement);
+        txn.commit();
+    }
+
+    std::size_t live_batches() { return static_cast<std::size_t>(m_fake.stat("live_batches")); }
+
+  public:
+    void setUp() override {
+        m_db = std::make_unique<TestDatabase>();
+        sr::PgPoolConfig config;
+        config.conninfo = m_db->conninfo();
+        config.max_connections = 8;
+        m_pool = std::make_unique<sr::PgPool>(config, m_logger);
+        m_fake.reset();
+        m_transport = std::make_unique<sr::CurlTransport>();
+        auto sinch_config = m_fake.service_plan_config();
+        sinch_config.total_timeout_ms = 1500;
+        m_sinch = std::make_unique<sr::SinchClient>(sinch_config, *m_transport, m_logger);
+    }
+
+    void tearDown() override {
+        m_sinch.reset();
+        m_pool.reset();
+        m_db.reset();
+    }
+
+    void testDueReminderIsHandedOverOnceWithItsStoredText() {
+        const auto appointment = book(sr::now_utc() + 1h);
+        auto d = dispatcher(settings());
+        const auto report = d.run_once();
+        CPPUNIT_ASSERT_EQUAL(1, report.scheduled);
+        const auto reminder = reminder_of(appointment.id);
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), reminder.status);
+        const JsonPtr batches = m_fake.batches();
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), json_array_size(batches.get()));
+        const json_t* batch = json_array_get(batches.get(), 0);
+        CPPUNIT_ASSERT_EQUAL(*reminder.batch_id, sr::test::string_member(batch, "id"));
+        CPPUNIT_ASSERT_EQUAL(reminder.client_reference, sr::test::string_member(batch, "client_reference"));
+        CPPUNIT_ASSERT(sr::test::string_member(batch, "body").find("Riverside Clinic reminder") == 0);
+        CPPUNIT_ASSERT_EQUAL(sr::format_utc_iso_millis(reminder.send_at), sr::test::string_member(batch, "send_at"));
+        CPPUNIT_ASSERT(d.run_once().idle());  // nothing left: never a second batch
+        CPPUNIT_ASSERT_EQUAL(1L, m_fake.stat("creates"));
+    }
+
+    void testReminderBeyondTheHorizonWaitsUntilItEntersIt() {
+        const auto appointment = book(sr::now_utc() + 10 * 24h);
+        auto week = settings();
+        week.horizon = 7 * 24h;
+        CPPUNIT_ASSERT(dispatcher(week).run_once().idle());
+        CPPUNIT_ASSERT_EQUAL(std::string("pending"), reminder_of(appointment.id).status);
+        CPPUNIT_ASSERT_EQUAL(0L, m_fake.stat("creates"));
+        auto fortnight = settings();
+        fortnight.horizon = 14 * 24h;  // as if three days had passed
+        CPPUNIT_ASSERT_EQUAL(1, dispatcher(fortnight).run_once().scheduled);
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), reminder_of(appointment.id).status);
+    }
+
+    void testServerErrorIsRetriedWithBackoffAndThenScheduled() {
+        const auto appointment = book(sr::now_utc() + 1h);
+        m_fake.add_fault(R"({"match":{"method":"POST","path_regex":"/batches$"},"status":503,"count":1,
+                             "headers":{"Retry-After":"120"}})");
+        auto d = dispatcher(settings());
+        CPPUNIT_ASSERT_EQUAL(1, d.run_once().retrying);
+        auto reminder = reminder_of(appointment.id);
+        CPPUNIT_ASSERT_EQUAL(std::string("retrying"), reminder.status);
+        CPPUNIT_ASSERT(reminder.last_http_status == std::optional<int>(503));
+        CPPUNIT_ASSERT(*reminder.next_attempt_at >= sr::now_utc() + 110s);  // Retry-After honoured
+        CPPUNIT_ASSERT(d.run_once().idle());  // not before its time
+        sql("UPDATE reminders SET next_attempt_at = now()");
+        CPPUNIT_ASSERT_EQUAL(1, d.run_once().scheduled);
+        reminder = reminder_of(appointment.id);
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), reminder.status);
+        CPPUNIT_ASSERT_EQUAL(2, reminder.attempts);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), live_batches());
+    }
+
+    void testRefusalIsFinalAndKeepsSinchsCode() {
+        const auto appointment = book(sr::now_utc() + 1h);
+        m_fake.add_fault(R"({"match":{"method":"POST","path_regex":"/batches$"},"status":403,"count":1,
+                             "body":{"code":"blocked_account","text":"The account is blocked"}})");
+        auto d = dispatcher(settings());
+        CPPUNIT_ASSERT_EQUAL(1, d.run_once().failed);
+        const auto reminder = reminder_of(appointment.id);
+        CPPUNIT_ASSERT_EQUAL(std::string("failed"), reminder.status);
+        CPPUNIT_ASSERT(reminder.last_error_code == std::optional<std::string>("blocked_account"));
+        CPPUNIT_ASSERT(d.run_once().idle());
+        CPPUNIT_ASSERT(m_logger.has_message_id("SR0401"));
+    }
+
+    void testLostAnswerIsLookedUpAndAdoptedNotResent() {
+        const auto appointment = book(sr::now_utc() + 1h);
+        m_fake.add_fault(R"({"match":{"method":"POST","path_regex":"/batches$"},"act_then_drop":true,"count":1})");
+        const auto report = dispatcher(settings()).run_once();
+        CPPUNIT_ASSERT_EQUAL(1, report.scheduled);
+        CPPUNIT_ASSERT_EQUAL(1L, m_fake.stat("creates"));
+        const auto reminder = reminder_of(appointment.id);
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), reminder.status);
+        CPPUNIT_ASSERT_EQUAL(std::string(sr::test::string_member(json_array_get(m_fake.batches().get(), 0), "id")),
+                             *reminder.batch_id);
+    }
+
+    void testLeaseOfADeadProcessExpiresAndIsLookedUpFirst() {
+        const auto created_at_sinch = book(sr::now_utc() + 1h);
+        const auto never_reached = book(sr::now_utc() + 1h);
+        {
+            // A process claims both, creates one batch at Sinch, and dies before recording anything.
+            sr::PgLease lease = m_pool->acquire();
+            sr::ReminderQueue dead(lease, "dead-node:666");
+            CPPUNIT_ASSERT_EQUAL(std::size_t(2), dead.claim_for_scheduling(24h, 60s, 10).size());
+            sr::ScheduleRequest request;
+            request.to_e164 = created_at_sinch.phone_e164;
+            request.body = "x";
+            request.client_reference = reminder_of(created_at_sinch.id).client_reference;
+            request.send_at = sr::now_utc() + 1h;
+            CPPUNIT_ASSERT(m_sinch->schedule(request).ok());
+        }
+        auto d = dispatcher(settings());
+        CPPUNIT_ASSERT(d.run_once().idle());  // their leases still run
+        sql("UPDATE reminders SET lease_until = now() - interval '1 second'");
+        const auto report = d.run_once();
+        CPPUNIT_ASSERT_EQUAL(2, report.leases_released);
+        CPPUNIT_ASSERT_EQUAL(1, report.adopted);
+        CPPUNIT_ASSERT_EQUAL(1, report.scheduled);
+        CPPUNIT_ASSERT_EQUAL(2L, m_fake.stat("creates"));  // one each, never two for the adopted one
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), reminder_of(created_at_sinch.id).status);
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), reminder_of(never_reached.id).status);
+    }
+
+    void testMissedSlotBecomesTooLateInsteadOfBeingSentLate() {
+        const auto missed = book(sr::now_utc() - 1h);
+        const auto slightly_late = book(sr::now_utc() - 5min);
+        const auto report = dispatcher(settings()).run_once();  // grace 15 min
+        CPPUNIT_ASSERT_EQUAL(1, report.missed_slots);
+        CPPUNIT_ASSERT_EQUAL(1, report.scheduled);
+        CPPUNIT_ASSERT_EQUAL(std::string("too_late"), reminder_of(missed.id).status);
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), reminder_of(slightly_late.id).status);
+        CPPUNIT_ASSERT(m_logger.has_message_id("SR0405"));
+    }
+
+    void testRateLimitDefersTheRestToTheNextPass() {
+        for (int i = 0; i < 6; ++i) book(sr::now_utc() + 1h);
+        auto slow = settings();
+        slow.batches_per_second = 2;
+        auto d = dispatcher(slow);
+        const auto first = d.run_once();
+        CPPUNIT_ASSERT(first.rate_limited);
+        CPPUNIT_ASSERT(first.scheduled >= 1 && first.scheduled <= 3);
+        CPPUNIT_ASSERT_EQUAL(6, first.scheduled + first.deferred);
+        int scheduled = first.scheduled;
+        for (int pass = 0; pass < 20 && scheduled < 6; ++pass) {
+            std::this_thread::sleep_for(600ms);
+            sql("UPDATE reminders SET next_attempt_at = NULL WHERE status = 'pending'");
+            scheduled += d.run_once().scheduled;
+        }
+        CPPUNIT_ASSERT_EQUAL(6, scheduled);
+        CPPUNIT_ASSERT_EQUAL(6L, m_fake.stat("creates"));
+    }
+
+    void testCancelReachesSinchAndPendingRemindersNeverDo() {
+        const auto scheduled = book(sr::now_utc() + 1h);
+        const auto far = book(sr::now_utc() + 30 * 24h);
+        auto d = dispatcher(settings());
+        CPPUNIT_ASSERT_EQUAL(1, d.run_once().scheduled);
+        sr::PgLease lease = m_pool->acquire();
+        const auto cancel_scheduled = sr::cancel_appointment(lease, scheduled.id, {"frontdesk", "192.0.2.1"});
+        const auto cancel_far = sr::cancel_appointment(lease, far.id, {"frontdesk", "192.0.2.1"});
+        lease.release();
+        CPPUNIT_ASSERT(cancel_scheduled.reminder_to_cancel.has_value());
+        CPPUNIT_ASSERT(!cancel_far.reminder_to_cancel.has_value());  // it never reached Sinch
+        CPPUNIT_ASSERT_EQUAL(std::string("cancelled"), reminder_of(far.id).status);
+        CPPUNIT_ASSERT_EQUAL(std::string("cancelled"), d.cancel_now(*cancel_scheduled.reminder_to_cancel));
+        CPPUNIT_ASSERT_EQUAL(std::string("cancelled"), reminder_of(scheduled.id).status);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), live_batches());
+        CPPUNIT_ASSERT(d.run_once().idle());
+    }
+
+    void testCancelDuringAnInFlightCreateStillCancelsTheBatch() {
+        const auto appointment = book(sr::now_utc() + 1h);
+        const std::int64_t id = reminder_of(appointment.id).id;
+        sr::PgLease worker_lease = m_pool->acquire();
+        sr::ReminderQueue worker(worker_lease, "node-a:1");
+        CPPUNIT_ASSERT(worker.claim_one_for_scheduling(id, 24h, 60s).has_value());  // create call in flight
+        {
+            sr::PgLease lease = m_pool->acquire();
+            sr::cancel_appointment(lease, appointment.id, {"frontdesk", ""});
+        }
+        auto other_node = dispatcher(settings("node-b:2"));
+        CPPUNIT_ASSERT(other_node.run_once().idle());  // the create still holds it
+        const std::string batch = m_sinch->schedule({appointment.phone_e164, "x",
+                                                     reminder_of(appointment.id).client_reference,
+                                                     sr::now_utc() + 1h, "none", ""})
+                                      .batch->id;
+        CPPUNIT_ASSERT(worker.scheduled(id, batch));  // recorded, but it stays 'cancelling'
+        CPPUNIT_ASSERT_EQUAL(std::string("cancelling"), reminder_of(appointment.id).status);
+        CPPUNIT_ASSERT_EQUAL(1, other_node.run_once().cancelled);
+        CPPUNIT_ASSERT_EQUAL(std::string("cancelled"), reminder_of(appointment.id).status);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), live_batches());
+    }
+
+    void testRescheduleLeavesExactlyOneLiveBatchAtTheNewTime() {
+        const auto appointment = book(sr::now_utc() + 1h);
+        auto d = dispatcher(settings());
+        CPPUNIT_ASSERT_EQUAL(1, d.run_once().scheduled);
+        sr::NewTime later;
+        later.starts_at = appointment.starts_at + 24h;
+        later.local_wall_time = "2026-12-02T14:30";
+        later.reminder_send_at = later.starts_at - 2h;
+        later.reminder_body = "moved";
+        sr::PgLease lease = m_pool->acquire();
+        const auto change = sr::reschedule_appointment(lease, appointment.id, later, {"frontdesk", ""});
+        lease.release();
+        CPPUNIT_ASSERT(change.reminder_to_cancel && change.reminder_to_schedule);
+        CPPUNIT_ASSERT_EQUAL(std::string("superseded"), d.cancel_now(*change.reminder_to_cancel));
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), d.hand_over_now(*change.reminder_to_schedule));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), live_batches());
+        const auto current = reminder_of(appointment.id);
+        CPPUNIT_ASSERT_EQUAL(2, current.revision);
+        CPPUNIT_ASSERT(current.send_at == later.reminder_send_at);
+        CPPUNIT_ASSERT(current.client_reference != reminder_of(appointment.id, 1).client_reference);
+    }
+
+    void testFailedCancelIsRetriedNeverSwallowed() {
+        const auto appointment = book(sr::now_utc() + 1h);
+        auto d = dispatcher(settings());
+        d.run_once();
+        m_fake.add_fault(R"({"match":{"method":"DELETE"},"status":503,"count":1})");
+        sr::PgLease lease = m_pool->acquire();
+        const auto change = sr::cancel_appointment(lease, appointment.id, {"frontdesk", ""});
+        lease.release();
+        CPPUNIT_ASSERT_EQUAL(std::string("cancel_failed"), d.cancel_now(*change.reminder_to_cancel));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), live_batches());
+        CPPUNIT_ASSERT(m_logger.has_message_id("SR0404"));
+        sql("UPDATE reminders SET next_attempt_at = now()");
+        CPPUNIT_ASSERT_EQUAL(1, d.run_once().cancelled);
+        CPPUNIT_ASSERT_EQUAL(std::string("cancelled"), reminder_of(appointment.id).status);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), live_batches());
+    }
+
+    void testTwoNodesRacingScheduleEachReminderOnce() {
+        std::set<std::string> appointment_ids;
+        for (int i = 0; i < 60; ++i) appointment_ids.insert(book(sr::now_utc() + 1h).id);
+        auto settings_a = settings("node-a:1"), settings_b = settings("node-b:2");
+        settings_a.claim_limit = settings_b.claim_limit = 7;
+        auto node = [&](sr::DispatchSettings s) {
+            auto d = dispatcher(s);
+            int scheduled = 0;
+            for (int pass = 0; pass < 30; ++pass) scheduled += d.run_once().scheduled;
+            return scheduled;
+        };
+        auto a = std::async(std::launch::async, node, settings_a);
+        auto b = std::async(std::launch::async, node, settings_b);
+        CPPUNIT_ASSERT_EQUAL(60, a.get() + b.get());
+        CPPUNIT_ASSERT_EQUAL(60L, m_fake.stat("creates"));
+        std::set<std::string> references;
+        const JsonPtr batches = m_fake.batches();
+        for (std::size_t i = 0; i < json_array_size(batches.get()); ++i) {
+            references.insert(sr::test::string_member(json_array_get(batches.get(), i), "client_reference"));
+        }
+        CPPUNIT_ASSERT_EQUAL(std::size_t(60), references.size());
+    }
+};
+CPPUNIT_TEST_SUITE_REGISTRATION(DispatcherTest);
