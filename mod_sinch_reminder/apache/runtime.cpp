@@ -66,7 +66,8 @@ std::string lease_owner() {
 
 std::string dispatcher_identity(const Settings& s, const std::string& sinch) {
     return s.database + '\n' + sinch + '\n' + std::to_string(s.horizon.count()) + '\n' +
-           std::to_string(s.late_grace.count()) + '\n' + std::to_string(s.max_batches_per_second);
+           std::to_string(s.late_grace.count()) + '\n' + std::to_string(s.max_batches_per_second) + '\n' +
+           std::to_string(s.retry_delay.count());
 }
 
 // mod_watchdog calls this every SinchReminderDispatchInterval in one child process.
@@ -160,6 +161,7 @@ void start_child_runtime(apr_pool_t* pchild, server_rec* main_server) {
                 DispatchSettings dispatch;
                 dispatch.horizon = settings.horizon;
                 dispatch.late_grace = settings.late_grace;
+                dispatch.first_retry = settings.retry_delay;
                 dispatch.batches_per_second = settings.max_batches_per_second;
                 dispatch.owner = lease_owner();
                 dispatcher = std::make_unique<Dispatcher>(*server->database, *server->sinch, runtime->logger, dispatch);

@@ -10,7 +10,6 @@ namespace sr {
 
 namespace {
 
-constexpr std::chrono::seconds k_first_retry{30};
 constexpr std::chrono::seconds k_max_retry{30 * 60};
 // Sinch lists only batches created in the last 14 days.
 constexpr std::chrono::hours k_lookup_window{14 * 24 - 1};
@@ -47,8 +46,9 @@ std::string DispatchReport::summary() const {
     return out.empty() ? "nothing to do" : out;
 }
 
-Instant next_attempt_after(Instant now, int attempts, std::optional<int> retry_after_seconds) {
-    auto delay = k_first_retry * (1LL << std::clamp(attempts - 1, 0, 10));
+Instant next_attempt_after(Instant now, std::chrono::seconds first, int attempts,
+                           std::optional<int> retry_after_seconds) {
+    auto delay = first * (1LL << std::clamp(attempts - 1, 0, 10));
     delay = std::min<std::chrono::seconds>(delay, k_max_retry);
     auto jittered = std::chrono::seconds(static_cast<long long>(delay.count() * jitter()));
     if (retry_after_seconds) jittered = std::max(jittered, std::chrono::seconds(*retry_after_seconds));
@@ -72,7 +72,7 @@ std::string Dispatcher::schedule_claimed(ReminderQueue& queue, const QueuedRemin
         const SinchResult lookup = look_up(r);
         if (!lookup.ok()) {
             queue.failed(r.id, s::unknown, lookup.http_status, lookup.error_code, lookup.error_text,
-                         next_attempt_after(now, r.attempts, lookup.retry_after_seconds));
+                         next_attempt_after(now, m_settings.first_retry, r.attempts, lookup.retry_after_seconds));
             ++report.unknown;
             return s::unknown;
         }
@@ -129,7 +129,7 @@ std::string Dispatcher::schedule_claimed(ReminderQueue& queue, const QueuedRemin
             break;
         case SinchOutcome::Retryable:
             queue.failed(r.id, s::retrying, result.http_status, result.error_code, result.error_text,
-                         next_attempt_after(now, r.attempts, result.retry_after_seconds));
+                         next_attempt_after(now, m_settings.first_retry, r.attempts, result.retry_after_seconds));
             ++report.retrying;
             m_logger.log(LogLevel::Warn, "SR0402",
                          "reminder " + r.client_reference + " will be retried: Sinch " +
@@ -137,7 +137,7 @@ std::string Dispatcher::schedule_claimed(ReminderQueue& queue, const QueuedRemin
             return s::retrying;
         case SinchOutcome::Unknown:
             queue.failed(r.id, s::unknown, result.http_status, result.error_code, result.error_text,
-                         now + k_first_retry);
+                         now + m_settings.first_retry);
             ++report.unknown;
             return s::unknown;
         default: break;
@@ -160,7 +160,7 @@ std::string Dispatcher::cancel_claimed(ReminderQueue& queue, const QueuedReminde
         const SinchResult lookup = look_up(r);
         if (!lookup.ok()) {
             queue.cancel_failed(r.id, lookup.http_status, lookup.error_code, lookup.error_text,
-                                next_attempt_after(now, r.attempts, lookup.retry_after_seconds));
+                                next_attempt_after(now, m_settings.first_retry, r.attempts, lookup.retry_after_seconds));
             ++report.cancel_failed;
             return s::cancel_failed;
         }
@@ -187,7 +187,7 @@ std::string Dispatcher::cancel_claimed(ReminderQueue& queue, const QueuedReminde
         return final_status;
     }
     queue.cancel_failed(r.id, result.http_status, result.error_code, result.error_text,
-                        next_attempt_after(now, r.attempts, result.retry_after_seconds));
+                        next_attempt_after(now, m_settings.first_retry, r.attempts, result.retry_after_seconds));
     ++report.cancel_failed;
     m_logger.log(LogLevel::Error, "SR0404",
                  "reminder " + r.client_reference + ": cancelling batch " + *batch_id + " failed (HTTP " +

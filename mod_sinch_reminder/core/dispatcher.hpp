@@ -20,7 +20,8 @@ namespace sr {
 
 struct DispatchSettings {
     std::chrono::seconds horizon{7 * 24 * 3600};  // hand over at most this far ahead of send_at
-    std::chrono::seconds lease_for{120};          // longer than any Sinch call plus a lookup
+    std::chrono::seconds lease_for{45};           // longer than a Sinch call plus a lookup (2 x 10 s timeouts)
+    std::chrono::seconds first_retry{30};         // doubles each attempt, up to 30 min
     std::chrono::seconds late_grace{15 * 60};     // a delayed reminder may still go this late, not later
     int claim_limit = 100;                        // reminders per pass
     double batches_per_second = 10;               // the account's rate, shared by every process
@@ -36,8 +37,8 @@ struct DispatchReport {
     std::string summary() const;
 };
 
-// Exponential backoff with jitter: 30 s, 1 min, 2 min ... capped at 30 min, at least Retry-After.
-Instant next_attempt_after(Instant now, int attempts, std::optional<int> retry_after_seconds);
+// Exponential backoff with jitter: first, 2 x first, 4 x first ... capped at 30 min, at least Retry-After.
+Instant next_attempt_after(Instant now, std::chrono::seconds first, int attempts, std::optional<int> retry_after_seconds);
 
 class Dispatcher {
   public:

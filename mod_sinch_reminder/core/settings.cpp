@@ -94,6 +94,11 @@ Settings Settings::resolve(const SettingValues& v) {
     s.dispatch_interval = v.dispatch_interval.value_or(std::chrono::seconds(30));
     s.max_batches_per_second = v.max_batches_per_second.value_or(10);
     s.late_grace = v.late_grace.value_or(std::chrono::minutes(15));
+    s.retry_delay = v.retry_delay.value_or(std::chrono::seconds(30));
+    s.public_base_url = v.public_base_url.value_or("");
+    s.callback_secret = v.callback_secret.value_or("");
+    s.delivery_report = v.delivery_report.value_or(s.public_base_url.empty() ? "none" : "per_recipient_final");
+    s.reconcile_interval = v.reconcile_interval.value_or(std::chrono::minutes(5));
     return s;
 }
 
@@ -300,7 +305,39 @@ std::chrono::seconds parse_late_grace(const std::string& value) {
     return parse_duration_between(value, std::chrono::seconds(0), std::chrono::hours(24));
 }
 
+std::chrono::seconds parse_retry_delay(const std::string& value) {
+    return parse_duration_between(value, std::chrono::seconds(1), std::chrono::minutes(30));
+}
+
 int parse_batches_per_second(const std::string& value) { return parse_whole_number(value, 1, 1000); }
+
+std::string parse_public_base_url(const std::string& value) {
+    static const std::regex url(R"(https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/\-]*)?)");
+    if (!std::regex_match(value, url)) {
+        throw ConfigError("'" + value +
+                          "' is not a public base URL like https://clinic.example.org (no query, no fragment)");
+    }
+    std::string trimmed = value;
+    while (trimmed.size() > 8 && trimmed.back() == '/') trimmed.pop_back();
+    return trimmed;
+}
+
+std::string read_callback_secret_file(const std::string& path) {
+    const std::string secret = read_secret_file(path);
+    if (secret.size() < 16) throw ConfigError("the secret in '" + path + "' is shorter than 16 characters");
+    return secret;
+}
+
+std::string parse_delivery_report(const std::string& value) {
+    for (const char* known : {"none", "summary", "full", "per_recipient", "per_recipient_final"}) {
+        if (value == known) return value;
+    }
+    throw ConfigError("'" + value + "' must be one of none, summary, full, per_recipient, per_recipient_final");
+}
+
+std::chrono::seconds parse_reconcile_interval(const std::string& value) {
+    return parse_duration_between(value, std::chrono::seconds(0), std::chrono::hours(24));
+}
 
 std::string default_template_dir() {
 #ifdef SR_DEFAULT_TEMPLATE_DIR

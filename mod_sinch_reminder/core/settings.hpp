@@ -55,6 +55,11 @@ struct Settings {
     std::chrono::seconds dispatch_interval{0};
     int max_batches_per_second = 0;
     std::chrono::seconds late_grace{0};
+    std::chrono::seconds retry_delay{0};
+    std::string public_base_url;      // "" = none: batches carry no callback_url
+    std::string callback_secret;      // "" = callbacks are authenticated by the token in their URL
+    std::string delivery_report;      // none|summary|full|per_recipient|per_recipient_final
+    std::chrono::seconds reconcile_interval{0};  // 0 = off
 
     static Settings resolve(const SettingValues& values);
     // What the Sinch client needs; call only when auth is set.
@@ -86,6 +91,11 @@ std::chrono::seconds parse_horizon(const std::string& value);
 std::chrono::seconds parse_dispatch_interval(const std::string& value);
 int parse_batches_per_second(const std::string& value);
 std::chrono::seconds parse_late_grace(const std::string& value);
+std::chrono::seconds parse_retry_delay(const std::string& value);
+std::string parse_public_base_url(const std::string& value);
+std::string read_callback_secret_file(const std::string& path);
+std::string parse_delivery_report(const std::string& value);
+std::chrono::seconds parse_reconcile_interval(const std::string& value);
 // Where `cmake --install` puts the default templates.
 std::string default_template_dir();
 // "2h", "90m", "1h30m", "1d", "45s", "3600" (seconds); throws ConfigError.

@@ -71,9 +71,9 @@ _db_counter = itertools.count()
 class Database:
     """A fresh database on the shared throwaway cluster, migrated with the admin tool."""
 
-    def __init__(self, migrate=True):
+    def __init__(self, migrate=True, port=None):
         self.name = f"sr_it_{os.getpid()}_{next(_db_counter)}"
-        self.port = require_env("PGPORT")
+        self.port = port or require_env("PGPORT")
         self.admin_conninfo = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
         self.conninfo = f"host=127.0.0.1 port={self.port} user=postgres dbname={self.name} connect_timeout=3"
         self.psql_admin(f'CREATE DATABASE "{self.name}"')
@@ -103,6 +103,48 @@ class Database:
             print(f"could not drop {self.name}: {e.stderr}", file=sys.stderr)
 
 
+class Cluster:
+    """A PostgreSQL cluster of the test's own (tests/pg.sh), for tests that restart it."""
+
+    def __init__(self):
+        self.state = tempfile.mkdtemp(prefix="sr-pgstate-")
+        self.script = os.path.join(SOURCE_DIR, "tests", "pg.sh")
+        subprocess.run(["bash", self.script, "start", self.state], check=True, capture_output=True)
+        with open(os.path.join(self.state, "env")) as f:
+            env = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+        self.port = env["PGPORT"]
+
+    def restart(self):
+        subprocess.run(["bash", self.script, "restart", self.state], check=True, capture_output=True)
+
+    def stop(self):
+        subprocess.run(["bash", self.script, "stop", self.state], capture_output=True)
+        shutil.rmtree(self.state, ignore_errors=True)
+
+
+def wait_until(condition, timeout, interval=0.5):
+    """Polls until condition() is truthy; returns its last value (falsy on timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def child_pids(parent):
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == parent:
+                        pids.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return pids
+
+
 class SinchFake:
     """The Sinch fake (tests/sinch_fake) as a subprocess with its control API."""
 
@@ -115,11 +157,12 @@ class SinchFake:
              "--listen", "127.0.0.1:0", "--port-file", port_file, *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 15
-        while not (os.path.exists(port_file) and open(port_file).read().strip()):
+        while not (os.path.exists(port_file) and os.path.getsize(port_file) > 0):
             if time.monotonic() > deadline or self.process.poll() is not None:
                 raise RuntimeError("the Sinch fake did not start: " + open(self.log.name).read())
             time.sleep(0.05)
-        self.port = int(open(port_file).read().strip())
+        with open(port_file) as f:
+            self.port = int(f.read().strip())
         self.url = f"http://127.0.0.1:{self.port}"
 
     def control(self, method, path, body=None):
@@ -258,10 +301,11 @@ DocumentRoot "{self.root}/htdocs"
             with open(self.error_log, errors="replace") as f:
                 return f.read()
         except OSError:
-            return "(no error log)"
+            return getattr(self, "final_error_log", "(no error log)")
 
     def cleanup(self):
         self.stop()
+        self.final_error_log = self.read_error_log()  # kept for the failure report
         shutil.rmtree(self.root, ignore_errors=True)
 
     # --- HTTP ---------------------------------------------------------------------------------
