@@ -292,7 +292,26 @@ struct ClinicZone::Impl {
     }
 };
 
+namespace {
+
+// The rules version in force when this process first read a zone: Abseil keeps every zone it
+// loaded for the life of the process, so that is the version it computes with.
+std::once_flag g_rules_version_once;
+std::string g_rules_version;
+
+void remember_rules_version() {
+    std::call_once(g_rules_version_once, [] { g_rules_version = os_tz_rules_version(); });
+}
+
+}  // namespace
+
+std::string computing_tz_rules_version() {
+    remember_rules_version();
+    return g_rules_version;
+}
+
 ClinicZone ClinicZone::load(const std::string& iana_name) {
+    remember_rules_version();
     const auto unknown = [&iana_name](const std::string& why) {
         return UnknownTimeZone("unknown time zone \"" + iana_name + "\": " + why +
                                "; use an IANA name such as \"America/New_York\" (case matters)");

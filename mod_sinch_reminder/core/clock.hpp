@@ -161,6 +161,11 @@ std::string tz_directory();
 // Version of the OS's tz rules, which is what every offset is computed with: the first line of
 // <tz_directory>/tzdata.zi ("# version 2026f"), else <tz_directory>/+VERSION. "" if unknown.
 std::string os_tz_rules_version();
+
+// The version this process computes with: the OS's version when the process first loaded a zone.
+// Differs from os_tz_rules_version() after a tzdata update until httpd is fully restarted (zones,
+// once loaded, are kept for the life of the process).
+std::string computing_tz_rules_version();
 // Version of ICU's built-in tz rules (e.g. "2022e"). Informational only: ICU does not decide offsets here.
 std::string icu_tz_rules_version();
 // True when tz version `a` is older than `b` ("2022e" < "2025b" < "2025c"). False if either is malformed.

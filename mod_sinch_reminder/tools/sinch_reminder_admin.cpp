@@ -2,6 +2,7 @@
 //
 //   sinch-reminder-admin migrate --database CONNINFO [--sql-dir DIR]
 //   sinch-reminder-admin schema-version --database CONNINFO [--sql-dir DIR]
+//   sinch-reminder-admin tz-recheck --database CONNINFO [--dry-run] [--clinic-name X] [--locale L] [--message T]
 //
 // Exit codes: 0 success, 1 the command failed (database, migration), 2 usage error.
 // A new subcommand is one function plus one row in k_commands.
@@ -9,6 +10,8 @@
 #include "core/migrations.hpp"
 #include "core/pg_pool.hpp"
 #include "core/redact.hpp"
+#include "core/sms_text.hpp"
+#include "core/tz_recheck.hpp"
 
 #include <unistd.h>
 
@@ -33,6 +36,8 @@ const char* const k_usage =
     "  migrate         apply the sql/NNN_*.sql migrations the database does not have yet (safe to run\n"
     "                  again, and from several machines at once)\n"
     "  schema-version  print the database's schema version and the version the sql directory expects\n"
+    "  tz-recheck      after a tzdata update: move every future appointment whose UTC time differs under\n"
+    "                  the OS's current time-zone rules (the running httpd moves the batches at Sinch)\n"
     "\n"
     "options:\n"
     "  --database CONNINFO  libpq connection string, e.g. \"host=db.example user=reminder dbname=reminder\"\n"
@@ -40,6 +45,9 @@ const char* const k_usage =
     "  --sql-dir DIR        migration directory (default: <prefix>/share/mod_sinch_reminder/sql next to "
     "this\n"
     "                       program, else the source tree's sql/)\n"
+    "  --dry-run            tz-recheck: list what would move, change nothing\n"
+    "  --clinic-name, --locale, --message\n"
+    "                       tz-recheck: as SinchReminderClinicName/Locale/Message, for the new SMS texts\n"
     "  -h, --help           show this help\n"
     "\n"
     "exit status: 0 ok, 1 failed, 2 usage error\n";
@@ -52,6 +60,10 @@ class UsageError : public std::runtime_error {
 struct Options {
     std::string database;
     std::string sql_dir;
+    bool dry_run = false;
+    std::string clinic_name;
+    std::string locale = "en_US";
+    std::string message = sr::MessageTemplate::kDefaultText;
 };
 
 // Prints info and warnings to stderr, so stdout carries only the command's result.
@@ -76,6 +88,14 @@ Options parse_options(int argc, char** argv, int first) {
             options.database = value();
         } else if (arg == "--sql-dir") {
             options.sql_dir = value();
+        } else if (arg == "--dry-run") {
+            options.dry_run = true;
+        } else if (arg == "--clinic-name") {
+            options.clinic_name = value();
+        } else if (arg == "--locale") {
+            options.locale = value();
+        } else if (arg == "--message") {
+            options.message = value();
         } else {
             throw UsageError("unknown option " + arg);
         }
@@ -139,9 +159,33 @@ int run_schema_version(const Options& options) {
     return k_exit_ok;
 }
 
+int run_tz_recheck(const Options& options) {
+    StderrLogger logger;
+    sr::PgPoolConfig config;
+    config.conninfo = options.database;
+    config.max_connections = 2;
+    sr::PgPool database(config, logger);
+    const sr::MessageTemplate message = sr::MessageTemplate::parse(options.message);
+    const sr::ReminderText text = [&](const std::string& doctor, sr::Instant starts_at, const sr::ClinicZone& zone) {
+        return sr::reminder_text(message, options.clinic_name, doctor, zone, starts_at, options.locale);
+    };
+    const std::string rules = sr::computing_tz_rules_version();
+    const sr::TzRecheckReport report = sr::recheck_time_zones(database, text, options.dry_run);
+    for (const sr::TzChange& change : report.changes) {
+        std::cout << change.appointment_id << "  " << change.local_wall_time << " " << change.time_zone << ": "
+                  << sr::format_utc_iso_millis(change.old_starts_at) << " -> "
+                  << sr::format_utc_iso_millis(change.new_starts_at) << '\n';
+    }
+    std::cout << (options.dry_run ? "would move " : "moved ") << report.changes.size() << " of " << report.checked
+              << " future appointment(s) under time-zone rules " << rules << '\n';
+    if (!options.dry_run) sr::record_tz_rules_version(database, rules);
+    return k_exit_ok;
+}
+
 const std::map<std::string, std::function<int(const Options&)>> k_commands = {
     {"migrate", run_migrate},
     {"schema-version", run_schema_version},
+    {"tz-recheck", run_tz_recheck},
 };
 
 }  // namespace

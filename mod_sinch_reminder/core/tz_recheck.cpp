@@ -1,0 +1,118 @@
+#include "core/tz_recheck.hpp"
+
+#include <map>
+#include <pqxx/pqxx>
+
+namespace sr {
+
+namespace {
+
+const Actor k_recheck_actor{"tz-recheck", ""};
+
+struct FutureAppointment {
+    std::string id, time_zone, local_wall_time, doctor;
+    Instant starts_at, send_at;
+    std::string delivery_report, callback_url;  // kept for the new revision
+};
+
+std::vector<FutureAppointment> future_appointments(PgPool& database) {
+    PgLease lease = database.acquire();
+    return with_connection(lease, "reading future appointments", [](pqxx::connection& c) {
+        pqxx::read_transaction txn(c);
+        const pqxx::result rows = txn.exec(
+            "SELECT a.id::text, a.time_zone, a.local_wall_time, a.doctor_name,"
+            " floor(extract(epoch FROM a.starts_at))::bigint, floor(extract(epoch FROM r.send_at))::bigint,"
+            " r.delivery_report, coalesce(r.callback_url, '')"
+            " FROM appointments a JOIN reminders r ON r.appointment_id = a.id AND r.revision = a.revision"
+            " WHERE a.status = 'active' AND a.starts_at > now() ORDER BY a.starts_at");
+        std::vector<FutureAppointment> out;
+        for (const auto& row : rows) {
+            out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                           row[3].as<std::string>(), Instant(std::chrono::seconds(row[4].as<long long>())),
+                           Instant(std::chrono::seconds(row[5].as<long long>())), row[6].as<std::string>(),
+                           row[7].as<std::string>()});
+        }
+        return out;
+    });
+}
+
+}  // namespace
+
+TzRecheckReport recheck_time_zones(PgPool& database, const ReminderText& text, bool dry_run) {
+    TzRecheckReport report;
+    std::map<std::string, ClinicZone> zones;
+    for (const FutureAppointment& a : future_appointments(database)) {
+        ++report.checked;
+        auto zone = zones.find(a.time_zone);
+        if (zone == zones.end()) zone = zones.emplace(a.time_zone, ClinicZone::load(a.time_zone)).first;
+        const auto local = parse_local_date_time(a.local_wall_time.substr(0, 10), a.local_wall_time.substr(11, 5));
+        if (!local) continue;
+        const ResolvedTime now_means = zone->second.to_utc(*local);
+        if (now_means.utc == a.starts_at) continue;
+        report.changes.push_back({a.id, a.time_zone, a.local_wall_time, a.starts_at, now_means.utc});
+        if (dry_run) continue;
+        NewTime time;
+        time.starts_at = now_means.utc;
+        time.local_wall_time = a.local_wall_time;
+        time.resolution = now_means.resolution;
+        time.reminder_send_at = now_means.utc - (a.starts_at - a.send_at);  // the same lead time
+        time.reminder_slot_passed = time.reminder_send_at <= now_utc();
+        time.reminder_body = text(a.doctor, now_means.utc, zone->second);
+        time.reminder_delivery_report = a.delivery_report;
+        time.reminder_callback_url = a.callback_url;
+        time.only_if_starts_at = a.starts_at;  // another node may have moved it meanwhile
+        PgLease lease = database.acquire();
+        reschedule_appointment(lease, a.id, time, k_recheck_actor);
+    }
+    return report;
+}
+
+std::string recorded_tz_rules_version(PgPool& database) {
+    PgLease lease = database.acquire();
+    return with_connection(lease, "reading the recorded tz rules", [](pqxx::connection& c) {
+        pqxx::read_transaction txn(c);
+        const pqxx::result rows = txn.exec("SELECT value FROM module_state WHERE name = 'tz_rules_version'");
+        return rows.empty() ? std::string() : rows[0][0].as<std::string>();
+    });
+}
+
+void record_tz_rules_version(PgPool& database, const std::string& version) {
+    PgLease lease = database.acquire();
+    with_connection(lease, "recording the tz rules", [&](pqxx::connection& c) {
+        pqxx::work txn(c);
+        txn.exec_params(
+            "INSERT INTO module_state (name, value) VALUES ('tz_rules_version', $1)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = now()",
+            version);
+        txn.commit();
+    });
+}
+
+void recheck_time_zones_if_rules_changed(PgPool& database, const ReminderText& text, Logger& logger) {
+    const std::string mine = computing_tz_rules_version();
+    if (mine.empty()) return;  // SR0021 already said why
+    const std::string recorded = recorded_tz_rules_version(database);
+    if (recorded == mine) return;
+    if (!recorded.empty() && tz_rules_older(mine, recorded)) {
+        logger.log(LogLevel::Warn, "SR0024",
+                   "this node computes with time-zone rules " + mine + ", older than the " + recorded +
+                       " the stored appointments were computed with: update the tzdata package and restart httpd");
+        return;
+    }
+    if (!recorded.empty()) {
+        const TzRecheckReport report = recheck_time_zones(database, text, false);
+        logger.log(report.changes.empty() ? LogLevel::Info : LogLevel::Warn, "SR0025",
+                   "time-zone rules changed from " + recorded + " to " + mine + ": checked " +
+                       std::to_string(report.checked) + " future appointment(s), moved " +
+                       std::to_string(report.changes.size()));
+        for (const TzChange& change : report.changes) {
+            logger.log(LogLevel::Info, "",
+                       "appointment " + change.appointment_id + " (" + change.local_wall_time + " " +
+                           change.time_zone + ") moved from " + format_utc_iso_millis(change.old_starts_at) + " to " +
+                           format_utc_iso_millis(change.new_starts_at));
+        }
+    }
+    record_tz_rules_version(database, mine);
+}
+
+}  // namespace sr
