@@ -8,6 +8,8 @@
 
 #include "apache/request.hpp"
 #include "apache/runtime.hpp"
+#include "apache/staff_common.hpp"
+#include "apache/staff_pages.hpp"
 #include "core/appointment_form.hpp"
 #include "core/appointment_view.hpp"
 #include "core/pg_pool.hpp"
@@ -110,14 +112,6 @@ bool same_booking(const AppointmentRecord& existing, const NewAppointment& wante
            existing.phone_e164 == wanted.phone_e164 && existing.starts_at == wanted.starts_at;
 }
 
-std::string sms_body(const PageRequest& p, const std::string& doctor, Instant starts_at) {
-    const Settings& s = settings_of(p);
-    const std::string clinic = s.clinic_name.empty() ? "Your clinic" : s.clinic_name;
-    return render_fitting(*p.runtime.message,
-                          message_field_candidates(clinic, doctor, *p.runtime.zone, starts_at, s.locale))
-        .text;
-}
-
 }  // namespace
 
 int show_error(PageRequest& p, int status, const std::string& title, const std::string& message) {
@@ -194,7 +188,8 @@ int create_appointment(PageRequest& p) {
 
         // 3. Stored first, then handed to Sinch.
         NewAppointment wanted = to_new_appointment(*validation.appointment, s, token.submission_key, p.r);
-        wanted.reminder_body = sms_body(p, wanted.doctor_name, wanted.starts_at);
+        wanted.reminder_body = reminder_body(p, wanted.doctor_name, wanted.starts_at);
+        apply_delivery_setup(p, wanted);  // callback_url / delivery_report of the batch
         const CreateResult created = [&] {
             PgLease lease = p.runtime.database->acquire();
             return AppointmentStore(lease).create(wanted);
@@ -248,9 +243,9 @@ int show_confirmation(PageRequest& p, const std::string& appointment_id) {
                               "There is no appointment at this address. It may have been mistyped.");
         }
         const ClinicZone zone = ClinicZone::load(appointment->time_zone);
-        return send_html(p.r, HTTP_OK,
-                         p.runtime.pages->render(Page::Confirmation,
-                                                 confirmation_view(*appointment, zone, s.locale, s.clinic_name, p.mount)));
+        TemplateData page = confirmation_view(*appointment, zone, s.locale, s.clinic_name, p.mount);
+        add_staff_page_details(p, page, *appointment, lease, zone);  // cancel/reschedule, delivery, audit trail
+        return send_html(p.r, HTTP_OK, p.runtime.pages->render(Page::Confirmation, page));
     } catch (const DatabaseUnavailable& e) {
         p.log.log(LogLevel::Error, "SR0213", std::string("confirmation: database unavailable: ") + e.what());
         return show_error(p, HTTP_SERVICE_UNAVAILABLE, "Appointments are unavailable",

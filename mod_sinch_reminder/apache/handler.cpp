@@ -13,7 +13,11 @@
 #include <http_protocol.h>
 #include <http_request.h>
 
+#include "apache/api.hpp"
 #include "apache/appointment_pages.hpp"
+#include "apache/callbacks.hpp"
+#include "apache/reconciler_watchdog.hpp"
+#include "apache/staff_pages.hpp"
 #include "apache/config.hpp"
 #include "apache/log.hpp"
 #include "apache/module_api.h"
@@ -66,7 +70,7 @@ int handle_health(request_rec* r, const ServerRuntime& runtime) {
     bool healthy = true;
     json_object_set_new(body.get(), "module_version", json_string(SR_VERSION));
     json_object_set_new(body.get(), "time_zone", json_string(runtime.settings->time_zone.c_str()));
-    json_object_set_new(body.get(), "tz_rules", json_string(os_tz_rules_version().c_str()));
+    json_object_set_new(body.get(), "tz_rules", json_string(computing_tz_rules_version().c_str()));
     json_object_set_new(body.get(), "lead_time_seconds", json_integer(runtime.settings->lead_time.count()));
     json_object_set_new(body.get(), "default_country", json_string(runtime.settings->default_country.c_str()));
     json_object_set_new(body.get(), "region", json_string(runtime.settings->region.c_str()));
@@ -121,12 +125,32 @@ int route_request(request_rec* r) {
     if (route.rfind("/a/", 0) == 0 && route.find('/', 3) == std::string::npos) {
         return get ? show_confirmation(page, route.substr(3)) : method_not_allowed(r, false);
     }
+    // Staff operations (staff_pages.cpp, api.cpp, callbacks.cpp).
+    const bool post = r->method_number == M_POST;
+    if (route == "/list") return get ? show_list(page) : method_not_allowed(r, false);
+    if (route.rfind("/a/", 0) == 0) {
+        const std::size_t slash = route.find('/', 3);
+        const std::string id = route.substr(3, slash - 3);
+        const std::string action = route.substr(slash);
+        if (action == "/cancel" || action == "/reschedule") {
+            if (!post) {
+                r->allowed = AP_METHOD_BIT << M_POST;
+                return HTTP_METHOD_NOT_ALLOWED;
+            }
+            return action == "/cancel" ? cancel_from_page(page, id) : reschedule_from_page(page, id);
+        }
+    }
+    if (route == "/api" || route.rfind("/api/", 0) == 0) return handle_api(page, route);
+    if (route == "/callbacks/sinch") return handle_delivery_callback(page, "");
+    if (route.rfind("/callbacks/sinch/", 0) == 0 && route.find('/', 17) == std::string::npos) {
+        return handle_delivery_callback(page, route.substr(17));
+    }
     return show_error(page, HTTP_NOT_FOUND, "Page not found", "There is no page at this address.");
 }
 
 }  // namespace
 
-bool prepare_handlers(apr_pool_t*, server_rec* main_server) {
+bool prepare_handlers(apr_pool_t* pconf, server_rec* main_server) {
     // Each distinct template directory is compiled once and shared by the servers that use it.
     std::map<std::string, std::shared_ptr<const PageTemplates>> pages_by_directory;
     for (server_rec* s = main_server; s; s = s->next) {
@@ -143,6 +167,13 @@ bool prepare_handlers(apr_pool_t*, server_rec* main_server) {
                          describe_server(s).c_str(), e.what());
             return false;
         }
+    }
+    // Staff operations: the background reconciliation (reconciler_watchdog.cpp); post_config like the handlers.
+    try {
+        register_reconciler(pconf, main_server);
+    } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, main_server, "SR0605: %s", e.what());
+        return false;
     }
     return true;
 }

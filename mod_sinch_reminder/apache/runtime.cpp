@@ -22,6 +22,8 @@
 #include "apache/module_api.h"
 #include "core/curl_transport.hpp"
 #include "core/dispatcher.hpp"
+#include "core/sms_text.hpp"
+#include "core/tz_recheck.hpp"
 #include "core/module_secrets.hpp"
 #include "core/pg_pool.hpp"
 #include "core/redact.hpp"
@@ -40,7 +42,12 @@ struct ChildRuntime {
     CurlTransport transport;
     std::map<std::string, std::unique_ptr<PgPool>> pools_by_conninfo;
     std::map<std::string, std::unique_ptr<SinchClient>> clients_by_identity;
-    std::map<std::string, std::unique_ptr<Dispatcher>> dispatchers_by_identity;
+    struct DispatcherEntry {
+        std::unique_ptr<Dispatcher> dispatcher;
+        const ServerRuntime* server = nullptr;  // the first server using it: its SMS template re-renders texts
+        bool tz_rules_checked = false;
+    };
+    std::map<std::string, DispatcherEntry> dispatchers_by_identity;
     std::vector<std::unique_ptr<ServerRuntime>> servers;
 };
 
@@ -77,9 +84,22 @@ apr_status_t run_dispatchers(int state, void* data, apr_pool_t*) noexcept {
     try {
         std::shared_lock<std::shared_mutex> lock(g_runtime_mutex);
         if (!g_runtime) return APR_SUCCESS;  // child_init has not run yet, or the child is stopping
-        for (auto& [identity, dispatcher] : g_runtime->dispatchers_by_identity) {
+        for (auto& [identity, entry] : g_runtime->dispatchers_by_identity) {
             try {
-                const DispatchReport report = dispatcher->run_once();
+                if (!entry.tz_rules_checked) {
+                    // Once per process start: did a tzdata update move any stored appointment?
+                    const ServerRuntime& server = *entry.server;
+                    const Settings& settings = *server.settings;
+                    recheck_time_zones_if_rules_changed(
+                        *server.database,
+                        [&](const std::string& doctor, Instant starts_at, const ClinicZone& zone) {
+                            return reminder_text(*server.message, settings.clinic_name, doctor, zone, starts_at,
+                                                 settings.locale);
+                        },
+                        g_runtime->logger);
+                    entry.tz_rules_checked = true;
+                }
+                const DispatchReport report = entry.dispatcher->run_once();
                 g_runtime->logger.log(report.idle() ? LogLevel::Debug : LogLevel::Info, "",
                                       "dispatcher pass: " + report.summary());
             } catch (const std::exception& e) {
@@ -155,9 +175,10 @@ void start_child_runtime(apr_pool_t* pchild, server_rec* main_server) {
             server->sinch = client.get();
         }
         if (server->database && server->sinch) {
-            auto& dispatcher =
-                runtime->dispatchers_by_identity[dispatcher_identity(settings, sinch_identity(settings))];
+            auto& entry = runtime->dispatchers_by_identity[dispatcher_identity(settings, sinch_identity(settings))];
+            auto& dispatcher = entry.dispatcher;
             if (!dispatcher) {
+                entry.server = server.get();
                 DispatchSettings dispatch;
                 dispatch.horizon = settings.horizon;
                 dispatch.late_grace = settings.late_grace;
@@ -202,13 +223,21 @@ void register_dispatcher(apr_pool_t* pconf, server_rec* main_server) {
 }
 
 void log_startup(server_rec* main_server) {
-    const std::string os_rules = os_tz_rules_version();
+    const std::string os_rules = computing_tz_rules_version();
+    const std::string on_disk = os_tz_rules_version();
     const std::string icu_rules = icu_tz_rules_version();
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, main_server,
                  "SR0020: mod_sinch_reminder %s started; time-zone rules %s from %s (ICU %s's built-in %s is "
                  "not used for offsets); libcurl %s, libpqxx %s",
                  SR_VERSION, os_rules.empty() ? "(unknown version)" : os_rules.c_str(), tz_directory().c_str(),
                  U_ICU_VERSION, icu_rules.c_str(), curl_version_info(CURLVERSION_NOW)->version, PQXX_VERSION);
+    if (!os_rules.empty() && tz_rules_older(os_rules, on_disk)) {
+        // Zones, once loaded, stay in memory: a graceful restart keeps computing with the old rules.
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
+                     "SR0023: the OS time-zone rules were updated to %s, but this httpd still computes with %s: "
+                     "restart httpd fully (systemctl restart apache2), not gracefully",
+                     on_disk.c_str(), os_rules.c_str());
+    }
     if (os_rules.empty()) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
                      "SR0021: cannot tell the version of the time-zone rules in %s; is the tzdata package "

@@ -76,6 +76,11 @@ ChangeResult reschedule_appointment(PgLease& lease, const std::string& appointme
             return result;
         }
         const int revision = (*appointment)[1].as<int>();
+        if (time.only_if_starts_at &&
+            (*appointment)[2].as<std::string>() != format_utc_iso_millis(*time.only_if_starts_at).substr(0, 19) + "Z") {
+            result.outcome = ChangeOutcome::Stale;
+            return result;
+        }
         result.reminder_to_cancel = end_live_reminder(txn, appointment_id, revision, "superseded");
         txn.exec_params(
             "UPDATE appointments SET starts_at = to_timestamp($2), local_wall_time = $3, wall_time_resolution = $4,"
@@ -83,11 +88,13 @@ ChangeResult reschedule_appointment(PgLease& lease, const std::string& appointme
             appointment_id, static_cast<double>(time.starts_at.time_since_epoch().count()), time.local_wall_time,
             std::string(to_string(time.resolution)));
         const pqxx::result inserted = txn.exec_params(
-            "INSERT INTO reminders (appointment_id, revision, send_at, time_zone, status, body)"
-            " SELECT id, revision, to_timestamp($2), time_zone, $3, $4 FROM appointments WHERE id = $1::uuid"
-            " RETURNING id",
+            "INSERT INTO reminders (appointment_id, revision, send_at, time_zone, status, body, delivery_report,"
+            " callback_url)"
+            " SELECT id, revision, to_timestamp($2), time_zone, $3, $4, $5, nullif($6, '') FROM appointments"
+            " WHERE id = $1::uuid RETURNING id",
             appointment_id, static_cast<double>(time.reminder_send_at.time_since_epoch().count()),
-            std::string(time.reminder_slot_passed ? "too_late" : "pending"), time.reminder_body);
+            std::string(time.reminder_slot_passed ? "too_late" : "pending"), time.reminder_body,
+            time.reminder_delivery_report, time.reminder_callback_url);
         if (!time.reminder_slot_passed) result.reminder_to_schedule = inserted[0][0].as<std::int64_t>();
         const std::string details =
             "{\"starts_at\":{\"from\":\"" + (*appointment)[2].as<std::string>() + "\",\"to\":\"" +

@@ -18,7 +18,7 @@ struct Actor {
     std::string remote_addr;
 };
 
-enum class ChangeOutcome { Done, NotFound, AlreadyCancelled };
+enum class ChangeOutcome { Done, NotFound, AlreadyCancelled, Stale };
 
 struct ChangeResult {
     ChangeOutcome outcome = ChangeOutcome::NotFound;
@@ -35,6 +35,11 @@ struct NewTime {
     Instant reminder_send_at;
     bool reminder_slot_passed = false;
     std::string reminder_body;  // the SMS text for the new time
+    // What the new revision's batch asks Sinch for, like NewAppointment's.
+    std::string reminder_delivery_report = "none";
+    std::string reminder_callback_url;  // "" = none sent
+    // Only if the appointment still starts then (a tz re-check racing another node); else Stale.
+    std::optional<Instant> only_if_starts_at;
 };
 
 ChangeResult reschedule_appointment(PgLease& lease, const std::string& appointment_id, const NewTime& time,

@@ -73,33 +73,11 @@ std::string date_problem(const std::string& date, const std::string& time) {
     return "";
 }
 
-}  // namespace
-
-FormValidation validate_appointment(const AppointmentInput& input, const ValidationContext& context) {
-    FormValidation v;
-    ValidAppointment a;
-
-    if (auto error = check_name(input.patient_name, "patient's name", a.patient_name)) {
-        v.field_errors["patient_name"] = *error;
-    }
-    if (auto error = check_name(input.doctor_name, "doctor's name", a.doctor_name)) {
-        v.field_errors["doctor_name"] = *error;
-    }
-
-    const PhoneResult phone = normalize_phone(input.phone, context.default_country);
-    if (phone.check == PhoneCheck::Invalid) {
-        v.field_errors["phone"] = phone.problem;
-    } else if (phone.check == PhoneCheck::PossibleUnverified && !input.phone_confirmed) {
-        v.phone_needs_confirmation = true;
-        v.phone_warning = phone.problem;
-        v.field_errors["phone"] = "Please confirm this number: " + phone.problem;
-    } else {
-        a.phone_e164 = phone.e164;
-        if (!phone.problem.empty()) v.notices.push_back(phone.problem);
-    }
-
-    const std::string date = trim(input.appointment_date);
-    const std::string time = trim(input.appointment_time);
+// The date and time checks, shared by booking and rescheduling.
+void check_time(const std::string& raw_date, const std::string& raw_time, const ValidationContext& context,
+                FormValidation& v, ValidAppointment& a) {
+    const std::string date = trim(raw_date);
+    const std::string time = trim(raw_time);
     const std::string missing = date_problem(date, time);
     if (missing == "date") {
         v.field_errors["appointment_date"] = "Enter the appointment date (YYYY-MM-DD).";
@@ -137,7 +115,44 @@ FormValidation validate_appointment(const AppointmentInput& input, const Validat
             v.field_errors["appointment_time"] = e.what();
         }
     }
+}
 
+}  // namespace
+
+FormValidation validate_appointment(const AppointmentInput& input, const ValidationContext& context) {
+    FormValidation v;
+    ValidAppointment a;
+
+    if (auto error = check_name(input.patient_name, "patient's name", a.patient_name)) {
+        v.field_errors["patient_name"] = *error;
+    }
+    if (auto error = check_name(input.doctor_name, "doctor's name", a.doctor_name)) {
+        v.field_errors["doctor_name"] = *error;
+    }
+
+    const PhoneResult phone = normalize_phone(input.phone, context.default_country);
+    if (phone.check == PhoneCheck::Invalid) {
+        v.field_errors["phone"] = phone.problem;
+    } else if (phone.check == PhoneCheck::PossibleUnverified && !input.phone_confirmed) {
+        v.phone_needs_confirmation = true;
+        v.phone_warning = phone.problem;
+        v.field_errors["phone"] = "Please confirm this number: " + phone.problem;
+    } else {
+        a.phone_e164 = phone.e164;
+        if (!phone.problem.empty()) v.notices.push_back(phone.problem);
+    }
+
+    check_time(input.appointment_date, input.appointment_time, context, v, a);
+
+    if (v.field_errors.empty()) v.appointment = std::move(a);
+    return v;
+}
+
+FormValidation validate_appointment_time(const std::string& date, const std::string& time,
+                                         const ValidationContext& context) {
+    FormValidation v;
+    ValidAppointment a;
+    check_time(date, time, context, v, a);
     if (v.field_errors.empty()) v.appointment = std::move(a);
     return v;
 }

@@ -54,6 +54,12 @@ constexpr std::size_t k_max_name_characters = 200;
 
 FormValidation validate_appointment(const AppointmentInput& input, const ValidationContext& context);
 
+// Only the date and time checks of validate_appointment, with the same messages (under
+// "appointment_date" / "appointment_time") and notices: for a reschedule. When ok, the appointment
+// has requested_local, starts, reminder_at and reminder_slot_passed set; names and phone are empty.
+FormValidation validate_appointment_time(const std::string& date, const std::string& time,
+                                         const ValidationContext& context);
+
 // Helpers, exposed for tests.
 bool is_valid_utf8(const std::string& text);
 std::string trim(const std::string& text);

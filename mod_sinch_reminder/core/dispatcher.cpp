@@ -102,6 +102,8 @@ std::string Dispatcher::schedule_claimed(ReminderQueue& queue, const QueuedRemin
     ScheduleRequest request;
     request.to_e164 = r.phone_e164;
     request.body = r.body;
+    request.delivery_report = r.delivery_report;
+    request.callback_url = r.callback_url;
     request.client_reference = r.client_reference;
     request.send_at = r.send_at;
     SinchResult result = m_sinch.schedule(request);

@@ -10,7 +10,8 @@ namespace {
 #define SR_QUEUED_COLUMNS                                                                                  \
     " r.id, due.was, r.client_reference, r.batch_id, floor(extract(epoch FROM r.send_at))::bigint,"       \
     " floor(extract(epoch FROM r.created_at))::bigint, r.attempts, a.id::text, a.phone_e164, a.doctor_name," \
-    " a.time_zone, floor(extract(epoch FROM a.starts_at))::bigint, (a.status = 'active'), r.body "
+    " a.time_zone, floor(extract(epoch FROM a.starts_at))::bigint, (a.status = 'active'), r.body,"          \
+    " r.delivery_report, coalesce(r.callback_url, '') "
 
 // Pending reminders enter the horizon; retrying and unknown ones wait for their next attempt. Only the
 // current revision of an active appointment is ever handed to Sinch. $1 horizon, $2 lease, $3 owner.
@@ -106,6 +107,8 @@ std::vector<QueuedReminder> ReminderQueue::claim(const std::string& sql, std::ch
             q.starts_at = instant_of(row[11]);
             q.superseded = row[12].as<bool>();  // appointment still active: this revision was replaced
             q.body = row[13].as<std::string>();
+            q.delivery_report = row[14].as<std::string>();
+            q.callback_url = row[15].as<std::string>();
             claimed.push_back(std::move(q));
         }
         return claimed;

@@ -31,6 +31,8 @@ struct QueuedReminder {
     Instant starts_at;
     bool superseded = false;  // a reschedule replaced this revision (as opposed to a cancelled appointment)
     std::string body;         // the SMS text, rendered when the reminder was created
+    std::string delivery_report = "none";  // what the batch asks Sinch for, fixed at creation
+    std::string callback_url;              // "" = the service plan's default
 };
 
 class ReminderQueue {

@@ -353,4 +353,13 @@ FittedMessage render_fitting(const MessageTemplate& message_template,
     return best;
 }
 
+std::string reminder_text(const MessageTemplate& message_template, const std::string& clinic,
+                          const std::string& doctor, const ClinicZone& zone, Instant appointment_utc,
+                          const std::string& icu_locale) {
+    const std::string shown_clinic = clinic.empty() ? "Your clinic" : clinic;
+    return render_fitting(message_template,
+                          message_field_candidates(shown_clinic, doctor, zone, appointment_utc, icu_locale))
+        .text;
+}
+
 }  // namespace sr

@@ -95,4 +95,10 @@ struct FittedMessage {
 FittedMessage render_fitting(const MessageTemplate& message_template,
                              const std::vector<MessageFields>& candidates);
 
+// The reminder text for one appointment: the template filled with the best-fitting date format.
+// An empty clinic name reads "Your clinic".
+std::string reminder_text(const MessageTemplate& message_template, const std::string& clinic,
+                          const std::string& doctor, const ClinicZone& zone, Instant appointment_utc,
+                          const std::string& icu_locale);
+
 }  // namespace sr

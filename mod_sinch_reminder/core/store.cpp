@@ -6,6 +6,7 @@
 #include <pqxx/transaction>
 
 #include <cctype>
+#include <map>
 
 namespace sr {
 namespace {
@@ -23,8 +24,24 @@ const char* const k_select_reminders =
     "SELECT id, appointment_id::text, revision, " SR_EPOCH("send_at") ", time_zone, status, client_reference,"
     " batch_id, attempts, last_error_code, last_error_text, last_http_status, "
     SR_EPOCH("next_attempt_at") ", delivery_status, delivery_code, " SR_EPOCH("delivery_at") ", "
-    SR_EPOCH("created_at") ", " SR_EPOCH("updated_at")
+    SR_EPOCH("created_at") ", " SR_EPOCH("updated_at") ", delivery_report, callback_url, attention, "
+    SR_EPOCH("attention_at")
     " FROM reminders WHERE appointment_id = $1::uuid ORDER BY revision";
+
+// The same for several appointments ($1: a uuid[] literal).
+const char* const k_select_appointments =
+    "SELECT id::text, patient_name, doctor_name, phone_e164, " SR_EPOCH("starts_at") ", time_zone,"
+    " local_wall_time, wall_time_resolution, status, revision, submission_key, created_by, created_from, "
+    SR_EPOCH("created_at") ", " SR_EPOCH("updated_at")
+    " FROM appointments WHERE id = ANY($1::uuid[])";
+
+const char* const k_select_reminders_of_many =
+    "SELECT id, appointment_id::text, revision, " SR_EPOCH("send_at") ", time_zone, status, client_reference,"
+    " batch_id, attempts, last_error_code, last_error_text, last_http_status, "
+    SR_EPOCH("next_attempt_at") ", delivery_status, delivery_code, " SR_EPOCH("delivery_at") ", "
+    SR_EPOCH("created_at") ", " SR_EPOCH("updated_at") ", delivery_report, callback_url, attention, "
+    SR_EPOCH("attention_at")
+    " FROM reminders WHERE appointment_id = ANY($1::uuid[]) ORDER BY appointment_id, revision";
 
 #undef SR_EPOCH
 
@@ -83,13 +100,14 @@ ReminderRecord reminder_from(const pqxx::row& row) {
     reminder.delivery_at = optional_instant_from(row[15]);
     reminder.created_at = instant_from(row[16]);
     reminder.updated_at = instant_from(row[17]);
+    reminder.delivery_report = row[18].as<std::string>();
+    reminder.callback_url = optional_from<std::string>(row[19]);
+    reminder.attention = optional_from<std::string>(row[20]);
+    reminder.attention_at = optional_instant_from(row[21]);
     return reminder;
 }
 
-std::optional<AppointmentRecord> load(pqxx::transaction_base& txn, const std::string& id) {
-    const pqxx::result rows = txn.exec_params(k_select_appointment, id);
-    if (rows.empty()) return std::nullopt;
-    const pqxx::row row = rows[0];
+AppointmentRecord appointment_from(const pqxx::row& row) {
     AppointmentRecord appointment;
     appointment.id = row[0].as<std::string>();
     appointment.patient_name = row[1].as<std::string>();
@@ -106,6 +124,13 @@ std::optional<AppointmentRecord> load(pqxx::transaction_base& txn, const std::st
     appointment.created_from = optional_from<std::string>(row[12]);
     appointment.created_at = instant_from(row[13]);
     appointment.updated_at = instant_from(row[14]);
+    return appointment;
+}
+
+std::optional<AppointmentRecord> load(pqxx::transaction_base& txn, const std::string& id) {
+    const pqxx::result rows = txn.exec_params(k_select_appointment, id);
+    if (rows.empty()) return std::nullopt;
+    AppointmentRecord appointment = appointment_from(rows[0]);
     for (const pqxx::row& reminder_row : txn.exec_params(k_select_reminders, id)) {
         appointment.reminders.push_back(reminder_from(reminder_row));
     }
@@ -158,10 +183,12 @@ CreateResult AppointmentStore::create(const NewAppointment& appointment) {
             result.created = true;
             const char* reminder_status = to_string(appointment.reminder_status);
             txn.exec_params(
-                "INSERT INTO reminders (appointment_id, revision, send_at, time_zone, status, body)"
-                " VALUES ($1::uuid, 1, to_timestamp($2), $3, $4, $5)",
+                "INSERT INTO reminders (appointment_id, revision, send_at, time_zone, status, body,"
+                " delivery_report, callback_url)"
+                " VALUES ($1::uuid, 1, to_timestamp($2), $3, $4, $5, $6, $7)",
                 id, epoch_seconds(appointment.reminder_send_at), appointment.time_zone,
-                std::string(reminder_status), appointment.reminder_body);
+                std::string(reminder_status), appointment.reminder_body, appointment.reminder_delivery_report,
+                null_if_empty(appointment.reminder_callback_url));
             // No phone number or names in the audit details: the appointment row holds those.
             txn.exec_params(
                 "INSERT INTO audit_log (appointment_id, action, actor, remote_addr, details)"
@@ -185,6 +212,36 @@ std::optional<AppointmentRecord> AppointmentStore::find(const std::string& id) {
         // One snapshot for the appointment and its reminders.
         pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> txn(conn, "find_appointment");
         return load(txn, *uuid);
+    });
+}
+
+std::vector<AppointmentRecord> AppointmentStore::find_many(const std::vector<std::string>& ids) {
+    std::string array = "{";
+    for (const std::string& id : ids) {
+        const std::optional<std::string> uuid = canonical_uuid(id);
+        if (!uuid) continue;
+        array += (array.size() > 1 ? "," : "") + *uuid;
+    }
+    array += "}";
+    if (array == "{}") return {};
+    return with_connection(m_lease, "reading appointments", [&](pqxx::connection& conn) {
+        pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> txn(conn, "find_appointments");
+        std::map<std::string, AppointmentRecord> by_id;
+        for (const pqxx::row& row : txn.exec_params(k_select_appointments, array)) {
+            AppointmentRecord appointment = appointment_from(row);
+            by_id.emplace(appointment.id, std::move(appointment));
+        }
+        for (const pqxx::row& row : txn.exec_params(k_select_reminders_of_many, array)) {
+            ReminderRecord reminder = reminder_from(row);
+            const auto it = by_id.find(reminder.appointment_id);
+            if (it != by_id.end()) it->second.reminders.push_back(std::move(reminder));
+        }
+        std::vector<AppointmentRecord> ordered;
+        for (const std::string& id : ids) {
+            const auto it = by_id.find(id);
+            if (it != by_id.end()) ordered.push_back(it->second);
+        }
+        return ordered;
     });
 }
 

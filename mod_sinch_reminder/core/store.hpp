@@ -52,6 +52,10 @@ struct NewAppointment {
     Instant reminder_send_at;              // UTC
     InitialReminderStatus reminder_status = InitialReminderStatus::Pending;
     std::string reminder_body;  // the SMS text, rendered now so every node sends the same
+    // What the batch asks Sinch for (SinchReminderDeliveryReport / SinchReminderPublicBaseUrl), decided now
+    // for the same reason: "none".."per_recipient_final", and the callback URL ("" = none sent).
+    std::string reminder_delivery_report = "none";
+    std::string reminder_callback_url;
 };
 
 struct ReminderRecord {
@@ -73,6 +77,10 @@ struct ReminderRecord {
     std::optional<Instant> delivery_at;
     Instant created_at;
     Instant updated_at;
+    std::string delivery_report = "none";      // what the batch asks Sinch for
+    std::optional<std::string> callback_url;   // where Sinch sends delivery reports
+    std::optional<std::string> attention;      // a problem staff must look at (reconciliation, reports)
+    std::optional<Instant> attention_at;
 };
 
 struct AppointmentRecord {
@@ -115,6 +123,10 @@ class AppointmentStore {
     // The appointment with all its reminders; nullopt if there is none. Text that is not a uuid is
     // simply not found (it comes from URLs).
     std::optional<AppointmentRecord> find(const std::string& id);
+
+    // Several appointments with their reminders, in the order of `ids` (uuids as the database
+    // returns them); ids that do not exist are skipped. One snapshot.
+    std::vector<AppointmentRecord> find_many(const std::vector<std::string>& ids);
 
     // One round trip; throws DatabaseUnavailable if the connection is gone.
     void ping();

@@ -36,14 +36,22 @@ const std::set<std::string>& contract_keys(Page page) {
         "appointment", "id", "patient_name", "doctor_name", "phone_e164", "local_time_text", "time_zone",
         "utc_text",
         "reminder", "batch_id", "status", "status_text", "is_problem",
-        "notices", "message", "new_url", "list_url"};
+        "notices", "message", "new_url", "list_url",
+        // staff operations
+        "is_cancelled", "revision", "delivery_text", "delivery_is_problem", "attention", "attention_time_text",
+        "has_history", "history", "has_audit", "audit", "when_text", "actor", "remote_addr", "action",
+        "details_text", "actions", "csrf_token", "cancel_url", "reschedule_url", "reschedule_date",
+        "reschedule_time", "has_errors", "errors"};
     static const std::set<std::string> error = {"page_title", "status", "title", "message", "back_url"};
     static const std::set<std::string> list = {
         "page_title", "clinic_name",
         "filters", "from", "to", "q", "status",
         "appointments", "url", "patient_name", "doctor_name", "phone_masked", "local_time_text",
         "reminder_status", "reminder_status_text", "reminder_local_time_text", "is_problem",
-        "has_appointments", "prev_url", "next_url", "new_url"};
+        "has_appointments", "prev_url", "next_url", "new_url",
+        // staff operations
+        "time_zone", "status_options", "value", "label", "selected", "has_errors", "errors", "message",
+        "summary_text", "is_cancelled", "delivery_text", "attention"};
     switch (page) {
         case Page::Form: return form;
         case Page::Confirmation: return confirmation;

@@ -40,6 +40,10 @@ INVALID_VALUES = [
     ("SinchReminderLocale", "xx_YY", "is not a locale ICU has data for"),
     ("SinchReminderMessage", "\"Hello {{patient_name}}\"", "patient_name"),
     ("SinchReminderCookieSecure", "maybe", "'maybe' must be On or Off"),
+    ("SinchReminderPublicBaseUrl", "clinic.example.org", "is not a public base URL"),
+    ("SinchReminderCallbackSecretFile", "/nonexistent/callback-secret", "cannot read '/nonexistent/callback-secret'"),
+    ("SinchReminderDeliveryReport", "always", "must be one of none, summary, full, per_recipient"),
+    ("SinchReminderReconcileInterval", "2d", "must be between 0s and 1d"),
 ]
 
 VALID_VALUES = [
@@ -59,6 +63,10 @@ VALID_VALUES = [
     ("SinchReminderLocale", "en_GB"),
     ("SinchReminderMessage", "\"{{clinic}}: see {{doctor}} on {{date_time}}\""),
     ("SinchReminderCookieSecure", "Off"),
+    ("SinchReminderPublicBaseUrl", "https://clinic.example.org/"),
+    ("SinchReminderCallbackSecretFile", "{secret_file}"),
+    ("SinchReminderDeliveryReport", "per_recipient"),
+    ("SinchReminderReconcileInterval", "0"),
 ]
 
 

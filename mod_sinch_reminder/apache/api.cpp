@@ -1,0 +1,348 @@
+#include "apache/api.hpp"
+
+#include <cctype>
+#include <cstring>
+#include <map>
+#include <optional>
+
+#include <httpd.h>
+#include <apr_strings.h>
+#include <http_protocol.h>
+
+#include "apache/runtime.hpp"
+#include "apache/staff_common.hpp"
+#include "core/api_json.hpp"
+#include "core/appointment_changes.hpp"
+#include "core/appointment_form.hpp"
+#include "core/appointment_query.hpp"
+#include "core/dispatcher.hpp"
+#include "core/pg_pool.hpp"
+#include "core/redact.hpp"
+#include "core/store.hpp"
+
+namespace sr::apache {
+
+namespace {
+
+constexpr std::size_t k_body_max_bytes = 64 * 1024;
+constexpr std::size_t k_idempotency_key_max = 100;
+
+const Settings& settings_of(const PageRequest& p) { return *p.runtime.settings; }
+
+int json_error(PageRequest& p, int status, const std::string& error,
+               const std::map<std::string, std::string>& fields = {}) {
+    return send_json_text(p.r, status, error_json(error, fields));
+}
+
+int not_allowed(PageRequest& p, const char* allow) {
+    apr_table_setn(p.r->headers_out, "Allow", allow);
+    return json_error(p, HTTP_METHOD_NOT_ALLOWED, std::string("Use ") + allow + " here.");
+}
+
+// application/json (any parameters). A browser form (urlencoded, multipart, text/plain) is refused.
+bool is_json_request(const request_rec* r) {
+    const char* type = apr_table_get(r->headers_in, "Content-Type");
+    if (!type) return false;
+    std::string media(type);
+    media = media.substr(0, media.find(';'));
+    while (!media.empty() && std::isspace(static_cast<unsigned char>(media.back()))) media.pop_back();
+    return strcasecmp(media.c_str(), "application/json") == 0;
+}
+
+// Reads a JSON POST body; answers (415, 413, 400) itself and returns false when it cannot.
+bool read_json_body(PageRequest& p, std::string& body, int& answered) {
+    if (!is_json_request(p.r)) {
+        answered = json_error(p, HTTP_UNSUPPORTED_MEDIA_TYPE,
+                              "Send the request as Content-Type: application/json. Form posts are not accepted "
+                              "by the API.");
+        return false;
+    }
+    const int status = read_body(p.r, k_body_max_bytes, body);
+    if (status == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        answered = json_error(p, status, "The request body is larger than 64 KiB.");
+        return false;
+    }
+    if (status != OK) {
+        answered = json_error(p, HTTP_BAD_REQUEST, "The request body could not be read.");
+        return false;
+    }
+    return true;
+}
+
+ValidationContext validation_context(const PageRequest& p, bool strict) {
+    const Settings& s = settings_of(p);
+    ValidationContext context;
+    context.zone = &*p.runtime.zone;
+    context.default_country = s.default_country;
+    context.lead_time = s.lead_time;
+    context.now = now_utc();
+    context.wall_time_policy = strict ? WallTimePolicy::Strict : WallTimePolicy::Lenient;
+    return context;
+}
+
+// time_zone, when given, must be the clinic's zone: appointments are booked in the clinic's wall time.
+std::optional<std::string> zone_problem(const PageRequest& p, const std::optional<std::string>& time_zone) {
+    if (!time_zone || *time_zone == settings_of(p).time_zone) return std::nullopt;
+    return "Must be " + settings_of(p).time_zone +
+           " (the clinic's time zone) or left out: appointment_local is the clinic's local time.";
+}
+
+const char* k_local_format = "Use YYYY-MM-DDTHH:MM, the clinic's local date and 24-hour time.";
+
+std::optional<AppointmentRecord> load(PageRequest& p, const std::string& id) {
+    PgLease lease = p.runtime.database->acquire();
+    return AppointmentStore(lease).find(id);
+}
+
+void hand_to_dispatcher(PageRequest& p, const ChangeResult& change) {
+    if (!p.runtime.dispatcher) return;
+    try {
+        if (change.reminder_to_cancel) p.runtime.dispatcher->cancel_now(*change.reminder_to_cancel);
+    } catch (const std::exception& e) {
+        p.log.log(LogLevel::Warn, "SR0512",
+                  std::string("cancelling the old reminder now failed; the dispatcher retries it: ") + e.what());
+    }
+    try {
+        if (change.reminder_to_schedule) p.runtime.dispatcher->hand_over_now(*change.reminder_to_schedule);
+    } catch (const std::exception& e) {
+        p.log.log(LogLevel::Warn, "SR0512",
+                  std::string("handing the new reminder over now failed; the dispatcher retries it: ") + e.what());
+    }
+}
+
+bool valid_idempotency_key(const std::string& key) {
+    if (key.empty() || key.size() > k_idempotency_key_max) return false;
+    for (unsigned char c : key) {
+        if (c <= 0x20 || c >= 0x7f) return false;
+    }
+    return true;
+}
+
+int create(PageRequest& p) {
+    std::string body;
+    int answered = 0;
+    if (!read_json_body(p, body, answered)) return answered;
+    ApiCreateRequest request;
+    if (const auto error = parse_create_request(body, request)) return json_error(p, error->status, error->error, error->fields);
+
+    const char* key_header = apr_table_get(p.r->headers_in, "Idempotency-Key");
+    std::string submission_key;
+    if (key_header) {
+        if (!valid_idempotency_key(key_header)) {
+            return json_error(p, HTTP_BAD_REQUEST, "Idempotency-Key must be 1 to 100 visible ASCII characters.");
+        }
+        // Scoped to the authenticated user, so two integrators never collide (and never see each other's).
+        submission_key = "api:" + actor_of(p.r).user + ":" + key_header;
+    }
+
+    std::map<std::string, std::string> fields;
+    if (const auto problem = zone_problem(p, request.time_zone)) fields["time_zone"] = *problem;
+    AppointmentInput input;
+    input.patient_name = request.patient_name;
+    input.doctor_name = request.doctor_name;
+    input.phone = request.phone;
+    input.phone_confirmed = request.phone_confirmed;
+    if (!split_appointment_local(request.appointment_local, input.appointment_date, input.appointment_time)) {
+        fields["appointment_local"] = k_local_format;
+        input.appointment_date = "2000-01-01";  // only the other fields' messages matter now
+        input.appointment_time = "00:00";
+    }
+    const FormValidation validation = validate_appointment(input, validation_context(p, request.strict));
+    for (const auto& [field, message] : api_field_errors(validation.field_errors)) {
+        if (!fields.count(field)) fields[field] = message;
+    }
+    if (validation.phone_needs_confirmation && !fields.count("phone_confirmed")) {
+        fields["phone"] += " If the number is right, send \"phone_confirmed\": true.";
+    }
+    if (!fields.empty()) return json_error(p, HTTP_UNPROCESSABLE_ENTITY, "The appointment was not booked.", fields);
+
+    const ValidAppointment& a = *validation.appointment;
+    const Settings& s = settings_of(p);
+    const Actor actor = actor_of(p.r);
+    NewAppointment wanted;
+    wanted.patient_name = a.patient_name;
+    wanted.doctor_name = a.doctor_name;
+    wanted.phone_e164 = a.phone_e164;
+    wanted.starts_at = a.starts.utc;
+    wanted.time_zone = s.time_zone;
+    wanted.local_wall_time = to_iso_string(a.requested_local);
+    wanted.wall_time_resolution = a.starts.resolution;
+    wanted.submission_key = submission_key;
+    wanted.created_by = actor.user;
+    wanted.created_from = actor.remote_addr;
+    wanted.reminder_send_at = a.reminder_at;
+    wanted.reminder_status = a.reminder_slot_passed ? InitialReminderStatus::TooLate : InitialReminderStatus::Pending;
+    wanted.reminder_body = reminder_body(p, wanted.doctor_name, wanted.starts_at);
+    apply_delivery_setup(p, wanted);
+    const CreateResult created = [&] {
+        PgLease lease = p.runtime.database->acquire();
+        return AppointmentStore(lease).create(wanted);
+    }();
+    const std::string location = p.mount + "/api/appointments/" + created.appointment.id;
+    apr_table_setn(p.r->headers_out, "Location", apr_pstrdup(p.r->pool, location.c_str()));
+    if (!created.created) {
+        const AppointmentRecord& existing = created.appointment;
+        if (existing.patient_name != wanted.patient_name || existing.doctor_name != wanted.doctor_name ||
+            existing.phone_e164 != wanted.phone_e164 || existing.starts_at != wanted.starts_at) {
+            return json_error(p, HTTP_CONFLICT,
+                              "This Idempotency-Key was already used for a different appointment; nothing was "
+                              "booked.");
+        }
+        apr_table_setn(p.r->headers_out, "Idempotent-Replayed", "true");
+        return send_json_text(p.r, HTTP_OK, appointment_json(existing));
+    }
+    p.log.log(LogLevel::Info, "",
+              "appointment " + created.appointment.id + " booked through the API for " + mask_phone(wanted.phone_e164) +
+                  " by " + actor.user);
+    if (const ReminderRecord* reminder = created.appointment.current_reminder();
+        reminder && reminder->status == reminder_status::pending && p.runtime.dispatcher) {
+        try {
+            p.runtime.dispatcher->hand_over_now(reminder->id);
+        } catch (const std::exception& e) {
+            p.log.log(LogLevel::Warn, "SR0512",
+                      std::string("handing the new reminder over now failed; the dispatcher retries it: ") + e.what());
+        }
+    }
+    const std::optional<AppointmentRecord> now = load(p, created.appointment.id);
+    return send_json_text(p.r, HTTP_CREATED, appointment_json(now ? *now : created.appointment, validation.notices));
+}
+
+int list(PageRequest& p) {
+    const auto args = query_arguments(p.r);
+    auto arg = [&](const char* name) {
+        const auto it = args.find(name);
+        return it == args.end() ? std::string() : it->second;
+    };
+    ListQuery query;
+    query.from = arg("from");
+    query.to = arg("to");
+    query.phone = arg("phone");
+    query.q = arg("q");
+    query.status = arg("status");
+    query.limit = arg("limit");
+    query.offset = arg("offset");
+    const ParsedListQuery parsed =
+        parse_list_query(query, *p.runtime.zone, settings_of(p).default_country, now_utc(), false, 50);
+    if (!parsed.ok()) return json_error(p, HTTP_BAD_REQUEST, "Some query parameters are invalid.", parsed.errors);
+    PgLease lease = p.runtime.database->acquire();
+    const ListPage page = list_appointments(lease, parsed.filter);
+    return send_json_text(p.r, HTTP_OK, appointment_list_json(page, parsed.filter.limit, parsed.filter.offset));
+}
+
+int show(PageRequest& p, const std::string& id) {
+    const std::optional<AppointmentRecord> appointment = load(p, id);
+    if (!appointment) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
+    return send_json_text(p.r, HTTP_OK, appointment_json(*appointment));
+}
+
+int cancel(PageRequest& p, const std::string& id) {
+    std::string body;
+    int answered = 0;
+    if (!read_json_body(p, body, answered)) return answered;
+    if (const auto error = parse_cancel_request(body)) return json_error(p, error->status, error->error, error->fields);
+    const Actor actor = actor_of(p.r);
+    const ChangeResult change = [&] {
+        PgLease lease = p.runtime.database->acquire();
+        return cancel_appointment(lease, id, actor);
+    }();
+    if (change.outcome == ChangeOutcome::NotFound) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
+    if (change.outcome == ChangeOutcome::AlreadyCancelled) {
+        return json_error(p, HTTP_CONFLICT, "The appointment is already cancelled.");
+    }
+    p.log.log(LogLevel::Info, "", "appointment " + id + " cancelled through the API by " + actor.user);
+    hand_to_dispatcher(p, change);
+    const std::optional<AppointmentRecord> appointment = load(p, id);
+    if (!appointment) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
+    return send_json_text(p.r, HTTP_OK, appointment_json(*appointment));
+}
+
+int reschedule(PageRequest& p, const std::string& id) {
+    std::string body;
+    int answered = 0;
+    if (!read_json_body(p, body, answered)) return answered;
+    ApiRescheduleRequest request;
+    if (const auto error = parse_reschedule_request(body, request)) {
+        return json_error(p, error->status, error->error, error->fields);
+    }
+    const std::optional<AppointmentRecord> appointment = load(p, id);
+    if (!appointment) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
+    if (appointment->status == "cancelled") {
+        return json_error(p, HTTP_CONFLICT, "The appointment is cancelled; a cancelled appointment cannot be moved.");
+    }
+    std::map<std::string, std::string> fields;
+    if (const auto problem = zone_problem(p, request.time_zone)) fields["time_zone"] = *problem;
+    std::string date, time_of_day;
+    std::optional<FormValidation> validation;
+    if (!split_appointment_local(request.appointment_local, date, time_of_day)) {
+        fields["appointment_local"] = k_local_format;
+    } else {
+        validation = validate_appointment_time(date, time_of_day, validation_context(p, request.strict));
+        for (const auto& [field, message] : api_field_errors(validation->field_errors)) fields[field] = message;
+    }
+    if (!fields.empty()) {
+        return json_error(p, HTTP_UNPROCESSABLE_ENTITY, "The appointment was not rescheduled.", fields);
+    }
+    const ValidAppointment& valid = *validation->appointment;
+    const std::string wall_time = to_iso_string(valid.requested_local);
+    if (valid.starts.utc == appointment->starts_at && wall_time == appointment->local_wall_time) {
+        return send_json_text(p.r, HTTP_OK, appointment_json(*appointment));  // already at that time
+    }
+    NewTime new_time;
+    new_time.starts_at = valid.starts.utc;
+    new_time.local_wall_time = wall_time;
+    new_time.resolution = valid.starts.resolution;
+    new_time.reminder_send_at = valid.reminder_at;
+    new_time.reminder_slot_passed = valid.reminder_slot_passed;
+    new_time.reminder_body = reminder_body(p, appointment->doctor_name, valid.starts.utc);
+    delivery_setup(p, new_time.reminder_delivery_report, new_time.reminder_callback_url);
+    const Actor actor = actor_of(p.r);
+    const ChangeResult change = [&] {
+        PgLease lease = p.runtime.database->acquire();
+        return reschedule_appointment(lease, id, new_time, actor);
+    }();
+    if (change.outcome == ChangeOutcome::NotFound) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
+    if (change.outcome == ChangeOutcome::AlreadyCancelled) {
+        return json_error(p, HTTP_CONFLICT, "The appointment is cancelled; a cancelled appointment cannot be moved.");
+    }
+    p.log.log(LogLevel::Info, "", "appointment " + id + " rescheduled through the API to " + wall_time + " by " + actor.user);
+    hand_to_dispatcher(p, change);
+    const std::optional<AppointmentRecord> updated = load(p, id);
+    if (!updated) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
+    return send_json_text(p.r, HTTP_OK, appointment_json(*updated, validation->notices));
+}
+
+int route(PageRequest& p, const std::string& route) {
+    const bool get = p.r->method_number == M_GET;
+    const bool post = p.r->method_number == M_POST;
+    const std::string base = "/api/appointments";
+    if (route == base) {
+        if (get) return list(p);
+        if (post) return create(p);
+        return not_allowed(p, "GET, POST");
+    }
+    if (route.compare(0, base.size() + 1, base + "/") == 0) {
+        const std::string rest = route.substr(base.size() + 1);
+        const auto slash = rest.find('/');
+        const std::string id = rest.substr(0, slash);
+        const std::string action = slash == std::string::npos ? "" : rest.substr(slash);
+        if (!id.empty() && action.empty()) return get ? show(p, id) : not_allowed(p, "GET");
+        if (!id.empty() && action == "/cancel") return post ? cancel(p, id) : not_allowed(p, "POST");
+        if (!id.empty() && action == "/reschedule") return post ? reschedule(p, id) : not_allowed(p, "POST");
+    }
+    return json_error(p, HTTP_NOT_FOUND, "There is no API endpoint at this address.");
+}
+
+}  // namespace
+
+int handle_api(PageRequest& p, const std::string& path) {
+    try {
+        return route(p, path);
+    } catch (const DatabaseUnavailable& e) {
+        p.log.log(LogLevel::Error, "SR0520", std::string("API: database unavailable: ") + e.what());
+        apr_table_setn(p.r->headers_out, "Retry-After", "30");
+        return json_error(p, HTTP_SERVICE_UNAVAILABLE,
+                          "The appointment database cannot be reached right now; nothing was changed. Retry later.");
+    }
+}
+
+}  // namespace sr::apache

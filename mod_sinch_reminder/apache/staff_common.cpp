@@ -1,0 +1,136 @@
+#include "apache/staff_common.hpp"
+
+#include <map>
+#include <mutex>
+
+#include <httpd.h>
+#include <apr_strings.h>
+#include <apr_tables.h>
+#include <http_protocol.h>
+
+#include "apache/request.hpp"
+#include "apache/runtime.hpp"
+#include "core/delivery_reports.hpp"
+#include "core/form_token.hpp"
+#include "core/pg_pool.hpp"
+#include "core/sms_text.hpp"
+#include "core/store.hpp"
+
+namespace sr::apache {
+
+namespace {
+
+constexpr const char* k_csrf_cookie = "sr_csrf";  // the booking form's cookie (appointment_pages.cpp)
+
+std::mutex g_tokens_mutex;
+std::map<const PgPool*, std::string> g_tokens;
+
+}  // namespace
+
+Actor actor_of(const request_rec* r) {
+    Actor actor;
+    actor.user = r->user && *r->user ? r->user : "anonymous";
+    actor.remote_addr = r->useragent_ip ? r->useragent_ip : "";
+    return actor;
+}
+
+std::string callback_token(ServerRuntime& runtime) {
+    if (!runtime.database) throw DatabaseUnavailable("no SinchReminderDatabase");
+    {
+        std::lock_guard<std::mutex> lock(g_tokens_mutex);
+        const auto it = g_tokens.find(runtime.database);
+        if (it != g_tokens.end()) return it->second;
+    }
+    PgLease lease = runtime.database->acquire();
+    const std::string token = with_connection(lease, "reading the callback token", [](pqxx::connection& c) {
+        return load_callback_token(c);
+    });
+    std::lock_guard<std::mutex> lock(g_tokens_mutex);
+    g_tokens[runtime.database] = token;
+    return token;
+}
+
+void delivery_setup(PageRequest& p, std::string& delivery_report, std::string& callback_url) {
+    const Settings& s = *p.runtime.settings;
+    delivery_report = s.delivery_report.empty() ? "none" : s.delivery_report;
+    callback_url.clear();
+    if (s.public_base_url.empty()) return;
+    callback_url = s.public_base_url + p.mount + "/callbacks/sinch";
+    // With an HMAC secret the signature authenticates; otherwise the URL carries the shared token.
+    if (s.callback_secret.empty()) callback_url += "/" + callback_token(p.runtime);
+}
+
+void apply_delivery_setup(PageRequest& p, NewAppointment& appointment) {
+    delivery_setup(p, appointment.reminder_delivery_report, appointment.reminder_callback_url);
+}
+
+std::string reminder_body(const PageRequest& p, const std::string& doctor, Instant starts_at) {
+    const Settings& s = *p.runtime.settings;
+    return reminder_text(*p.runtime.message, s.clinic_name, doctor, *p.runtime.zone, starts_at, s.locale);
+}
+
+std::map<std::string, std::string> query_arguments(request_rec* r) {
+    // Form encoding: '+' is a space, %XX a byte (so a literal '+' arrives as %2B).
+    std::map<std::string, std::string> out;
+    const std::string args = r->args ? r->args : "";
+    std::size_t start = 0;
+    while (start <= args.size()) {
+        std::size_t end = args.find('&', start);
+        if (end == std::string::npos) end = args.size();
+        std::string pair = args.substr(start, end - start);
+        start = end + 1;
+        if (pair.empty()) continue;
+        for (char& c : pair) {
+            if (c == '+') c = ' ';
+        }
+        const std::size_t eq = pair.find('=');
+        std::string key = pair.substr(0, eq);
+        std::string value = eq == std::string::npos ? "" : pair.substr(eq + 1);
+        char* k = apr_pstrdup(r->pool, key.c_str());
+        char* v = apr_pstrdup(r->pool, value.c_str());
+        if (ap_unescape_url_keep2f(k, 1) != OK || ap_unescape_url_keep2f(v, 1) != OK) continue;  // malformed or NUL: ignored
+        out.emplace(k, v);
+    }
+    return out;
+}
+
+int read_body(request_rec* r, std::size_t max_bytes, std::string& body) {
+    body.clear();
+    if (const int status = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK); status != OK) return status;
+    if (r->remaining > static_cast<apr_off_t>(max_bytes)) return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    if (!ap_should_client_block(r)) return OK;
+    char buffer[8192];
+    for (;;) {
+        const long n = ap_get_client_block(r, buffer, sizeof buffer);
+        if (n < 0) return HTTP_BAD_REQUEST;
+        if (n == 0) break;
+        if (body.size() + static_cast<std::size_t>(n) > max_bytes) {
+            // Drain nothing more: the connection is closed after the answer.
+            r->connection->keepalive = AP_CONN_CLOSE;
+            return HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+        body.append(buffer, static_cast<std::size_t>(n));
+    }
+    return OK;
+}
+
+int send_json_text(request_rec* r, int status, const std::string& json) {
+    r->status = status;
+    ap_set_content_type(r, "application/json");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
+    ap_set_content_length(r, static_cast<apr_off_t>(json.size()));
+    if (!r->header_only) ap_rwrite(json.data(), static_cast<int>(json.size()), r);
+    return OK;
+}
+
+std::string staff_csrf_cookie(PageRequest& p, bool create) {
+    std::string value = read_cookie(p.r, k_csrf_cookie);
+    if (value.empty() && create) {
+        value = random_token(16);
+        set_cookie(p.r, k_csrf_cookie, value, p.mount, p.runtime.settings->cookie_secure);
+    }
+    return value;
+}
+
+}  // namespace sr::apache

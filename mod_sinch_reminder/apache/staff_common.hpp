@@ -1,0 +1,46 @@
+#pragma once
+// Helpers shared by the staff pages, the JSON API and the delivery-report endpoint.
+#include <map>
+#include <string>
+
+#include "apache/appointment_pages.hpp"
+#include "core/appointment_changes.hpp"
+#include "core/clock.hpp"
+
+struct request_rec;
+
+namespace sr {
+struct NewAppointment;
+}
+
+namespace sr::apache {
+
+// Who is acting: the user Apache authenticated (or "anonymous") and the client address.
+Actor actor_of(const request_rec* r);
+
+// The shared delivery-report callback token (PostgreSQL), read once per process and database.
+// Throws DatabaseUnavailable.
+std::string callback_token(ServerRuntime& runtime);
+
+// What a new reminder's batch asks Sinch for: SinchReminderDeliveryReport, and the callback URL
+// {SinchReminderPublicBaseUrl}{mount}/callbacks/sinch[/token] ("" without a public base URL).
+// Throws DatabaseUnavailable (the token is read from the database).
+void delivery_setup(PageRequest& p, std::string& delivery_report, std::string& callback_url);
+void apply_delivery_setup(PageRequest& p, NewAppointment& appointment);
+
+// The SMS text for an appointment at `starts_at` with this doctor (the site's message template).
+std::string reminder_body(const PageRequest& p, const std::string& doctor, Instant starts_at);
+
+// The query string's values (decoded; the first of repeated names wins).
+std::map<std::string, std::string> query_arguments(request_rec* r);
+
+// The request body, at most max_bytes. Returns OK, or 413 (too large) / 400 (unreadable).
+int read_body(request_rec* r, std::size_t max_bytes, std::string& body);
+
+// Sends a JSON text with `status`, never cached.
+int send_json_text(request_rec* r, int status, const std::string& json);
+
+// The browser's CSRF cookie (the booking form's), created when missing and `create`.
+std::string staff_csrf_cookie(PageRequest& p, bool create);
+
+}  // namespace sr::apache

@@ -1,0 +1,237 @@
+#include "apache/staff_pages.hpp"
+
+#include <map>
+
+#include <httpd.h>
+#include <apr_strings.h>
+#include <http_protocol.h>
+
+#include "apache/request.hpp"
+#include "apache/runtime.hpp"
+#include "apache/staff_common.hpp"
+#include "core/appointment_changes.hpp"
+#include "core/appointment_form.hpp"
+#include "core/appointment_query.hpp"
+#include "core/appointment_view.hpp"
+#include "core/dispatcher.hpp"
+#include "core/form_token.hpp"
+#include "core/pg_pool.hpp"
+#include "core/redact.hpp"
+#include "core/staff_view.hpp"
+
+namespace sr::apache {
+
+namespace {
+
+constexpr std::size_t k_form_max_bytes = 16 * 1024;
+constexpr int k_page_size = 50;
+
+const Settings& settings_of(const PageRequest& p) { return *p.runtime.settings; }
+
+int database_unavailable(PageRequest& p, const char* id, const char* what, const std::exception& e) {
+    p.log.log(LogLevel::Error, id, std::string(what) + ": database unavailable: " + e.what());
+    return show_error(p, HTTP_SERVICE_UNAVAILABLE, "Appointments are unavailable",
+                      "The appointment database cannot be reached right now, so nothing was changed. Please try "
+                      "again in a minute, and tell IT if this persists.");
+}
+
+int redirect_to_appointment(PageRequest& p, const std::string& id, const char* done) {
+    const std::string location = p.mount + "/a/" + id + "?done=" + done;
+    apr_table_setn(p.r->headers_out, "Location", apr_pstrdup(p.r->pool, location.c_str()));
+    return HTTP_SEE_OTHER;
+}
+
+// Reads the form and checks its CSRF token; on failure answers and returns the status in `answered`.
+bool accept_form(PageRequest& p, std::map<std::string, std::string>& fields, int& answered) {
+    if (const int status = read_form(p.r, k_form_max_bytes, fields); status != OK) {
+        const char* why = status == HTTP_UNSUPPORTED_MEDIA_TYPE ? "The form must be sent as a normal web form."
+                          : status == HTTP_REQUEST_ENTITY_TOO_LARGE ? "The form is too large."
+                                                                     : "The form could not be read.";
+        answered = show_error(p, status, "The form was not accepted", why);
+        return false;
+    }
+    const std::string binding = FormTokens::binding(staff_csrf_cookie(p, false), remote_user(p.r));
+    const VerifiedToken token =
+        p.runtime.form_tokens().verify(fields["csrf_token"], binding, now_utc().time_since_epoch().count());
+    if (token.check != TokenCheck::Valid) {
+        p.log.log(LogLevel::Warn, "SR0511", std::string("staff form refused: ") + describe(token.check));
+        answered = show_error(p, HTTP_FORBIDDEN, "The form was not accepted",
+                              std::string(describe(token.check)) + " Nothing was changed: open the appointment again "
+                                                                   "and repeat the change.");
+        return false;
+    }
+    return true;
+}
+
+// Fast paths after a change; the background dispatcher does the same if these cannot.
+void hand_to_dispatcher(PageRequest& p, const ChangeResult& change) {
+    if (!p.runtime.dispatcher) return;
+    try {
+        if (change.reminder_to_cancel) p.runtime.dispatcher->cancel_now(*change.reminder_to_cancel);
+    } catch (const std::exception& e) {
+        p.log.log(LogLevel::Warn, "SR0512",
+                  std::string("cancelling the old reminder now failed; the dispatcher retries it: ") + e.what());
+    }
+    try {
+        if (change.reminder_to_schedule) p.runtime.dispatcher->hand_over_now(*change.reminder_to_schedule);
+    } catch (const std::exception& e) {
+        p.log.log(LogLevel::Warn, "SR0512",
+                  std::string("handing the new reminder over now failed; the dispatcher retries it: ") + e.what());
+    }
+}
+
+// The appointment page with reschedule errors (422) and what staff typed.
+int render_with_errors(PageRequest& p, const AppointmentRecord& appointment, const std::vector<std::string>& errors,
+                       const std::string& date, const std::string& time) {
+    const Settings& s = settings_of(p);
+    PgLease lease = p.runtime.database->acquire();
+    const ClinicZone zone = ClinicZone::load(appointment.time_zone);
+    TemplateData page = confirmation_view(appointment, zone, s.locale, s.clinic_name, p.mount);
+    StaffActions actions;
+    actions.csrf_token = p.runtime.form_tokens().issue(
+        FormTokens::binding(staff_csrf_cookie(p, true), remote_user(p.r)), now_utc().time_since_epoch().count());
+    actions.cancel_url = p.mount + "/a/" + appointment.id + "/cancel";
+    actions.reschedule_url = p.mount + "/a/" + appointment.id + "/reschedule";
+    actions.reschedule_date = date;
+    actions.reschedule_time = time;
+    actions.errors = errors;
+    add_staff_details(page, appointment, audit_trail(lease, appointment.id), zone, s.locale, actions);
+    return send_html(p.r, HTTP_UNPROCESSABLE_ENTITY, p.runtime.pages->render(Page::Confirmation, page));
+}
+
+}  // namespace
+
+void add_staff_page_details(PageRequest& p, TemplateData& page, const AppointmentRecord& appointment,
+                            PgLease& lease, const ClinicZone& zone) {
+    const Settings& s = settings_of(p);
+    StaffActions actions;
+    actions.csrf_token = p.runtime.form_tokens().issue(
+        FormTokens::binding(staff_csrf_cookie(p, true), remote_user(p.r)), now_utc().time_since_epoch().count());
+    actions.cancel_url = p.mount + "/a/" + appointment.id + "/cancel";
+    actions.reschedule_url = p.mount + "/a/" + appointment.id + "/reschedule";
+    const std::string local = zone.format_local_iso(appointment.starts_at);  // 2026-11-28T14:30-05:00
+    actions.reschedule_date = local.substr(0, 10);
+    actions.reschedule_time = local.substr(11, 5);
+    const auto args = query_arguments(p.r);
+    if (const auto done = args.find("done"); done != args.end()) actions.done = done->second;
+    add_staff_details(page, appointment, audit_trail(lease, appointment.id), zone, s.locale, actions);
+}
+
+int show_list(PageRequest& p) {
+    const Settings& s = settings_of(p);
+    const auto args = query_arguments(p.r);
+    auto arg = [&](const char* name) {
+        const auto it = args.find(name);
+        return it == args.end() ? std::string() : it->second;
+    };
+    ListQuery typed;
+    typed.from = arg("from");
+    typed.to = arg("to");
+    typed.q = arg("q");
+    typed.status = arg("status");
+    typed.page = arg("page");
+    try {
+        const ParsedListQuery parsed =
+            parse_list_query(typed, *p.runtime.zone, s.default_country, now_utc(), true, k_page_size);
+        ListPage list;
+        if (parsed.ok()) {
+            PgLease lease = p.runtime.database->acquire();
+            list = list_appointments(lease, parsed.filter);
+        }
+        return send_html(p.r, parsed.ok() ? HTTP_OK : HTTP_BAD_REQUEST,
+                         p.runtime.pages->render(Page::List, list_view(list, parsed, typed, *p.runtime.zone, s.locale,
+                                                                       s.clinic_name, p.mount)));
+    } catch (const DatabaseUnavailable& e) {
+        return database_unavailable(p, "SR0510", "appointment list", e);
+    }
+}
+
+int cancel_from_page(PageRequest& p, const std::string& appointment_id) {
+    std::map<std::string, std::string> fields;
+    try {
+        int answered = 0;
+        if (!accept_form(p, fields, answered)) return answered;
+        const Actor actor = actor_of(p.r);
+        const ChangeResult change = [&] {
+            PgLease lease = p.runtime.database->acquire();
+            return cancel_appointment(lease, appointment_id, actor);
+        }();  // NB: the lease goes back before the dispatcher takes one
+        if (change.outcome == ChangeOutcome::NotFound) {
+            return show_error(p, HTTP_NOT_FOUND, "No such appointment",
+                              "There is no appointment at this address. It may have been mistyped.");
+        }
+        if (change.outcome == ChangeOutcome::Done) {
+            p.log.log(LogLevel::Info, "", "appointment " + appointment_id + " cancelled by " + actor.user);
+            hand_to_dispatcher(p, change);
+        }
+        return redirect_to_appointment(p, appointment_id, "cancelled");
+    } catch (const DatabaseUnavailable& e) {
+        return database_unavailable(p, "SR0513", "cancel", e);
+    }
+}
+
+int reschedule_from_page(PageRequest& p, const std::string& appointment_id) {
+    const Settings& s = settings_of(p);
+    std::map<std::string, std::string> fields;
+    try {
+        int answered = 0;
+        if (!accept_form(p, fields, answered)) return answered;
+        const std::optional<AppointmentRecord> appointment = [&] {
+            PgLease lease = p.runtime.database->acquire();
+            return AppointmentStore(lease).find(appointment_id);
+        }();
+        if (!appointment) {
+            return show_error(p, HTTP_NOT_FOUND, "No such appointment",
+                              "There is no appointment at this address. It may have been mistyped.");
+        }
+        if (appointment->status == "cancelled") {
+            return show_error(p, HTTP_CONFLICT, "The appointment is cancelled",
+                              "A cancelled appointment cannot be moved. Book a new appointment instead.");
+        }
+        ValidationContext context;
+        context.zone = &*p.runtime.zone;
+        context.default_country = s.default_country;
+        context.lead_time = s.lead_time;
+        context.now = now_utc();
+        const FormValidation validation =
+            validate_appointment_time(fields["appointment_date"], fields["appointment_time"], context);
+        if (!validation.ok()) {
+            std::vector<std::string> errors;
+            for (const auto& [field, message] : validation.field_errors) errors.push_back(message);
+            return render_with_errors(p, *appointment, errors, fields["appointment_date"], fields["appointment_time"]);
+        }
+        const ValidAppointment& valid = *validation.appointment;
+        const std::string wall_time = to_iso_string(valid.requested_local);
+        if (valid.starts.utc == appointment->starts_at && wall_time == appointment->local_wall_time) {
+            return redirect_to_appointment(p, appointment_id, "rescheduled");  // nothing to move (a resubmit)
+        }
+        NewTime time;
+        time.starts_at = valid.starts.utc;
+        time.local_wall_time = wall_time;
+        time.resolution = valid.starts.resolution;
+        time.reminder_send_at = valid.reminder_at;
+        time.reminder_slot_passed = valid.reminder_slot_passed;
+        time.reminder_body = reminder_body(p, appointment->doctor_name, valid.starts.utc);
+        delivery_setup(p, time.reminder_delivery_report, time.reminder_callback_url);
+        const Actor actor = actor_of(p.r);
+        const ChangeResult change = [&] {
+            PgLease lease = p.runtime.database->acquire();
+            return reschedule_appointment(lease, appointment_id, time, actor);
+        }();
+        if (change.outcome == ChangeOutcome::NotFound) {
+            return show_error(p, HTTP_NOT_FOUND, "No such appointment", "There is no appointment at this address.");
+        }
+        if (change.outcome == ChangeOutcome::AlreadyCancelled) {
+            return show_error(p, HTTP_CONFLICT, "The appointment is cancelled",
+                              "A cancelled appointment cannot be moved. Book a new appointment instead.");
+        }
+        p.log.log(LogLevel::Info, "",
+                  "appointment " + appointment_id + " rescheduled to " + wall_time + " by " + actor.user);
+        hand_to_dispatcher(p, change);
+        return redirect_to_appointment(p, appointment_id, "rescheduled");
+    } catch (const DatabaseUnavailable& e) {
+        return database_unavailable(p, "SR0514", "reschedule", e);
+    }
+}
+
+}  // namespace sr::apache

@@ -1,0 +1,263 @@
+#include "core/staff_view.hpp"
+
+#include "core/api_json.hpp"
+#include "core/appointment_view.hpp"
+#include "core/delivery_reports.hpp"
+#include "core/redact.hpp"
+
+namespace sr {
+
+namespace {
+
+std::string delivery_words(const std::string& status) {
+    if (status == "Delivered") return "Delivered to the phone";
+    if (status == "Failed") return "Failed: not delivered";
+    if (status == "Expired") return "Expired before delivery";
+    if (status == "Cancelled") return "Cancelled at Sinch";
+    if (status == "Queued") return "Queued at Sinch";
+    if (status == "Dispatched") return "Dispatched to the phone network";
+    if (status == "Aborted") return "Aborted by Sinch: not delivered";
+    if (status == "Rejected") return "Rejected by the phone network";
+    if (status == "Deleted") return "Deleted by the phone network";
+    if (status == "Unknown") return "Unknown delivery (no receipt)";
+    return "Delivery status " + status;
+}
+
+std::string action_words(const std::string& action) {
+    if (action == "create") return "Booked";
+    if (action == "cancel") return "Cancelled";
+    if (action == "reschedule") return "Rescheduled";
+    if (action == "delivery_report") return "Delivery report";
+    if (action == "reconcile") return "Reconciliation";
+    if (action == "attention") return "Flagged";
+    return action;
+}
+
+std::string list_url(const std::string& mount_url, const ListQuery& typed, const ParsedListQuery& parsed, int page) {
+    std::string query;
+    auto add = [&](const char* name, const std::string& value) {
+        if (value.empty()) return;
+        query += (query.empty() ? "?" : "&") + std::string(name) + "=" + url_encode(value);
+    };
+    add("from", parsed.from);
+    add("to", parsed.to);
+    add("q", typed.q);
+    add("status", parsed.filter.status);
+    if (page > 1) add("page", std::to_string(page));
+    return mount_url + "/list" + query;
+}
+
+}  // namespace
+
+std::string url_encode(const std::string& value) {
+    static const char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : value) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            out += static_cast<char>(c);
+        } else if (c == ' ') {
+            out += '+';
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+std::string delivery_text(const ReminderRecord& r, const ClinicZone& zone, const std::string& locale) {
+    if (!r.delivery_status || r.delivery_status->empty()) return "";
+    std::string text = delivery_words(*r.delivery_status);
+    if (delivery_is_problem(r) && r.delivery_code && *r.delivery_code != 0) {
+        text += " (code " + std::to_string(*r.delivery_code) + ")";
+    }
+    if (r.delivery_at) text += " at " + zone.format(*r.delivery_at, locale);
+    return text;
+}
+
+bool delivery_is_problem(const ReminderRecord& r) {
+    if (!r.delivery_status) return false;
+    const std::string& s = *r.delivery_status;
+    return s == "Failed" || s == "Aborted" || s == "Rejected" || s == "Expired" || s == "Deleted" || s == "Unknown";
+}
+
+std::string short_reminder_status(const std::string& status) {
+    if (status == "cancelled") return "Reminder cancelled";
+    for (const auto& [value, label] : status_filter_options()) {
+        if (value == status) return label;
+    }
+    return status;
+}
+
+void add_staff_details(TemplateData& page, const AppointmentRecord& a, const std::vector<AuditEntry>& audit,
+                       const ClinicZone& zone, const std::string& locale, const StaffActions& actions) {
+    const bool cancelled = a.status == "cancelled";
+    if (cancelled) page.set("page_title", "Appointment cancelled");
+    page.set("appointment", TemplateObject{{"id", a.id},
+                                           {"patient_name", a.patient_name},
+                                           {"doctor_name", a.doctor_name},
+                                           {"phone_e164", a.phone_e164},
+                                           {"local_time_text", zone.format(a.starts_at, locale)},
+                                           {"time_zone", a.time_zone},
+                                           {"utc_text", format_utc_for_people(a.starts_at)},
+                                           {"status", a.status},
+                                           {"is_cancelled", cancelled},
+                                           {"revision", std::to_string(a.revision)}});
+
+    TemplateList notices;
+    if (actions.done == "cancelled") {
+        notices.push_back(TemplateObject{{"message", "The appointment was cancelled."}});
+    } else if (actions.done == "rescheduled") {
+        notices.push_back(TemplateObject{{"message", "The appointment was moved to " +
+                                                         zone.format(a.starts_at, locale) + "."}});
+    }
+    if (const std::string notice = wall_time_notice(a, zone); !notice.empty()) {
+        notices.push_back(TemplateObject{{"message", notice}});
+    }
+
+    if (const ReminderRecord* r = a.current_reminder()) {
+        ReminderStatusText status = describe_reminder(*r, zone, locale);
+        if (cancelled && r->status == reminder_status::sent) {
+            status = {"Already sent: the reminder SMS went out before the appointment was cancelled (" +
+                          zone.format(r->send_at, locale) + "). Tell the patient the appointment is cancelled.",
+                      true};
+        }
+        const bool problem = status.is_problem || r->attention.has_value() || delivery_is_problem(*r);
+        page.set("reminder", TemplateObject{{"local_time_text", zone.format(r->send_at, locale)},
+                                            {"utc_text", format_utc_for_people(r->send_at)},
+                                            {"batch_id", r->batch_id.value_or("")},
+                                            {"status", r->status},
+                                            {"status_text", status.text},
+                                            {"is_problem", problem},
+                                            {"delivery_text", delivery_text(*r, zone, locale)},
+                                            {"delivery_is_problem", delivery_is_problem(*r)},
+                                            {"attention", r->attention.value_or("")},
+                                            {"attention_time_text",
+                                             r->attention_at ? zone.format(*r->attention_at, locale) : ""}});
+    }
+    // Older revisions whose batch may still matter (a cancel in progress, a late delivery report).
+    TemplateList history;
+    for (auto it = a.reminders.rbegin(); it != a.reminders.rend(); ++it) {
+        const ReminderRecord& r = *it;
+        if (r.revision == a.revision) continue;
+        history.push_back(TemplateObject{{"revision", std::to_string(r.revision)},
+                                         {"status", r.status},
+                                         {"status_text", describe_reminder(r, zone, locale).text},
+                                         {"local_time_text", zone.format(r.send_at, locale)},
+                                         {"batch_id", r.batch_id.value_or("")},
+                                         {"delivery_text", delivery_text(r, zone, locale)},
+                                         {"attention", r.attention.value_or("")},
+                                         {"is_problem", r.status == reminder_status::cancel_failed ||
+                                                            r.attention.has_value() || delivery_is_problem(r)}});
+        if (r.status == reminder_status::cancelling || r.status == reminder_status::cancel_failed) {
+            notices.push_back(TemplateObject{
+                {"message", "The reminder of revision " + std::to_string(r.revision) +
+                                " (for the old time) is still being cancelled at Sinch; the module keeps trying."}});
+        }
+    }
+    page.set("has_history", !history.empty());
+    page.set("history", history);
+    page.set("notices", notices);
+
+    TemplateList trail;
+    for (const AuditEntry& entry : audit) {
+        trail.push_back(TemplateObject{{"when_text", zone.format(entry.at, locale)},
+                                       {"actor", entry.actor},
+                                       {"remote_addr", entry.remote_addr.value_or("")},
+                                       {"action", action_words(entry.action)},
+                                       {"details_text", describe_audit_details(entry.action, entry.details_json)}});
+    }
+    page.set("has_audit", !trail.empty());
+    page.set("audit", trail);
+
+    if (!cancelled) {
+        TemplateList errors;
+        for (const std::string& message : actions.errors) errors.push_back(TemplateObject{{"message", message}});
+        page.set("actions", TemplateObject{{"csrf_token", actions.csrf_token},
+                                           {"cancel_url", actions.cancel_url},
+                                           {"reschedule_url", actions.reschedule_url},
+                                           {"reschedule_date", actions.reschedule_date},
+                                           {"reschedule_time", actions.reschedule_time},
+                                           {"time_zone", a.time_zone},
+                                           {"has_errors", !errors.empty()},
+                                           {"errors", errors}});
+    } else {
+        page.set("actions", false);
+    }
+}
+
+TemplateData list_view(const ListPage& list, const ParsedListQuery& parsed, const ListQuery& typed,
+                       const ClinicZone& zone, const std::string& locale, const std::string& clinic_name,
+                       const std::string& mount_url) {
+    TemplateData page;
+    page.set("page_title", "Scheduled appointments");
+    page.set("clinic_name", clinic_name);
+    page.set("time_zone", zone.name());
+    page.set("filters", TemplateObject{{"from", parsed.errors.count("from") ? typed.from : parsed.from},
+                                       {"to", parsed.errors.count("to") ? typed.to : parsed.to},
+                                       {"q", typed.q},
+                                       {"status", parsed.filter.status}});
+    TemplateList options;
+    for (const auto& [value, label] : status_filter_options()) {
+        options.push_back(TemplateObject{
+            {"value", value}, {"label", label}, {"selected", value == parsed.filter.status}});
+    }
+    page.set("status_options", options);
+    TemplateList errors;
+    for (const auto& [field, message] : parsed.errors) errors.push_back(TemplateObject{{"message", message}});
+    page.set("has_errors", !errors.empty());
+    page.set("errors", errors);
+
+    TemplateList rows;
+    for (const AppointmentRecord& a : list.appointments) {
+        const ClinicZone own = a.time_zone == zone.name() ? zone : ClinicZone::load(a.time_zone);
+        TemplateObject row{{"url", mount_url + "/a/" + a.id},
+                           {"patient_name", a.patient_name},
+                           {"doctor_name", a.doctor_name},
+                           {"phone_masked", mask_phone(a.phone_e164)},
+                           {"local_time_text", own.format(a.starts_at, locale)},
+                           {"is_cancelled", a.status == "cancelled"}};
+        if (const ReminderRecord* r = a.current_reminder()) {
+            const ReminderStatusText status = describe_reminder(*r, own, locale);
+            std::string text = short_reminder_status(r->status);
+            if (a.status == "cancelled" && r->status == reminder_status::sent) text = "Already sent before the cancel";
+            row["reminder_status"] = r->status;
+            row["reminder_status_text"] = text;
+            row["reminder_local_time_text"] = own.format(r->send_at, locale);
+            row["delivery_text"] = delivery_text(*r, own, locale);
+            row["attention"] = r->attention.value_or("");
+            row["is_problem"] = status.is_problem || r->attention.has_value() || delivery_is_problem(*r) ||
+                                (a.status == "cancelled" && r->status == reminder_status::sent);
+        } else {
+            row["reminder_status"] = "";
+            row["reminder_status_text"] = "No reminder";
+            row["reminder_local_time_text"] = "";
+            row["delivery_text"] = "";
+            row["attention"] = "";
+            row["is_problem"] = false;
+        }
+        rows.push_back(row);
+    }
+    page.set("appointments", rows);
+    page.set("has_appointments", !rows.empty());
+    std::string summary = "Showing ";
+    if (!parsed.from.empty() && !parsed.to.empty()) {
+        summary += parsed.from == parsed.to ? "appointments on " + parsed.from
+                                            : "appointments from " + parsed.from + " to " + parsed.to;
+    } else if (!parsed.from.empty()) {
+        summary += "appointments from " + parsed.from + " on";
+    } else if (!parsed.to.empty()) {
+        summary += "appointments up to " + parsed.to;
+    } else {
+        summary += "all appointments";
+    }
+    summary += " (" + zone.name() + "), page " + std::to_string(parsed.page) + ".";
+    page.set("summary_text", summary);
+    page.set("prev_url", parsed.page > 1 ? list_url(mount_url, typed, parsed, parsed.page - 1) : "");
+    page.set("next_url", list.has_more ? list_url(mount_url, typed, parsed, parsed.page + 1) : "");
+    page.set("new_url", mount_url);
+    return page;
+}
+
+}  // namespace sr
