@@ -94,21 +94,6 @@ std::optional<AppointmentRecord> load(PageRequest& p, const std::string& id) {
     return AppointmentStore(lease).find(id);
 }
 
-void hand_to_dispatcher(PageRequest& p, const ChangeResult& change) {
-    if (!p.runtime.dispatcher) return;
-    try {
-        if (change.reminder_to_cancel) p.runtime.dispatcher->cancel_now(*change.reminder_to_cancel);
-    } catch (const std::exception& e) {
-        p.log.log(LogLevel::Warn, "SR0512",
-                  std::string("cancelling the old reminder now failed; the dispatcher retries it: ") + e.what());
-    }
-    try {
-        if (change.reminder_to_schedule) p.runtime.dispatcher->hand_over_now(*change.reminder_to_schedule);
-    } catch (const std::exception& e) {
-        p.log.log(LogLevel::Warn, "SR0512",
-                  std::string("handing the new reminder over now failed; the dispatcher retries it: ") + e.what());
-    }
-}
 
 bool valid_idempotency_key(const std::string& key) {
     if (key.empty() || key.size() > k_idempotency_key_max) return false;
@@ -156,24 +141,7 @@ int create(PageRequest& p) {
     }
     if (!fields.empty()) return json_error(p, HTTP_UNPROCESSABLE_ENTITY, "The appointment was not booked.", fields);
 
-    const ValidAppointment& a = *validation.appointment;
-    const Settings& s = settings_of(p);
-    const Actor actor = actor_of(p.r);
-    NewAppointment wanted;
-    wanted.patient_name = a.patient_name;
-    wanted.doctor_name = a.doctor_name;
-    wanted.phone_e164 = a.phone_e164;
-    wanted.starts_at = a.starts.utc;
-    wanted.time_zone = s.time_zone;
-    wanted.local_wall_time = to_iso_string(a.requested_local);
-    wanted.wall_time_resolution = a.starts.resolution;
-    wanted.submission_key = submission_key;
-    wanted.created_by = actor.user;
-    wanted.created_from = actor.remote_addr;
-    wanted.reminder_send_at = a.reminder_at;
-    wanted.reminder_status = a.reminder_slot_passed ? InitialReminderStatus::TooLate : InitialReminderStatus::Pending;
-    wanted.reminder_body = reminder_body(p, wanted.doctor_name, wanted.starts_at);
-    apply_delivery_setup(p, wanted);
+    const NewAppointment wanted = new_appointment(p, *validation.appointment, submission_key);
     const CreateResult created = [&] {
         PgLease lease = p.runtime.database->acquire();
         return AppointmentStore(lease).create(wanted);
@@ -193,7 +161,7 @@ int create(PageRequest& p) {
     }
     p.log.log(LogLevel::Info, "",
               "appointment " + created.appointment.id + " booked through the API for " + mask_phone(wanted.phone_e164) +
-                  " by " + actor.user);
+                  " by " + wanted.created_by);
     if (const ReminderRecord* reminder = created.appointment.current_reminder();
         reminder && reminder->status == reminder_status::pending && p.runtime.dispatcher) {
         try {

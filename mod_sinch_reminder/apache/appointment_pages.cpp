@@ -89,24 +89,6 @@ int render_form(PageRequest& p, int status, const FormState& state) {
     return send_html(p.r, status, p.runtime.pages->render(Page::Form, page));
 }
 
-NewAppointment to_new_appointment(const ValidAppointment& a, const Settings& s, const std::string& submission_key,
-                                  const request_rec* r) {
-    NewAppointment n;
-    n.patient_name = a.patient_name;
-    n.doctor_name = a.doctor_name;
-    n.phone_e164 = a.phone_e164;
-    n.starts_at = a.starts.utc;
-    n.time_zone = s.time_zone;
-    n.local_wall_time = to_iso_string(a.requested_local);
-    n.wall_time_resolution = a.starts.resolution;
-    n.submission_key = submission_key;
-    n.created_by = r->user ? r->user : "anonymous";
-    n.created_from = r->useragent_ip ? r->useragent_ip : "";
-    n.reminder_send_at = a.reminder_at;
-    n.reminder_status = a.reminder_slot_passed ? InitialReminderStatus::TooLate : InitialReminderStatus::Pending;
-    return n;
-}
-
 bool same_booking(const AppointmentRecord& existing, const NewAppointment& wanted) {
     return existing.patient_name == wanted.patient_name && existing.doctor_name == wanted.doctor_name &&
            existing.phone_e164 == wanted.phone_e164 && existing.starts_at == wanted.starts_at;
@@ -187,9 +169,7 @@ int create_appointment(PageRequest& p) {
         }
 
         // 3. Stored first, then handed to Sinch.
-        NewAppointment wanted = to_new_appointment(*validation.appointment, s, token.submission_key, p.r);
-        wanted.reminder_body = reminder_body(p, wanted.doctor_name, wanted.starts_at);
-        apply_delivery_setup(p, wanted);  // callback_url / delivery_report of the batch
+        const NewAppointment wanted = new_appointment(p, *validation.appointment, token.submission_key);
         const CreateResult created = [&] {
             PgLease lease = p.runtime.database->acquire();
             return AppointmentStore(lease).create(wanted);

@@ -10,6 +10,7 @@
 
 #include "apache/request.hpp"
 #include "apache/runtime.hpp"
+#include "core/dispatcher.hpp"
 #include "core/delivery_reports.hpp"
 #include "core/form_token.hpp"
 #include "core/pg_pool.hpp"
@@ -67,6 +68,43 @@ void apply_delivery_setup(PageRequest& p, NewAppointment& appointment) {
 std::string reminder_body(const PageRequest& p, const std::string& doctor, Instant starts_at) {
     const Settings& s = *p.runtime.settings;
     return reminder_text(*p.runtime.message, s.clinic_name, doctor, *p.runtime.zone, starts_at, s.locale);
+}
+
+NewAppointment new_appointment(PageRequest& p, const ValidAppointment& a, const std::string& submission_key) {
+    const Settings& s = *p.runtime.settings;
+    const Actor actor = actor_of(p.r);
+    NewAppointment wanted;
+    wanted.patient_name = a.patient_name;
+    wanted.doctor_name = a.doctor_name;
+    wanted.phone_e164 = a.phone_e164;
+    wanted.starts_at = a.starts.utc;
+    wanted.time_zone = s.time_zone;
+    wanted.local_wall_time = to_iso_string(a.requested_local);
+    wanted.wall_time_resolution = a.starts.resolution;
+    wanted.submission_key = submission_key;
+    wanted.created_by = actor.user;
+    wanted.created_from = actor.remote_addr;
+    wanted.reminder_send_at = a.reminder_at;
+    wanted.reminder_status = a.reminder_slot_passed ? InitialReminderStatus::TooLate : InitialReminderStatus::Pending;
+    wanted.reminder_body = reminder_body(p, wanted.doctor_name, wanted.starts_at);
+    apply_delivery_setup(p, wanted);
+    return wanted;
+}
+
+void hand_to_dispatcher(PageRequest& p, const ChangeResult& change) {
+    if (!p.runtime.dispatcher) return;
+    try {
+        if (change.reminder_to_cancel) p.runtime.dispatcher->cancel_now(*change.reminder_to_cancel);
+    } catch (const std::exception& e) {
+        p.log.log(LogLevel::Warn, "SR0512",
+                  std::string("cancelling the old reminder now failed; the dispatcher retries it: ") + e.what());
+    }
+    try {
+        if (change.reminder_to_schedule) p.runtime.dispatcher->hand_over_now(*change.reminder_to_schedule);
+    } catch (const std::exception& e) {
+        p.log.log(LogLevel::Warn, "SR0512",
+                  std::string("handing the new reminder over now failed; the dispatcher retries it: ") + e.what());
+    }
 }
 
 std::map<std::string, std::string> query_arguments(request_rec* r) {

@@ -5,6 +5,7 @@
 
 #include "apache/appointment_pages.hpp"
 #include "core/appointment_changes.hpp"
+#include "core/appointment_form.hpp"
 #include "core/clock.hpp"
 
 struct request_rec;
@@ -30,6 +31,13 @@ void apply_delivery_setup(PageRequest& p, NewAppointment& appointment);
 
 // The SMS text for an appointment at `starts_at` with this doctor (the site's message template).
 std::string reminder_body(const PageRequest& p, const std::string& doctor, Instant starts_at);
+
+// What a booking (form or API) stores: the validated appointment, who booked it, the SMS text and
+// the delivery-report setup.
+NewAppointment new_appointment(PageRequest& p, const ValidAppointment& appointment, const std::string& submission_key);
+
+// Fast paths after a cancel or reschedule; the background dispatcher does the same if these cannot.
+void hand_to_dispatcher(PageRequest& p, const ChangeResult& change);
 
 // The query string's values (decoded; the first of repeated names wins).
 std::map<std::string, std::string> query_arguments(request_rec* r);

@@ -63,22 +63,6 @@ bool accept_form(PageRequest& p, std::map<std::string, std::string>& fields, int
     return true;
 }
 
-// Fast paths after a change; the background dispatcher does the same if these cannot.
-void hand_to_dispatcher(PageRequest& p, const ChangeResult& change) {
-    if (!p.runtime.dispatcher) return;
-    try {
-        if (change.reminder_to_cancel) p.runtime.dispatcher->cancel_now(*change.reminder_to_cancel);
-    } catch (const std::exception& e) {
-        p.log.log(LogLevel::Warn, "SR0512",
-                  std::string("cancelling the old reminder now failed; the dispatcher retries it: ") + e.what());
-    }
-    try {
-        if (change.reminder_to_schedule) p.runtime.dispatcher->hand_over_now(*change.reminder_to_schedule);
-    } catch (const std::exception& e) {
-        p.log.log(LogLevel::Warn, "SR0512",
-                  std::string("handing the new reminder over now failed; the dispatcher retries it: ") + e.what());
-    }
-}
 
 // The appointment page with reschedule errors (422) and what staff typed.
 int render_with_errors(PageRequest& p, const AppointmentRecord& appointment, const std::vector<std::string>& errors,

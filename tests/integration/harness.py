@@ -9,6 +9,7 @@ Environment (set by CTest, see tests/CMakeLists.txt):
   SR_HTTPD_MODULES  httpd's modules directory (apxs LIBEXECDIR)
   SR_SOURCE_DIR     the repository
 """
+import datetime
 import http.client
 import itertools
 import json
@@ -23,6 +24,7 @@ import time
 import unittest
 import urllib.parse
 import urllib.request
+import zoneinfo
 
 SOURCE_DIR = os.environ.get("SR_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
@@ -63,6 +65,33 @@ def wait_for_port(port, timeout=20.0, process=None):
         except OSError:
             time.sleep(0.05)
     return False
+
+
+# --- what most booking tests need ---------------------------------------------------------------
+NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
+
+
+def tomorrow_at(hour, minute, days=1, zone=NEW_YORK):
+    local = datetime.datetime.now(zone).date() + datetime.timedelta(days=days)
+    return datetime.datetime(local.year, local.month, local.day, hour, minute, tzinfo=zone)
+
+
+def iso_z(moment):
+    """The instant as Sinch's send_at: UTC with milliseconds."""
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def form_for(when, **overrides):
+    """The booking form's fields for an appointment at `when` (clinic-local)."""
+    fields = {
+        "patient_name": "Ada Lovelace",
+        "doctor_name": "Dr. Grace Hopper",
+        "phone": "(650) 253-0000",
+        "appointment_date": when.strftime("%Y-%m-%d"),
+        "appointment_time": when.strftime("%H:%M"),
+    }
+    fields.update(overrides)
+    return fields
 
 
 _db_counter = itertools.count()
@@ -122,7 +151,7 @@ class Cluster:
         shutil.rmtree(self.state, ignore_errors=True)
 
 
-def wait_until(condition, timeout, interval=0.5):
+def wait_until(condition, timeout=15.0, interval=0.2):
     """Polls until condition() is truthy; returns its last value (falsy on timeout)."""
     deadline = time.monotonic() + timeout
     while True:

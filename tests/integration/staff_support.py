@@ -12,32 +12,10 @@ import urllib.parse
 import zoneinfo
 
 import harness
-from harness import Browser, Httpd, module_conf
+from harness import NEW_YORK, Browser, Httpd, form_for, iso_z, module_conf, tomorrow_at, wait_until  # noqa: F401 (re-exported)
 
-NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
 USER, PASSWORD = "frontdesk", "s3cret-desk"
 API_USER, API_PASSWORD = "ehr", "ehr-pass"
-
-
-def tomorrow_at(hour, minute, days=1):
-    local = datetime.datetime.now(NEW_YORK).date() + datetime.timedelta(days=days)
-    return datetime.datetime(local.year, local.month, local.day, hour, minute, tzinfo=NEW_YORK)
-
-
-def iso_z(moment):
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def form_for(when, **overrides):
-    fields = {
-        "patient_name": "Ada Lovelace",
-        "doctor_name": "Dr. Grace Hopper",
-        "phone": "(650) 253-0000",
-        "appointment_date": when.strftime("%Y-%m-%d"),
-        "appointment_time": when.strftime("%H:%M"),
-    }
-    fields.update(overrides)
-    return fields
 
 
 def basic(user, password):
@@ -143,15 +121,6 @@ def sinch_api(fake, method, path, body=None):
     with urllib.request.urlopen(request, timeout=10) as response:
         raw = response.read()
         return json.loads(raw) if raw else None
-
-
-def wait_until(condition, timeout=15.0, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def reminder_rows(database, appointment_id):

@@ -5,34 +5,9 @@ import datetime
 import html
 import re
 import unittest
-import zoneinfo
 
 import harness
-from harness import Browser, Httpd, HttpdTestCase, SinchFake, module_conf
-
-NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
-
-
-def tomorrow_at(hour, minute, zone=NEW_YORK):
-    local = datetime.datetime.now(zone).date() + datetime.timedelta(days=1)
-    return datetime.datetime(local.year, local.month, local.day, hour, minute, tzinfo=zone)
-
-
-def form_for(when, **overrides):
-    fields = {
-        "patient_name": "Ada Lovelace",
-        "doctor_name": "Dr. Grace Hopper",
-        "phone": "(650) 253-0000",
-        "appointment_date": when.strftime("%Y-%m-%d"),
-        "appointment_time": when.strftime("%H:%M"),
-    }
-    fields.update(overrides)
-    return fields
-
-
-def iso_z(moment):
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
+from harness import NEW_YORK, Browser, Httpd, HttpdTestCase, SinchFake, form_for, iso_z, module_conf, tomorrow_at
 
 class AppointmentFlowTest(HttpdTestCase):
     @classmethod

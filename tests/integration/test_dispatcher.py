@@ -8,12 +8,10 @@ import signal
 import threading
 import time
 import unittest
-import zoneinfo
 
 import harness
-from harness import Browser, Cluster, Httpd, HttpdTestCase, SinchFake, module_conf, wait_until
+from harness import NEW_YORK, Browser, Cluster, Httpd, HttpdTestCase, SinchFake, module_conf, wait_until
 
-NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
 FAST = "\n".join(["SinchReminderDispatchInterval 1s", "SinchReminderRetryDelay 1s",
                   "SinchReminderMaxBatchesPerSecond 1000"])
 
