@@ -2,6 +2,7 @@
 names the directive, cross-directive mistakes are caught before start, and virtual hosts inherit
 what they do not set. Runs the real httpd with the built module."""
 import json
+import os
 import tempfile
 import unittest
 
@@ -130,6 +131,19 @@ class ConfigTest(HttpdTestCase):
     def test_module_loaded_but_unused_needs_no_settings(self):
         rc, output = self.configtest("")
         self.assertEqual(rc, 0, output)
+
+    def test_broken_template_stops_httpd_naming_the_file(self):
+        httpd = Httpd("\n".join(VALID + [MOUNT]))
+        try:
+            with open(os.path.join(httpd.root, "templates", "form.html"), "a") as f:
+                f.write("{{#has_errors}} never closed")
+            result = httpd.run("-k", "start")
+            log = httpd.read_error_log()
+            self.assertFalse(harness.wait_for_port(httpd.port, timeout=2), "httpd must not serve")
+            self.assertIn("SR0011", log + result.stderr)
+            self.assertIn("form.html", log + result.stderr)
+        finally:
+            httpd.cleanup()
 
     def test_handler_in_one_virtual_host_checks_only_that_host(self):
         conf = f"""
