@@ -255,24 +255,12 @@ int reschedule(PageRequest& p, const std::string& id) {
     if (valid.starts.utc == appointment->starts_at && wall_time == appointment->local_wall_time) {
         return send_json_text(p.r, HTTP_OK, appointment_json(*appointment));  // already at that time
     }
-    NewTime new_time;
-    new_time.starts_at = valid.starts.utc;
-    new_time.local_wall_time = wall_time;
-    new_time.resolution = valid.starts.resolution;
-    new_time.reminder_send_at = valid.reminder_at;
-    new_time.reminder_slot_passed = valid.reminder_slot_passed;
-    new_time.reminder_body = reminder_body(p, appointment->doctor_name, valid.starts.utc);
-    delivery_setup(p, new_time.reminder_delivery_report, new_time.reminder_callback_url);
-    const Actor actor = actor_of(p.r);
-    const ChangeResult change = [&] {
-        PgLease lease = p.runtime.database->acquire();
-        return reschedule_appointment(lease, id, new_time, actor);
-    }();
+    const ChangeResult change = reschedule_to(p, *appointment, valid);
     if (change.outcome == ChangeOutcome::NotFound) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
     if (change.outcome == ChangeOutcome::AlreadyCancelled) {
         return json_error(p, HTTP_CONFLICT, "The appointment is cancelled; a cancelled appointment cannot be moved.");
     }
-    p.log.log(LogLevel::Info, "", "appointment " + id + " rescheduled through the API to " + wall_time + " by " + actor.user);
+    p.log.log(LogLevel::Info, "", "appointment " + id + " rescheduled through the API to " + wall_time + " by " + actor_of(p.r).user);
     hand_to_dispatcher(p, change);
     const std::optional<AppointmentRecord> updated = load(p, id);
     if (!updated) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");

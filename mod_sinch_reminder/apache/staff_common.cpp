@@ -91,6 +91,19 @@ NewAppointment new_appointment(PageRequest& p, const ValidAppointment& a, const 
     return wanted;
 }
 
+ChangeResult reschedule_to(PageRequest& p, const AppointmentRecord& appointment, const ValidAppointment& valid) {
+    NewTime time;
+    time.starts_at = valid.starts.utc;
+    time.local_wall_time = to_iso_string(valid.requested_local);
+    time.resolution = valid.starts.resolution;
+    time.reminder_send_at = valid.reminder_at;
+    time.reminder_slot_passed = valid.reminder_slot_passed;
+    time.reminder_body = reminder_body(p, appointment.doctor_name, valid.starts.utc);
+    delivery_setup(p, time.reminder_delivery_report, time.reminder_callback_url);
+    PgLease lease = p.runtime.database->acquire();
+    return reschedule_appointment(lease, appointment.id, time, actor_of(p.r));
+}
+
 void hand_to_dispatcher(PageRequest& p, const ChangeResult& change) {
     if (!p.runtime.dispatcher) return;
     try {

@@ -7,6 +7,7 @@
 #include "core/appointment_changes.hpp"
 #include "core/appointment_form.hpp"
 #include "core/clock.hpp"
+#include "core/store.hpp"
 
 struct request_rec;
 
@@ -35,6 +36,9 @@ std::string reminder_body(const PageRequest& p, const std::string& doctor, Insta
 // What a booking (form or API) stores: the validated appointment, who booked it, the SMS text and
 // the delivery-report setup.
 NewAppointment new_appointment(PageRequest& p, const ValidAppointment& appointment, const std::string& submission_key);
+
+// Moves the appointment to the validated new time (a new reminder revision with its own SMS text).
+ChangeResult reschedule_to(PageRequest& p, const AppointmentRecord& appointment, const ValidAppointment& valid);
 
 // Fast paths after a cancel or reschedule; the background dispatcher does the same if these cannot.
 void hand_to_dispatcher(PageRequest& p, const ChangeResult& change);

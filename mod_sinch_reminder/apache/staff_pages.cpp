@@ -189,19 +189,7 @@ int reschedule_from_page(PageRequest& p, const std::string& appointment_id) {
         if (valid.starts.utc == appointment->starts_at && wall_time == appointment->local_wall_time) {
             return redirect_to_appointment(p, appointment_id, "rescheduled");  // nothing to move (a resubmit)
         }
-        NewTime time;
-        time.starts_at = valid.starts.utc;
-        time.local_wall_time = wall_time;
-        time.resolution = valid.starts.resolution;
-        time.reminder_send_at = valid.reminder_at;
-        time.reminder_slot_passed = valid.reminder_slot_passed;
-        time.reminder_body = reminder_body(p, appointment->doctor_name, valid.starts.utc);
-        delivery_setup(p, time.reminder_delivery_report, time.reminder_callback_url);
-        const Actor actor = actor_of(p.r);
-        const ChangeResult change = [&] {
-            PgLease lease = p.runtime.database->acquire();
-            return reschedule_appointment(lease, appointment_id, time, actor);
-        }();
+        const ChangeResult change = reschedule_to(p, *appointment, valid);
         if (change.outcome == ChangeOutcome::NotFound) {
             return show_error(p, HTTP_NOT_FOUND, "No such appointment", "There is no appointment at this address.");
         }
@@ -210,7 +198,7 @@ int reschedule_from_page(PageRequest& p, const std::string& appointment_id) {
                               "A cancelled appointment cannot be moved. Book a new appointment instead.");
         }
         p.log.log(LogLevel::Info, "",
-                  "appointment " + appointment_id + " rescheduled to " + wall_time + " by " + actor.user);
+                  "appointment " + appointment_id + " rescheduled to " + wall_time + " by " + actor_of(p.r).user);
         hand_to_dispatcher(p, change);
         return redirect_to_appointment(p, appointment_id, "rescheduled");
     } catch (const DatabaseUnavailable& e) {
