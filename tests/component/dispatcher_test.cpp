@@ -11,6 +11,7 @@
 #include "core/dispatcher.hpp"
 #include "core/store.hpp"
 #include "pg_test_db.hpp"
+#include "store_and_sinch_fixture.hpp"
 #include "sinch_fake_control.hpp"
 
 using namespace std::chrono_literals;
@@ -19,7 +20,7 @@ using sr::test::FakeControl;
 using sr::test::JsonPtr;
 using sr::test::TestDatabase;
 
-class DispatcherTest : public CppUnit::TestFixture {
+class DispatcherTest : public sr::test::StoreAndSinchFixture {
     CPPUNIT_TEST_SUITE(DispatcherTest);
     CPPUNIT_TEST(testDueReminderIsHandedOverOnceWithItsStoredText);
     CPPUNIT_TEST(testReminderBeyondTheHorizonWaitsUntilItEntersIt);
@@ -36,12 +37,6 @@ class DispatcherTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testTwoNodesRacingScheduleEachReminderOnce);
     CPPUNIT_TEST_SUITE_END();
 
-    std::unique_ptr<TestDatabase> m_db;
-    std::unique_ptr<sr::PgPool> m_pool;
-    CapturingLogger m_logger;
-    FakeControl m_fake;
-    std::unique_ptr<sr::CurlTransport> m_transport;
-    std::unique_ptr<sr::SinchClient> m_sinch;
     int m_counter = 0;
 
     sr::DispatchSettings settings(const std::string& owner = "node-a:1") const {
@@ -89,25 +84,6 @@ class DispatcherTest : public CppUnit::TestFixture {
     std::size_t live_batches() { return static_cast<std::size_t>(m_fake.stat("live_batches")); }
 
   public:
-    void setUp() override {
-        m_db = std::make_unique<TestDatabase>();
-        sr::PgPoolConfig config;
-        config.conninfo = m_db->conninfo();
-        config.max_connections = 8;
-        m_pool = std::make_unique<sr::PgPool>(config, m_logger);
-        m_fake.reset();
-        m_transport = std::make_unique<sr::CurlTransport>();
-        auto sinch_config = m_fake.service_plan_config();
-        sinch_config.total_timeout_ms = 1500;
-        m_sinch = std::make_unique<sr::SinchClient>(sinch_config, *m_transport, m_logger);
-    }
-
-    void tearDown() override {
-        m_sinch.reset();
-        m_pool.reset();
-        m_db.reset();
-    }
-
     void testDueReminderIsHandedOverOnceWithItsStoredText() {
         const auto appointment = book(sr::now_utc() + 1h);
         auto d = dispatcher(settings());

@@ -11,6 +11,7 @@
 #include "core/reconciler.hpp"
 #include "core/store.hpp"
 #include "pg_test_db.hpp"
+#include "store_and_sinch_fixture.hpp"
 #include "sinch_fake_control.hpp"
 
 using namespace std::chrono_literals;
@@ -19,7 +20,7 @@ using sr::test::FakeControl;
 using sr::test::JsonPtr;
 using sr::test::TestDatabase;
 
-class StaffOperationsComponentTest : public CppUnit::TestFixture {
+class StaffOperationsComponentTest : public sr::test::StoreAndSinchFixture {
     CPPUNIT_TEST_SUITE(StaffOperationsComponentTest);
     CPPUNIT_TEST(testFindManyKeepsTheOrderAndSkipsUnknownIds);
     CPPUNIT_TEST(testListFiltersOrdersAndPages);
@@ -31,12 +32,6 @@ class StaffOperationsComponentTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testReconcileRetriesWhenSinchCannotBeAsked);
     CPPUNIT_TEST_SUITE_END();
 
-    std::unique_ptr<TestDatabase> m_db;
-    std::unique_ptr<sr::PgPool> m_pool;
-    CapturingLogger m_logger;
-    FakeControl m_fake;
-    std::unique_ptr<sr::CurlTransport> m_transport;
-    std::unique_ptr<sr::SinchClient> m_sinch;
     int m_counter = 0;
 
     sr::Dispatcher dispatcher() {
@@ -113,25 +108,6 @@ class StaffOperationsComponentTest : public CppUnit::TestFixture {
     sr::ReconcileReport reconcile() { return sr::reconcile(*m_pool, *m_sinch, m_logger); }
 
   public:
-    void setUp() override {
-        m_db = std::make_unique<TestDatabase>();
-        sr::PgPoolConfig config;
-        config.conninfo = m_db->conninfo();
-        config.max_connections = 4;
-        m_pool = std::make_unique<sr::PgPool>(config, m_logger);
-        m_fake.reset();
-        m_transport = std::make_unique<sr::CurlTransport>();
-        auto sinch_config = m_fake.service_plan_config();
-        sinch_config.total_timeout_ms = 1500;
-        m_sinch = std::make_unique<sr::SinchClient>(sinch_config, *m_transport, m_logger);
-    }
-
-    void tearDown() override {
-        m_sinch.reset();
-        m_pool.reset();
-        m_db.reset();
-    }
-
     void testFindManyKeepsTheOrderAndSkipsUnknownIds() {
         const auto a = book(sr::now_utc() + 30h);
         const auto b = book(sr::now_utc() + 20h);

@@ -398,6 +398,32 @@ class HttpdTestCase(unittest.TestCase):
         return outcome
 
 
+class ServicesTestCase(HttpdTestCase):
+    """One database, one Sinch fake and one httpd for the whole class; each test starts from an empty
+    store and a reset fake. Subclasses choose the httpd with make_httpd()."""
+
+    @classmethod
+    def make_httpd(cls, database, fake):
+        return Httpd(module_conf(database.conninfo, fake.url))
+
+    @classmethod
+    def setUpClass(cls):
+        cls.database = Database()
+        cls.fake = SinchFake()
+        cls.httpd = cls.make_httpd(cls.database, cls.fake)
+        cls.httpd.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.httpd.cleanup()
+        cls.fake.stop()
+        cls.database.drop()
+
+    def setUp(self):
+        self.fake.control("POST", "/_fake/reset")
+        self.database.query("TRUNCATE appointments, reminders, audit_log CASCADE")
+
+
 def main():
     unittest.main(verbosity=2)
 

@@ -5,7 +5,7 @@ import json
 import urllib.parse
 
 import harness
-from harness import HttpdTestCase, SinchFake
+from harness import ServicesTestCase, SinchFake
 from staff_support import (API_PASSWORD, API_USER, NEW_YORK, audit_rows, basic, fake_batch, iso_z, live_batches,
                            next_dst_gap, reminder_rows, staff_httpd, tomorrow_at)
 
@@ -23,23 +23,10 @@ def booking(when, **overrides):
     return document
 
 
-class ApiTest(HttpdTestCase):
+class ApiTest(ServicesTestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.database = harness.Database()
-        cls.fake = SinchFake()
-        cls.httpd = staff_httpd(cls.database, cls.fake)
-        cls.httpd.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.httpd.cleanup()
-        cls.fake.stop()
-        cls.database.drop()
-
-    def setUp(self):
-        self.fake.control("POST", "/_fake/reset")
-        self.database.query("TRUNCATE appointments, reminders, audit_log CASCADE")
+    def make_httpd(cls, database, fake):
+        return staff_httpd(database, fake)
 
     # --- helpers --------------------------------------------------------------------------------
     def call(self, method, path, document=None, headers=None, raw=None, content_type="application/json"):

@@ -7,25 +7,12 @@ import re
 import unittest
 
 import harness
-from harness import NEW_YORK, Browser, Httpd, HttpdTestCase, SinchFake, form_for, iso_z, module_conf, tomorrow_at
+from harness import NEW_YORK, Browser, Httpd, ServicesTestCase, SinchFake, form_for, iso_z, module_conf, tomorrow_at
 
-class AppointmentFlowTest(HttpdTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.database = harness.Database()
-        cls.fake = SinchFake()
-        cls.httpd = Httpd(module_conf(cls.database.conninfo, cls.fake.url))
-        cls.httpd.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.httpd.cleanup()
-        cls.fake.stop()
-        cls.database.drop()
+class AppointmentFlowTest(ServicesTestCase):
 
     def setUp(self):
-        self.fake.control("POST", "/_fake/reset")
-        self.database.query("TRUNCATE appointments, reminders, audit_log CASCADE")
+        super().setUp()
         self.browser = Browser(self.httpd)
 
     def created_batches(self):
@@ -245,21 +232,9 @@ class AppointmentFlowTest(HttpdTestCase):
         self.assertNotIn("Reply STOP", log)
 
 
-class DatabaseDownTest(HttpdTestCase):
+class DatabaseDownTest(ServicesTestCase):
     """PostgreSQL unreachable: a clear 503 page, no Sinch call, no crash."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.database = harness.Database()
-        cls.fake = SinchFake()
-        cls.httpd = Httpd(module_conf(cls.database.conninfo, cls.fake.url))
-        cls.httpd.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.httpd.cleanup()
-        cls.fake.stop()
-        cls.database.drop()
 
     def test_database_down_answers_503_and_schedules_nothing(self):
         browser = Browser(self.httpd)

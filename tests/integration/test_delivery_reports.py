@@ -8,7 +8,7 @@ import os
 import unittest
 
 import harness
-from harness import HttpdTestCase, SinchFake
+from harness import ServicesTestCase, SinchFake
 from staff_support import (StaffBrowser, audit_rows, fake_batch, reminder_rows, sinch_api, staff_httpd, text_of,
                            tomorrow_at, wait_until)
 
@@ -18,31 +18,21 @@ def iso_ms(moment):
         f"{moment.microsecond // 1000:03d}Z"
 
 
-class DeliveryCase(HttpdTestCase):
+class DeliveryCase(ServicesTestCase):
     """Shared set-up; subclasses say how the module is configured."""
 
     extra = ""
 
     @classmethod
-    def setUpClass(cls):
-        cls.database = harness.Database()
-        cls.fake = SinchFake()
-        cls.httpd = staff_httpd(cls.database, cls.fake, extra=cls.module_extra())
-        cls.httpd.start()
+    def make_httpd(cls, database, fake):
+        return staff_httpd(database, fake, extra=cls.module_extra())
 
     @classmethod
     def module_extra(cls):
         return cls.extra
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.httpd.cleanup()
-        cls.fake.stop()
-        cls.database.drop()
-
     def setUp(self):
-        self.fake.control("POST", "/_fake/reset")
-        self.database.query("TRUNCATE appointments, reminders, audit_log CASCADE")
+        super().setUp()
         self.browser = StaffBrowser(self.httpd)
 
     def book(self, when=None):

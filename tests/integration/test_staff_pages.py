@@ -6,28 +6,18 @@ import re
 import urllib.parse
 
 import harness
-from harness import HttpdTestCase, SinchFake
+from harness import ServicesTestCase, SinchFake
 from staff_support import (NEW_YORK, USER, StaffBrowser, audit_rows, fake_batch, form_for, iso_z, live_batches,
                            reminder_rows, staff_httpd, text_of, tomorrow_at, wait_until)
 
 
-class StaffPagesTest(HttpdTestCase):
+class StaffPagesTest(ServicesTestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.database = harness.Database()
-        cls.fake = SinchFake()
-        cls.httpd = staff_httpd(cls.database, cls.fake)
-        cls.httpd.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.httpd.cleanup()
-        cls.fake.stop()
-        cls.database.drop()
+    def make_httpd(cls, database, fake):
+        return staff_httpd(database, fake)
 
     def setUp(self):
-        self.fake.control("POST", "/_fake/reset")
-        self.database.query("TRUNCATE appointments, reminders, audit_log CASCADE")
+        super().setUp()
         self.browser = StaffBrowser(self.httpd)
 
     def page(self, appointment_id, query=""):
