@@ -25,12 +25,15 @@ namespace {
 
 constexpr const char* k_csrf_cookie = "sr_csrf";
 constexpr std::size_t k_form_max_bytes = 16 * 1024;
-const char* const k_fields[] = {"patient_name", "doctor_name", "phone", "appointment_date", "appointment_time"};
+const char* const k_fields[] = {"patient_name", "doctor_name", "phone", "appointment_date",
+                                "appointment_time"};
 
 std::string human_duration(std::chrono::seconds d) {
     const long long minutes = d.count() / 60;
     const long long hours = minutes / 60, rest = minutes % 60;
-    auto unit = [](long long n, const char* word) { return std::to_string(n) + " " + word + (n == 1 ? "" : "s"); };
+    auto unit = [](long long n, const char* word) {
+        return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+    };
     if (hours && rest) return unit(hours, "hour") + " " + unit(rest, "minute");
     if (hours) return unit(hours, "hour");
     return unit(minutes, "minute");
@@ -57,22 +60,17 @@ struct FormState {
     std::string token;  // reuse the submitted token on a re-render, so a double submit stays one
 };
 
-int render_form(PageRequest& p, int status, const FormState& state) {
+// The page data of the form, except the CSRF token.
+TemplateData form_page(PageRequest& p, const std::string& time_zone_now, const FormState& state) {
     const Settings& s = settings_of(p);
     TemplateData page;
     page.set("page_title", "New appointment");
     page.set("clinic_name", s.clinic_name);
     page.set("time_zone", s.time_zone);
-    page.set("time_zone_now", p.runtime.zone->format(now_utc(), s.locale));
+    page.set("time_zone_now", time_zone_now);
     page.set("lead_time_text", human_duration(s.lead_time));
     page.set("form_action", p.mount);
     page.set("list_url", p.mount + "/list");
-    std::string token = state.token;
-    if (token.empty()) {
-        const std::string binding = FormTokens::binding(csrf_cookie(p, true), remote_user(p.r));
-        token = p.runtime.form_tokens().issue(binding, now_utc().time_since_epoch().count());
-    }
-    page.set("csrf_token", token);
     TemplateList errors;
     for (const auto& message : state.general_errors) errors.push_back(TemplateObject{{"message", message}});
     for (const char* field : k_fields) {
@@ -86,6 +84,30 @@ int render_form(PageRequest& p, int status, const FormState& state) {
     page.set("errors", errors);
     page.set("phone_needs_confirmation", state.phone_needs_confirmation);
     page.set("phone_warning", state.phone_warning);
+    return page;
+}
+
+int render_form(PageRequest& p, int status, const FormState& state) {
+    const Settings& s = settings_of(p);
+    std::string token = state.token;
+    if (token.empty()) {
+        const std::string binding = FormTokens::binding(csrf_cookie(p, true), remote_user(p.r));
+        token = p.runtime.form_tokens().issue(binding, now_utc().time_since_epoch().count());
+    }
+    const std::string time_zone_now = p.runtime.zone->format(now_utc(), s.locale);
+    const bool blank = state.values.empty() && state.errors.empty() && state.general_errors.empty() &&
+                       !state.phone_needs_confirmation && state.phone_warning.empty();
+    if (blank) {
+        // The blank form differs between requests only in its token (and the clock's minute): render it once.
+        const std::string key = p.mount + '\x1f' + s.clinic_name + '\x1f' + s.time_zone + '\x1f' +
+                                std::to_string(s.lead_time.count()) + '\x1f' + time_zone_now;
+        return send_html(
+            p.r, status,
+            p.runtime.pages->render_cached(
+                Page::Form, key, [&] { return form_page(p, time_zone_now, state); }, "csrf_token", token));
+    }
+    TemplateData page = form_page(p, time_zone_now, state);
+    page.set("csrf_token", token);
     return send_html(p.r, status, p.runtime.pages->render(Page::Form, page));
 }
 
@@ -116,9 +138,10 @@ int show_form(PageRequest& p) {
         return render_form(p, HTTP_OK, FormState{});
     } catch (const DatabaseUnavailable& e) {
         p.log.log(LogLevel::Error, "SR0211", std::string("form: database unavailable: ") + e.what());
-        return show_error(p, HTTP_SERVICE_UNAVAILABLE, "Appointments are unavailable",
-                          "The appointment database cannot be reached right now. Nothing was lost; please try "
-                          "again in a minute, and tell IT if this persists.");
+        return show_error(
+            p, HTTP_SERVICE_UNAVAILABLE, "Appointments are unavailable",
+            "The appointment database cannot be reached right now. Nothing was lost; please try "
+            "again in a minute, and tell IT if this persists.");
     }
 }
 
@@ -126,9 +149,10 @@ int create_appointment(PageRequest& p) {
     const Settings& s = settings_of(p);
     std::map<std::string, std::string> fields;
     if (const int status = read_form(p.r, k_form_max_bytes, fields); status != OK) {
-        const char* why = status == HTTP_UNSUPPORTED_MEDIA_TYPE ? "The form must be sent as a normal web form."
+        const char* why = status == HTTP_UNSUPPORTED_MEDIA_TYPE
+                              ? "The form must be sent as a normal web form."
                           : status == HTTP_REQUEST_ENTITY_TOO_LARGE ? "The form is too large."
-                                                                     : "The form could not be read.";
+                                                                    : "The form could not be read.";
         return show_error(p, status, "The form was not accepted", why);
     }
     FormState state;
@@ -138,8 +162,8 @@ int create_appointment(PageRequest& p) {
     try {
         // 1. Was this form issued to this browser (and user), by any node?
         const std::string binding = FormTokens::binding(csrf_cookie(p, false), remote_user(p.r));
-        const VerifiedToken token =
-            p.runtime.form_tokens().verify(fields["csrf_token"], binding, now_utc().time_since_epoch().count());
+        const VerifiedToken token = p.runtime.form_tokens().verify(fields["csrf_token"], binding,
+                                                                   now_utc().time_since_epoch().count());
         if (token.check != TokenCheck::Valid) {
             p.log.log(LogLevel::Warn, "SR0102", std::string("form refused: ") + describe(token.check));
             state.general_errors.push_back(describe(token.check));
@@ -179,7 +203,8 @@ int create_appointment(PageRequest& p) {
             if (!same_booking(created.appointment, wanted)) {
                 state.token.clear();  // a fresh form for the new booking
                 state.general_errors.push_back(
-                    "This form was already used to book another appointment (" + created.appointment.patient_name +
+                    "This form was already used to book another appointment (" +
+                    created.appointment.patient_name +
                     "). Nothing new was booked. Check the entries below and submit again to book this one.");
                 return render_form(p, HTTP_CONFLICT, state);
             }
@@ -187,8 +212,8 @@ int create_appointment(PageRequest& p) {
             return HTTP_SEE_OTHER;  // the same form submitted twice: one appointment
         }
         p.log.log(LogLevel::Info, "",
-                  "appointment " + created.appointment.id + " booked for " + mask_phone(wanted.phone_e164) + " by " +
-                      wanted.created_by);
+                  "appointment " + created.appointment.id + " booked for " + mask_phone(wanted.phone_e164) +
+                      " by " + wanted.created_by);
         // Inside the horizon it goes to Sinch now; otherwise (or if the rate limit says wait) the
         // background dispatcher hands it over later.
         if (const ReminderRecord* reminder = created.appointment.current_reminder();
@@ -200,7 +225,8 @@ int create_appointment(PageRequest& p) {
     } catch (const DatabaseUnavailable& e) {
         p.log.log(LogLevel::Error, "SR0212", std::string("booking: database unavailable: ") + e.what());
         const char* message =
-            "The appointment database cannot be reached, so nothing was booked and no SMS was scheduled. Your "
+            "The appointment database cannot be reached, so nothing was booked and no SMS was scheduled. "
+            "Your "
             "entries are kept: please submit again in a minute, and tell IT if this persists.";
         try {
             state.errors.clear();
@@ -224,12 +250,14 @@ int show_confirmation(PageRequest& p, const std::string& appointment_id) {
         }
         const ClinicZone zone = ClinicZone::load(appointment->time_zone);
         TemplateData page = confirmation_view(*appointment, zone, s.locale, s.clinic_name, p.mount);
-        add_staff_page_details(p, page, *appointment, lease, zone);  // cancel/reschedule, delivery, audit trail
+        add_staff_page_details(p, page, *appointment, lease,
+                               zone);  // cancel/reschedule, delivery, audit trail
         return send_html(p.r, HTTP_OK, p.runtime.pages->render(Page::Confirmation, page));
     } catch (const DatabaseUnavailable& e) {
         p.log.log(LogLevel::Error, "SR0213", std::string("confirmation: database unavailable: ") + e.what());
-        return show_error(p, HTTP_SERVICE_UNAVAILABLE, "Appointments are unavailable",
-                          "The appointment database cannot be reached right now. Please try again in a minute.");
+        return show_error(
+            p, HTTP_SERVICE_UNAVAILABLE, "Appointments are unavailable",
+            "The appointment database cannot be reached right now. Please try again in a minute.");
     }
 }
 

@@ -89,7 +89,7 @@ bool looks_like_iana_name(const std::string& name) {
     return true;
 }
 
-std::string display_abbreviation(const char* os_abbreviation, int offset_seconds) {
+std::string zone_display_text(const char* os_abbreviation, int offset_seconds) {
     const std::string abbreviation = os_abbreviation != nullptr ? os_abbreviation : "";
     // Zones without customary letters have numeric abbreviations ("+05"); "UTC+05" reads better in an SMS.
     if (abbreviation.empty() || abbreviation[0] == '+' || abbreviation[0] == '-') {
@@ -128,29 +128,35 @@ icu::UnicodeString with_literal_zone(const icu::UnicodeString& pattern, const st
     return result;
 }
 
-// DateTimePatternGenerator is slow to create, so the best pattern per locale is cached (the cache is
-// small: locales come from configuration). ICU objects are never shared between threads.
-icu::UnicodeString best_date_time_pattern(const icu::Locale& locale, const std::string& locale_key) {
+// ICU's pattern for a skeleton in a locale. A DateTimePatternGenerator costs ~2 M instructions to create,
+// so one per locale is kept, and every answer is cached (locales and skeletons come from configuration and
+// code, so the cache stays small).
+icu::UnicodeString best_pattern(const std::string& icu_locale, const char16_t* skeleton) {
     static std::mutex cache_mutex;
-    static std::map<std::string, icu::UnicodeString> cache;
-    {
-        std::lock_guard<std::mutex> lock(cache_mutex);
-        const auto found = cache.find(locale_key);
-        if (found != cache.end()) return found->second;
+    static std::map<std::string, std::unique_ptr<icu::DateTimePatternGenerator>> generators;
+    static std::map<std::pair<std::string, std::u16string>, icu::UnicodeString> patterns;
+    std::lock_guard<std::mutex> lock(cache_mutex);
+    const auto key = std::make_pair(icu_locale, std::u16string(skeleton));
+    if (const auto found = patterns.find(key); found != patterns.end()) return found->second;
+
+    const icu::Locale locale(icu_locale.c_str());
+    if (locale.isBogus()) throw std::invalid_argument("malformed ICU locale: \"" + icu_locale + "\"");
+    auto& generator = generators[icu_locale];
+    if (!generator) {
+        UErrorCode status = U_ZERO_ERROR;
+        generator.reset(icu::DateTimePatternGenerator::createInstance(locale, status));
+        if (U_FAILURE(status)) {
+            generators.erase(icu_locale);
+            throw std::runtime_error(std::string("ICU DateTimePatternGenerator failed: ") +
+                                     u_errorName(status));
+        }
     }
     UErrorCode status = U_ZERO_ERROR;
-    std::unique_ptr<icu::DateTimePatternGenerator> generator(
-        icu::DateTimePatternGenerator::createInstance(locale, status));
-    if (U_FAILURE(status)) {
-        throw std::runtime_error(std::string("ICU DateTimePatternGenerator failed: ") + u_errorName(status));
-    }
-    // Weekday, day, abbreviated month, year, hour in the locale's 12/24 h convention, minutes, zone.
-    icu::UnicodeString pattern = generator->getBestPattern(icu::UnicodeString(u"yMMMEdjmmz"), status);
+    icu::UnicodeString pattern = generator->getBestPattern(icu::UnicodeString(skeleton), status);
     if (U_FAILURE(status)) {
         throw std::runtime_error(std::string("ICU getBestPattern failed: ") + u_errorName(status));
     }
-    std::lock_guard<std::mutex> lock(cache_mutex);
-    if (cache.size() < 256) cache.emplace(locale_key, pattern);
+    if (patterns.size() < 1024) patterns.emplace(key, pattern);
     return pattern;
 }
 
@@ -281,7 +287,7 @@ struct ClinicZone::Impl {
     // "03:30 EDT"
     std::string wall_time_with_abbreviation(absl::Time time) const {
         const absl::TimeZone::CivilInfo info = zone.At(time);
-        return format_hh_mm(info.cs) + " " + display_abbreviation(info.zone_abbr, info.offset);
+        return format_hh_mm(info.cs) + " " + zone_display_text(info.zone_abbr, info.offset);
     }
 
     // The wall clock reading just before and at a transition: "02:00" -> "03:00".
@@ -385,24 +391,60 @@ std::string ClinicZone::abbreviation(Instant utc) const {
     return abbreviation != nullptr ? abbreviation : "";
 }
 
-std::string ClinicZone::format(Instant utc, const std::string& icu_locale) const {
-    const icu::Locale locale(icu_locale.c_str());
-    if (locale.isBogus()) throw std::invalid_argument("malformed ICU locale: \"" + icu_locale + "\"");
-
+std::string ClinicZone::display_abbreviation(Instant utc) const {
     const absl::TimeZone::CivilInfo info = impl_->zone.At(to_absl(utc));
-    const icu::UnicodeString pattern = with_literal_zone(best_date_time_pattern(locale, icu_locale),
-                                                         display_abbreviation(info.zone_abbr, info.offset));
-    UErrorCode status = U_ZERO_ERROR;
-    icu::SimpleDateFormat formatter(pattern, locale, status);
-    if (U_FAILURE(status)) {
-        throw std::runtime_error(std::string("ICU SimpleDateFormat failed: ") + u_errorName(status));
-    }
-    // A fixed-offset zone: ICU's calendar applies exactly the offset the OS rules give for this instant.
-    formatter.adoptTimeZone(
-        new icu::SimpleTimeZone(info.offset * 1000, icu::UnicodeString::fromUTF8(impl_->name)));
+    return zone_display_text(info.zone_abbr, info.offset);
+}
 
+std::string ClinicZone::format(Instant utc, const std::string& icu_locale) const {
+    // Weekday, day, abbreviated month, year, hour in the locale's 12/24 h convention, minutes, zone.
+    return format_at_offset(utc, u"yMMMEdjmmz", icu_locale, display_abbreviation(utc));
+}
+
+std::string ClinicZone::format_skeleton(Instant utc, const char16_t* skeleton,
+                                        const std::string& icu_locale) const {
+    return format_at_offset(utc, skeleton, icu_locale, "");
+}
+
+std::string ClinicZone::format_at_offset(Instant utc, const char16_t* skeleton, const std::string& icu_locale,
+                                         const std::string& zone_literal) const {
+    // A SimpleDateFormat costs ~1 M instructions to build and may not be shared between threads: each
+    // thread keeps one per (locale, skeleton, zone text). Bounded: the keys come from configuration.
+    struct ThreadFormatter {
+        std::unique_ptr<icu::SimpleDateFormat> format;
+        int offset_seconds = 0;
+        bool has_zone = false;
+    };
+    thread_local std::map<std::string, ThreadFormatter> formatters;
+    std::string key = icu_locale;
+    key += '\x1f';
+    icu::UnicodeString(skeleton).toUTF8String(key);
+    key += '\x1f';
+    key += zone_literal;
+    auto found = formatters.find(key);
+    if (found == formatters.end()) {
+        icu::UnicodeString pattern = best_pattern(icu_locale, skeleton);
+        if (!zone_literal.empty()) pattern = with_literal_zone(pattern, zone_literal);
+        UErrorCode status = U_ZERO_ERROR;
+        auto format =
+            std::make_unique<icu::SimpleDateFormat>(pattern, icu::Locale(icu_locale.c_str()), status);
+        if (U_FAILURE(status)) {
+            throw std::runtime_error(std::string("ICU SimpleDateFormat failed: ") + u_errorName(status));
+        }
+        if (formatters.size() >= 64) formatters.clear();
+        found = formatters.emplace(std::move(key), ThreadFormatter{std::move(format), 0, false}).first;
+    }
+    ThreadFormatter& formatter = found->second;
+    // A fixed-offset zone: ICU's calendar applies exactly the offset the OS rules give for this instant.
+    const int offset_seconds = utc_offset_seconds(utc);
+    if (!formatter.has_zone || formatter.offset_seconds != offset_seconds) {
+        formatter.format->adoptTimeZone(
+            new icu::SimpleTimeZone(offset_seconds * 1000, icu::UnicodeString::fromUTF8(impl_->name)));
+        formatter.offset_seconds = offset_seconds;
+        formatter.has_zone = true;
+    }
     icu::UnicodeString text;
-    formatter.format(static_cast<UDate>(utc.time_since_epoch().count()) * 1000.0, text);
+    formatter.format->format(static_cast<UDate>(utc.time_since_epoch().count()) * 1000.0, text);
     replace_special_spaces(text);
     std::string result;
     text.toUTF8String(result);

@@ -131,6 +131,15 @@ class ClinicZone {
     // if ICU fails.
     std::string format(Instant utc, const std::string& icu_locale) const;
 
+    // The fields of an ICU skeleton (e.g. u"MMMEd", u"jmm") in the order and words of `icu_locale`, at the
+    // OS's offset for `utc`. Zone fields in the skeleton would use ICU's stale names: append
+    // display_abbreviation() instead. Same errors and spaces as format().
+    std::string format_skeleton(Instant utc, const char16_t* skeleton, const std::string& icu_locale) const;
+
+    // The zone as pages and SMS show it at `utc`: the OS abbreviation ("EST"), or "UTC+05" / "UTC+05:30"
+    // where the zone has only a numeric one.
+    std::string display_abbreviation(Instant utc) const;
+
     // "2026-11-28T14:30-05:00" (":ss" is added only if the instant has seconds).
     std::string format_local_iso(Instant utc) const;
 
@@ -139,6 +148,8 @@ class ClinicZone {
     std::string describe_resolution(const LocalDateTime& requested, const ResolvedTime& resolved) const;
 
   private:
+    std::string format_at_offset(Instant utc, const char16_t* skeleton, const std::string& icu_locale,
+                                 const std::string& zone_literal) const;
     struct Impl;
     explicit ClinicZone(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
     std::shared_ptr<const Impl> impl_;

@@ -4,12 +4,6 @@
 #include "core/errors.hpp"
 #include "core/templates.hpp"
 
-#include <unicode/dtptngen.h>
-#include <unicode/locid.h>
-#include <unicode/simpletz.h>
-#include <unicode/smpdtfmt.h>
-#include <unicode/unistr.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -152,77 +146,12 @@ std::string without_control_characters(std::string value) {
     return value;
 }
 
-// ICU 72 puts U+202F before AM/PM; it and its kin are not GSM-7 and would halve the SMS size. As in
-// ClinicZone::format.
-void replace_special_spaces(icu::UnicodeString& text) {
-    for (const char16_t space : {u'\u202F', u'\u00A0', u'\u2009'}) {
-        text.findAndReplace(icu::UnicodeString(space), icu::UnicodeString(u' '));
-    }
-}
-
-// The zone as ClinicZone::format shows it: the OS abbreviation, or "UTC+05"/"UTC+05:30" where the zone has
-// only a numeric one.
-std::string zone_label(const ClinicZone& zone, Instant utc) {
-    const std::string abbreviation = zone.abbreviation(utc);
-    if (!abbreviation.empty() && abbreviation[0] != '+' && abbreviation[0] != '-') return abbreviation;
-    const int offset = zone.utc_offset_seconds(utc);
-    const int magnitude = offset < 0 ? -offset : offset;
-    char text[32];
-    if (magnitude % 3600 == 0) {
-        std::snprintf(text, sizeof text, "UTC%c%02d", offset < 0 ? '-' : '+', magnitude / 3600);
-    } else {
-        std::snprintf(text, sizeof text, "UTC%c%02d:%02d", offset < 0 ? '-' : '+', magnitude / 3600,
-                      magnitude / 60 % 60);
-    }
-    return text;
-}
-
-// Formats instants in one locale and one fixed UTC offset (from the OS rules; ICU's own rules are stale).
-class SkeletonFormatter {
-  public:
-    SkeletonFormatter(const std::string& icu_locale, int utc_offset_seconds, const std::string& zone_name)
-        : locale_(icu_locale.c_str()), utc_offset_seconds_(utc_offset_seconds), zone_name_(zone_name) {
-        if (locale_.isBogus()) throw std::invalid_argument("malformed ICU locale: \"" + icu_locale + "\"");
-        UErrorCode status = U_ZERO_ERROR;
-        generator_.reset(icu::DateTimePatternGenerator::createInstance(locale_, status));
-        check(status, "DateTimePatternGenerator");
-    }
-
-    // `skeleton` as in ICU's DateTimePatternGenerator, e.g. u"MMMEd"; the locale decides order and words.
-    std::string format(const char16_t* skeleton, Instant utc) const {
-        UErrorCode status = U_ZERO_ERROR;
-        const icu::UnicodeString pattern = generator_->getBestPattern(icu::UnicodeString(skeleton), status);
-        check(status, "getBestPattern");
-        icu::SimpleDateFormat formatter(pattern, locale_, status);
-        check(status, "SimpleDateFormat");
-        formatter.adoptTimeZone(
-            new icu::SimpleTimeZone(utc_offset_seconds_ * 1000, icu::UnicodeString::fromUTF8(zone_name_)));
-        icu::UnicodeString text;
-        formatter.format(static_cast<UDate>(utc.time_since_epoch().count()) * 1000.0, text);
-        replace_special_spaces(text);
-        std::string result;
-        text.toUTF8String(result);
-        return result;
-    }
-
-  private:
-    static void check(UErrorCode status, const char* what) {
-        if (U_FAILURE(status)) {
-            throw std::runtime_error(std::string("ICU ") + what + " failed: " + u_errorName(status));
-        }
-    }
-
-    icu::Locale locale_;
-    int utc_offset_seconds_;
-    std::string zone_name_;
-    std::unique_ptr<icu::DateTimePatternGenerator> generator_;
-};
-
 }  // namespace
 
 struct MessageTemplate::Compiled {
     std::string text;
     kainjow::mustache::mustache compiled;
+    std::uint64_t id = next_template_id();
 };
 
 MessageTemplate MessageTemplate::parse(const std::string& text) {
@@ -268,7 +197,8 @@ std::string MessageTemplate::render(const MessageFields& fields) const {
     data.set("date_time", without_control_characters(fields.date_time));
     static const std::map<std::string, TemplateData> kNoPartials;
     std::string error;
-    std::string text = render_copy(compiled_->compiled, data, kNoPartials, error);
+    std::string text =
+        render_with(thread_working_copy(compiled_->compiled, compiled_->id), data, kNoPartials, error);
     // parse() admits no partials or lambdas, which are kainjow's only render-time errors.
     if (!error.empty()) throw std::runtime_error("SMS template: " + error);
     return text;
@@ -306,9 +236,8 @@ SmsEncoding analyse_sms(const std::string& utf8) {
 std::vector<MessageFields> message_field_candidates(const std::string& clinic, const std::string& doctor,
                                                     const ClinicZone& zone, Instant appointment_utc,
                                                     const std::string& icu_locale) {
-    const SkeletonFormatter formatter(icu_locale, zone.utc_offset_seconds(appointment_utc), zone.name());
-    const std::string time =
-        formatter.format(u"jmm", appointment_utc) + " " + zone_label(zone, appointment_utc);
+    const std::string zone_text = zone.display_abbreviation(appointment_utc);
+    const std::string time = zone.format_skeleton(appointment_utc, u"jmm", icu_locale) + " " + zone_text;
 
     // Date skeletons from the most to the least informative; the first candidate's date_time is the one the
     // pages show.
@@ -327,12 +256,12 @@ std::vector<MessageFields> message_field_candidates(const std::string& clinic, c
         MessageFields fields;
         fields.clinic = clinic;
         fields.doctor = doctor;
-        fields.date = formatter.format(form.date_skeleton, appointment_utc);
+        fields.date = zone.format_skeleton(appointment_utc, form.date_skeleton, icu_locale);
         fields.time = time;
         fields.date_time = form.date_time_skeleton == nullptr
                                ? zone.format(appointment_utc, icu_locale)
-                               : formatter.format(form.date_time_skeleton, appointment_utc) + " " +
-                                     zone_label(zone, appointment_utc);
+                               : zone.format_skeleton(appointment_utc, form.date_time_skeleton, icu_locale) +
+                                     " " + zone_text;
         candidates.push_back(fields);
     }
     return candidates;

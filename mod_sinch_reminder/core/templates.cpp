@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <cstring>
 #include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <random>
 #include <set>
 
 namespace sr {
@@ -166,8 +169,12 @@ const char* file_name(Page page) noexcept {
 
 struct PageTemplates::Compiled {
     std::string directory;
-    std::map<Page, Mustache> pages;
-    std::map<std::string, TemplateData> partials;  // name -> template text (kainjow compiles it per use)
+    std::map<Page, Mustache> pages;          // partials inlined at load time, so rendering never parses
+    std::map<Page, std::uint64_t> page_ids;  // for thread_working_copy()
+    std::string slot_marker;  // stands for the slot value in cached renders (see render_cached)
+
+    mutable std::mutex cache_mutex;
+    mutable std::map<std::pair<Page, std::string>, std::shared_ptr<const std::vector<std::string>>> cached;
 };
 
 namespace {
@@ -182,14 +189,13 @@ class Loader {
         std::vector<std::string> chain;
         load_partials_of(source, chain);
         check_keys(source, page, source.path);
-        pages.emplace(page, source.compiled);
-    }
-
-    // name -> template text: kainjow compiles a partial each time it is used.
-    std::map<std::string, TemplateData> partial_texts() const {
-        std::map<std::string, TemplateData> texts;
-        for (const auto& [name, source] : partials_) texts.emplace(name, TemplateData(source.text));
-        return texts;
+        // kainjow would parse a partial again every time a page uses it; pages get them inlined instead.
+        const std::string inlined = inline_partials(source);
+        Mustache compiled(inlined);
+        if (!compiled.is_valid()) {
+            throw TemplateError(source.path + ": with its partials inlined: " + compiled.error_message());
+        }
+        pages.emplace(page, std::move(compiled));
     }
 
   private:
@@ -246,9 +252,52 @@ class Loader {
         }
     }
 
+    // The text with every partial tag replaced by the partial's (inlined) text. Like the Mustache spec, a
+    // partial tag alone on its line replaces the whole line, each of the partial's lines indented as the tag.
+    std::string inline_partials(const SourceFile& source) const {
+        std::string text = source.text;
+        const std::vector<Tag>& tags = source.tags;
+        for (auto tag = tags.rbegin(); tag != tags.rend(); ++tag) {  // from the end: offsets stay valid
+            if (tag->kind != TagKind::Partial) continue;
+            const std::string partial = inline_partials(partials_.at(tag->name));
+            const size_t tag_end = text.find("}}", tag->offset) + 2;
+            const size_t line_start =
+                text.rfind('\n', tag->offset) == std::string::npos ? 0 : text.rfind('\n', tag->offset) + 1;
+            const size_t line_end = text.find('\n', tag_end);
+            const std::string before = text.substr(line_start, tag->offset - line_start);
+            const std::string after =
+                text.substr(tag_end, (line_end == std::string::npos ? text.size() : line_end) - tag_end);
+            const bool standalone = before.find_first_not_of(" \t") == std::string::npos &&
+                                    after.find_first_not_of(" \t\r") == std::string::npos;
+            if (!standalone) {
+                text.replace(tag->offset, tag_end - tag->offset, partial);
+                continue;
+            }
+            std::string indented;
+            for (size_t at = 0; at < partial.size();) {
+                const size_t next = partial.find('\n', at);
+                const size_t stop = next == std::string::npos ? partial.size() : next + 1;
+                indented += before + partial.substr(at, stop - at);
+                at = stop;
+            }
+            const size_t replace_end = line_end == std::string::npos ? text.size() : line_end + 1;
+            text.replace(line_start, replace_end - line_start, indented);
+        }
+        return text;
+    }
+
     std::string directory_;
     std::map<std::string, SourceFile> partials_;
 };
+
+std::string random_marker() {
+    static std::atomic<std::uint64_t> counter{0};
+    std::random_device random;
+    char text[64];
+    std::snprintf(text, sizeof text, "srslot%08x%08x%llu", random(), random(),
+                  static_cast<unsigned long long>(++counter));
+    return text;
+}
 
 }  // namespace
 
@@ -256,16 +305,59 @@ PageTemplates PageTemplates::load(const std::string& directory) {
     auto compiled = std::make_shared<Compiled>();
     compiled->directory = directory;
     Loader loader(directory);
-    for (const Page page : kAllPages) loader.load_page(page, compiled->pages);
-    compiled->partials = loader.partial_texts();
+    for (const Page page : kAllPages) {
+        loader.load_page(page, compiled->pages);
+        compiled->page_ids[page] = next_template_id();
+    }
+    compiled->slot_marker = random_marker();
     return PageTemplates(std::move(compiled));
 }
 
 std::string PageTemplates::render(Page page, const TemplateData& data) const {
+    static const std::map<std::string, TemplateData> kNoPartials;  // inlined at load time
+    Mustache& working_copy = thread_working_copy(compiled_->pages.at(page), compiled_->page_ids.at(page));
     std::string error;
-    std::string html = render_copy(compiled_->pages.at(page), data, compiled_->partials, error);
+    std::string html = render_with(working_copy, data, kNoPartials, error);
     if (!error.empty()) {
         throw TemplateError(join_path(compiled_->directory, file_name(page)) + ": render failed: " + error);
+    }
+    return html;
+}
+
+std::string PageTemplates::render_cached(Page page, const std::string& cache_key,
+                                         const std::function<TemplateData()>& build_data,
+                                         const std::string& slot_key, const std::string& slot_value) const {
+    const auto key = std::make_pair(page, cache_key);
+    std::shared_ptr<const std::vector<std::string>> pieces;
+    {
+        std::lock_guard<std::mutex> lock(compiled_->cache_mutex);
+        const auto found = compiled_->cached.find(key);
+        if (found != compiled_->cached.end()) pieces = found->second;
+    }
+    if (!pieces) {
+        TemplateData data = build_data();
+        data.set(slot_key, compiled_->slot_marker);
+        const std::string html = render(page, data);
+        auto split = std::make_shared<std::vector<std::string>>();
+        const std::string& marker = compiled_->slot_marker;
+        size_t at = 0;
+        for (size_t next; (next = html.find(marker, at)) != std::string::npos; at = next + marker.size()) {
+            split->push_back(html.substr(at, next - at));
+        }
+        split->push_back(html.substr(at));
+        pieces = split;
+        std::lock_guard<std::mutex> lock(compiled_->cache_mutex);
+        if (compiled_->cached.size() >= 64) compiled_->cached.clear();  // keys that change (e.g. the minute)
+        compiled_->cached[key] = pieces;
+    }
+    const std::string escaped = kainjow::mustache::html_escape<std::string>(slot_value);
+    std::string html;
+    size_t size = escaped.size() * (pieces->size() - 1);
+    for (const std::string& piece : *pieces) size += piece.size();
+    html.reserve(size);
+    for (size_t i = 0; i < pieces->size(); ++i) {
+        if (i > 0) html += escaped;
+        html += (*pieces)[i];
     }
     return html;
 }
@@ -366,9 +458,24 @@ std::string line_and_column(const std::string& text, size_t offset) {
     return std::to_string(line) + ":" + std::to_string(offset - line_start + 1);
 }
 
-std::string render_copy(const kainjow::mustache::mustache& compiled, const TemplateData& data,
+std::uint64_t next_template_id() {
+    static std::atomic<std::uint64_t> last{0};
+    return ++last;
+}
+
+kainjow::mustache::mustache& thread_working_copy(const kainjow::mustache::mustache& compiled,
+                                                 std::uint64_t id) {
+    thread_local std::map<std::uint64_t, kainjow::mustache::mustache> copies;
+    auto found = copies.find(id);
+    if (found == copies.end()) {
+        if (copies.size() >= 64) copies.clear();  // templates of an earlier load are not used again
+        found = copies.emplace(id, compiled).first;
+    }
+    return found->second;
+}
+
+std::string render_with(kainjow::mustache::mustache& working_copy, const TemplateData& data,
                         const std::map<std::string, TemplateData>& partials, std::string& error) {
-    kainjow::mustache::mustache working_copy = compiled;
     FalsyEmptyContext context(&data, partials);
     std::string text = working_copy.render(context);
     error = working_copy.is_valid() ? "" : working_copy.error_message();

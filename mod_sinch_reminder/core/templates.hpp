@@ -13,12 +13,15 @@
 // Rendering differs from plain kainjow in one way: an empty string counts as false in a section, so
 // "{{#phone.error}}<p>{{phone.error}}</p>{{/phone.error}}" shows the paragraph only when there is an error.
 //
-// Thread safety: PageTemplates is immutable after load(); render() may be called from any thread.
+// Thread safety: PageTemplates is immutable after load() (but for render_cached()'s locked cache); render()
+// and render_cached() may be called from any thread.
 #pragma once
 
 #include <kainjow/mustache.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -62,6 +65,14 @@ class PageTemplates {
     // reports a render error, which the load-time checks should make impossible.
     std::string render(Page page, const TemplateData& data) const;
 
+    // render() for a page whose data is the same for many requests except one value, e.g. the blank form
+    // and its per-request CSRF token: the page is rendered once per `cache_key` with a marker in place of
+    // `slot_key`, and each call only splices in the HTML-escaped `slot_value`. `build_data` runs only when
+    // the key is new; the key must name everything it depends on.
+    std::string render_cached(Page page, const std::string& cache_key,
+                              const std::function<TemplateData()>& build_data, const std::string& slot_key,
+                              const std::string& slot_value) const;
+
     const std::string& directory() const noexcept;
 
   private:
@@ -88,10 +99,18 @@ std::vector<Tag> scan_tags(const std::string& text);
 // "12:5": 1-based line and column (in bytes) of a byte offset.
 std::string line_and_column(const std::string& text, size_t offset);
 
-// Renders a private copy of `compiled` (kainjow's render() is not const, so the shared original is never
-// touched), with "" counting as false in sections and partials found only in `partials`, never in `data`.
+// A process-wide unique id for a compiled template, for thread_working_copy().
+std::uint64_t next_template_id();
+
+// kainjow's render() is not const (it records errors in the object), so shared compiled templates are
+// never rendered: each thread renders its own copy, made once per template id.
+kainjow::mustache::mustache& thread_working_copy(const kainjow::mustache::mustache& compiled,
+                                                 std::uint64_t id);
+
+// Renders `working_copy` (kainjow's render() is not const: never pass an object other threads render),
+// with "" counting as false in sections and partials found only in `partials`, never in `data`.
 // Sets `error` to kainjow's message if rendering fails.
-std::string render_copy(const kainjow::mustache::mustache& compiled, const TemplateData& data,
+std::string render_with(kainjow::mustache::mustache& working_copy, const TemplateData& data,
                         const std::map<std::string, TemplateData>& partials, std::string& error);
 
 }  // namespace mustache_support

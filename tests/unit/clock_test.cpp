@@ -111,6 +111,7 @@ class ClockTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(format_en_us_uses_os_offset_and_abbreviation);
     CPPUNIT_TEST(format_follows_the_locale_and_stays_sms_friendly);
     CPPUNIT_TEST(format_is_safe_from_many_threads);
+    CPPUNIT_TEST(format_applies_each_instants_own_offset_in_turn);
     CPPUNIT_TEST(tz_rules_versions_compare_by_year_then_letter);
     CPPUNIT_TEST(rules_versions_are_reported);
     CPPUNIT_TEST_SUITE_END();
@@ -472,6 +473,29 @@ class ClockTest : public CppUnit::TestFixture {
         }
         for (std::thread& thread : threads) thread.join();
         for (const int count : mismatches) CPPUNIT_ASSERT_EQUAL(0, count);
+    }
+
+    // Formatters are reused per thread: each call must still use its own instant's offset and zone.
+    void format_applies_each_instants_own_offset_in_turn() {
+        const ClinicZone new_york = ClinicZone::load("America/New_York");
+        const ClinicZone kathmandu = ClinicZone::load("Asia/Kathmandu");
+        for (int round = 0; round < 2; ++round) {
+            CPPUNIT_ASSERT_EQUAL(std::string("2:30 PM"),
+                                 new_york.format_skeleton(utc(2026, 11, 28, 19, 30), u"jmm", "en_US"));
+            CPPUNIT_ASSERT_EQUAL(std::string("10:00 AM"),
+                                 new_york.format_skeleton(utc(2026, 7, 15, 14, 0), u"jmm", "en_US"));
+            CPPUNIT_ASSERT_EQUAL(std::string("9:45 PM"),
+                                 kathmandu.format_skeleton(utc(2026, 7, 15, 16, 0), u"jmm", "en_US"));
+            CPPUNIT_ASSERT_EQUAL(std::string("EDT"), new_york.display_abbreviation(utc(2026, 7, 15, 14, 0)));
+            CPPUNIT_ASSERT_EQUAL(std::string("UTC+05:45"),
+                                 kathmandu.display_abbreviation(utc(2026, 7, 15, 16, 0)));
+            CPPUNIT_ASSERT_EQUAL(std::string("Sat, Nov 28, 2026, 2:30 PM EST"),
+                                 new_york.format(utc(2026, 11, 28, 19, 30), "en_US"));
+            CPPUNIT_ASSERT_EQUAL(std::string("Wed, Jul 15, 2026, 10:00 AM EDT"),
+                                 new_york.format(utc(2026, 7, 15, 14, 0), "en_US"));
+        }
+        CPPUNIT_ASSERT_THROW(new_york.format_skeleton(utc(2026, 7, 15, 14, 0), u"jmm", "@@@"),
+                             std::exception);
     }
 
     void tz_rules_versions_compare_by_year_then_letter() {

@@ -211,6 +211,9 @@ class TemplatesTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testUnknownKeyIsRefused);
     CPPUNIT_TEST(testSetDelimiterAndPartialCyclesAreRefused);
     CPPUNIT_TEST(testRenderingFromManyThreadsGivesTheSamePage);
+    CPPUNIT_TEST(testCachedRenderIsTheFullRenderWithTheSlotValueEscaped);
+    CPPUNIT_TEST(testCachedRenderBuildsOncePerKey);
+    CPPUNIT_TEST(testStandalonePartialReplacesItsLineWithIndentation);
     CPPUNIT_TEST_SUITE_END();
 
   public:
@@ -508,6 +511,53 @@ class TemplatesTest : public CppUnit::TestFixture {
         }
         for (std::thread& thread : threads) thread.join();
         for (const int mismatch : mismatches) CPPUNIT_ASSERT_EQUAL(0, mismatch);
+    }
+
+    void testCachedRenderIsTheFullRenderWithTheSlotValueEscaped() {
+        for (const std::string token : {"v1.abc-DEF_123", "<b>\"it's\"&</b>"}) {
+            TemplateData full = form_data();
+            full.set("csrf_token", token);
+            const std::string cached = templates_->render_cached(
+                Page::Form, "blank", [] { return form_data(); }, "csrf_token", token);
+            CPPUNIT_ASSERT_EQUAL(templates_->render(Page::Form, full), cached);
+        }
+        const std::string html = templates_->render_cached(
+            Page::Form, "blank", [] { return form_data(); }, "csrf_token", "<x>");
+        CPPUNIT_ASSERT_MESSAGE(html, contains(html, "&lt;x&gt;") && !contains(html, "<x>"));
+    }
+
+    void testCachedRenderBuildsOncePerKey() {
+        int builds = 0;
+        auto build = [&builds] {
+            ++builds;
+            return form_data();
+        };
+        templates_->render_cached(Page::Form, "minute 1", build, "csrf_token", "a");
+        templates_->render_cached(Page::Form, "minute 1", build, "csrf_token", "b");
+        CPPUNIT_ASSERT_EQUAL(1, builds);
+        TemplateData other = form_data();
+        other.set("clinic_name", "Other Clinic");
+        const std::string html = templates_->render_cached(
+            Page::Form, "minute 2",
+            [&] {
+                ++builds;
+                return other;
+            },
+            "csrf_token", "c");
+        CPPUNIT_ASSERT_EQUAL(2, builds);
+        CPPUNIT_ASSERT_MESSAGE(html, contains(html, "Other Clinic"));
+    }
+
+    void testStandalonePartialReplacesItsLineWithIndentation() {
+        const ScratchDirectory dir;
+        dir.write("layout_head.html", "<header>{{page_title}}</header>\n<nav></nav>\n");
+        dir.write("form.html", "<body>\n  {{> layout_head}}\n<p>x {{> layout_head}}</p>\n</body>\n");
+        TemplateData data;
+        data.set("page_title", "Title");
+        const std::string html = PageTemplates::load(dir.path()).render(Page::Form, data);
+        CPPUNIT_ASSERT_EQUAL(std::string("<body>\n  <header>Title</header>\n  <nav></nav>\n"
+                                         "<p>x <header>Title</header>\n<nav></nav>\n</p>\n</body>\n"),
+                             html);
     }
 
   private:
