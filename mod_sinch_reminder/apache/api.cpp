@@ -142,10 +142,7 @@ int create(PageRequest& p) {
     if (!fields.empty()) return json_error(p, HTTP_UNPROCESSABLE_ENTITY, "The appointment was not booked.", fields);
 
     const NewAppointment wanted = new_appointment(p, *validation.appointment, submission_key);
-    const CreateResult created = [&] {
-        PgLease lease = p.runtime.database->acquire();
-        return AppointmentStore(lease).create(wanted);
-    }();
+    const CreateResult created = store_and_hand_over(p, wanted);
     const std::string location = p.mount + "/api/appointments/" + created.appointment.id;
     apr_table_setn(p.r->headers_out, "Location", apr_pstrdup(p.r->pool, location.c_str()));
     if (!created.created) {
@@ -162,15 +159,6 @@ int create(PageRequest& p) {
     p.log.log(LogLevel::Info, "",
               "appointment " + created.appointment.id + " booked through the API for " + mask_phone(wanted.phone_e164) +
                   " by " + wanted.created_by);
-    if (const ReminderRecord* reminder = created.appointment.current_reminder();
-        reminder && reminder->status == reminder_status::pending && p.runtime.dispatcher) {
-        try {
-            p.runtime.dispatcher->hand_over_now(reminder->id);
-        } catch (const std::exception& e) {
-            p.log.log(LogLevel::Warn, "SR0512",
-                      std::string("handing the new reminder over now failed; the dispatcher retries it: ") + e.what());
-        }
-    }
     const std::optional<AppointmentRecord> now = load(p, created.appointment.id);
     return send_json_text(p.r, HTTP_CREATED, appointment_json(now ? *now : created.appointment, validation.notices));
 }

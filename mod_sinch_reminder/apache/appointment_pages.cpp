@@ -194,10 +194,7 @@ int create_appointment(PageRequest& p) {
 
         // 3. Stored first, then handed to Sinch.
         const NewAppointment wanted = new_appointment(p, *validation.appointment, token.submission_key);
-        const CreateResult created = [&] {
-            PgLease lease = p.runtime.database->acquire();
-            return AppointmentStore(lease).create(wanted);
-        }();  // NB: the lease goes back before the dispatcher takes one: no request ever holds two
+        const CreateResult created = store_and_hand_over(p, wanted);
         const std::string location = p.mount + "/a/" + created.appointment.id;
         if (!created.created) {
             if (!same_booking(created.appointment, wanted)) {
@@ -214,12 +211,6 @@ int create_appointment(PageRequest& p) {
         p.log.log(LogLevel::Info, "",
                   "appointment " + created.appointment.id + " booked for " + mask_phone(wanted.phone_e164) +
                       " by " + wanted.created_by);
-        // Inside the horizon it goes to Sinch now; otherwise (or if the rate limit says wait) the
-        // background dispatcher hands it over later.
-        if (const ReminderRecord* reminder = created.appointment.current_reminder();
-            reminder && reminder->status == reminder_status::pending) {
-            p.runtime.dispatcher->hand_over_now(reminder->id);
-        }
         apr_table_setn(p.r->headers_out, "Location", apr_pstrdup(p.r->pool, location.c_str()));
         return HTTP_SEE_OTHER;
     } catch (const DatabaseUnavailable& e) {

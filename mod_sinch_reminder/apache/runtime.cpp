@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <httpd.h>
+#include <ap_mpm.h>
 #include <apr_pools.h>
 #include <http_log.h>
 #include <mod_watchdog.h>
@@ -35,9 +36,20 @@ namespace sr::apache {
 
 namespace {
 
+// Every request thread may be calling Sinch at once; a handle that is not kept loses its keep-alive
+// connection (and its TLS session) to Sinch.
+CurlTransportOptions transport_options() {
+    CurlTransportOptions options;
+    int threads = 0;
+    if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) == APR_SUCCESS && threads > 0) {
+        options.max_idle_handles = static_cast<std::size_t>(threads) + 2;  // + the watchdog threads
+    }
+    return options;
+}
+
 // Everything one httpd child process owns. Destroyed when the child's pool is cleared.
 struct ChildRuntime {
-    explicit ChildRuntime(const server_rec* main_server) : logger(main_server) {}
+    explicit ChildRuntime(const server_rec* main_server) : logger(main_server), transport(transport_options()) {}
     ApacheLogger logger;
     CurlTransport transport;
     std::map<std::string, std::unique_ptr<PgPool>> pools_by_conninfo;
@@ -161,6 +173,8 @@ void start_child_runtime(apr_pool_t* pchild, server_rec* main_server) {
                 PgPoolConfig pool_config;
                 pool_config.conninfo = settings.database;
                 pool_config.max_connections = static_cast<std::size_t>(settings.db_pool_max);
+                // Like mod_dbd's DBDKeep default: connections opened for a burst stay for the next one.
+                pool_config.keep_idle = pool_config.max_connections;
                 pool = std::make_unique<PgPool>(pool_config, runtime->logger);
                 // One connection now surfaces a broken database early; failure is retried lazily.
                 pool->warm_up(1);

@@ -104,6 +104,25 @@ ChangeResult reschedule_to(PageRequest& p, const AppointmentRecord& appointment,
     return reschedule_appointment(lease, appointment.id, time, actor_of(p.r));
 }
 
+CreateResult store_and_hand_over(PageRequest& p, const NewAppointment& wanted) {
+    Dispatcher* dispatcher = p.runtime.dispatcher;
+    const CreateResult created = [&] {
+        PgLease lease = p.runtime.database->acquire();
+        // Stored already claimed for the hand-over below when it is due within the horizon.
+        return AppointmentStore(lease).create(wanted, dispatcher ? std::optional(dispatcher->booking_claim())
+                                                                 : std::nullopt);
+    }();  // NB: the lease goes back before the hand-over: no connection is held while Sinch answers
+    if (created.created && dispatcher) {
+        try {
+            dispatcher->hand_over_booked(created.appointment, wanted.reminder_body);
+        } catch (const std::exception& e) {
+            p.log.log(LogLevel::Warn, "SR0512",
+                      std::string("handing the new reminder over now failed; the dispatcher retries it: ") + e.what());
+        }
+    }
+    return created;
+}
+
 void hand_to_dispatcher(PageRequest& p, const ChangeResult& change) {
     if (!p.runtime.dispatcher) return;
     try {

@@ -37,6 +37,11 @@ std::string reminder_body(const PageRequest& p, const std::string& doctor, Insta
 // the delivery-report setup.
 NewAppointment new_appointment(PageRequest& p, const ValidAppointment& appointment, const std::string& submission_key);
 
+// Stores a booking (form or API) and, if its reminder is due within the horizon, hands it to Sinch now.
+// The booking stands even if the hand-over fails (logged SR0512; the background dispatcher retries).
+// Throws DatabaseUnavailable only if nothing could be stored.
+CreateResult store_and_hand_over(PageRequest& p, const NewAppointment& wanted);
+
 // Moves the appointment to the validated new time (a new reminder revision with its own SMS text).
 ChangeResult reschedule_to(PageRequest& p, const AppointmentRecord& appointment, const ValidAppointment& valid);
 

@@ -90,7 +90,7 @@ std::string Dispatcher::schedule_claimed(ReminderQueue& queue, const QueuedRemin
         ++report.too_late;
         return s::too_late;
     }
-    if (!queue.take_rate_token(m_settings.batches_per_second, std::max(1.0, m_settings.batches_per_second))) {
+    if (!take_rate_token(queue)) {
         // Not an attempt: back to where it was, to be picked up again in a moment.
         const std::string back = r.claimed_from == s::unknown ? s::retrying : r.claimed_from;
         queue.release(r.id, back, now + std::chrono::seconds(1));
@@ -225,18 +225,61 @@ DispatchReport Dispatcher::run_once() {
     return report;
 }
 
+bool Dispatcher::take_rate_token(ReminderQueue& queue) {
+    const double per_second = m_settings.batches_per_second;
+    std::lock_guard<std::mutex> lock(m_rate.mutex);
+    const auto now = std::chrono::steady_clock::now();
+    if (m_rate.tokens > 0 && now < m_rate.valid_until) {
+        --m_rate.tokens;
+        return true;
+    }
+    const int wanted = std::max(1, static_cast<int>(per_second / 10));
+    const int taken = queue.take_rate_tokens(per_second, std::max(1.0, per_second), wanted);
+    if (taken == 0) return false;
+    m_rate.tokens = taken - 1;
+    m_rate.valid_until = now + std::chrono::milliseconds(100);
+    return true;
+}
+
 std::string Dispatcher::hand_over_now(std::int64_t reminder_id) {
-    PgLease lease = m_database.acquire();
-    ReminderQueue queue(lease, m_settings.owner);
+    ReminderQueue queue(m_database, m_settings.owner);
     const auto claimed = queue.claim_one_for_scheduling(reminder_id, m_settings.horizon, m_settings.lease_for);
     if (!claimed) return "";
     DispatchReport report;
     return schedule_claimed(queue, *claimed, report);
 }
 
+ReminderClaim Dispatcher::booking_claim() const {
+    return ReminderClaim{m_settings.owner, m_settings.lease_for, m_settings.horizon};
+}
+
+std::string Dispatcher::hand_over_booked(const AppointmentRecord& booked, const std::string& body) {
+    const ReminderRecord* reminder = booked.current_reminder();
+    if (!reminder || reminder->status != reminder_status::scheduling) return "";
+    QueuedReminder claimed;
+    claimed.id = reminder->id;
+    claimed.claimed_from = reminder_status::pending;
+    claimed.client_reference = reminder->client_reference;
+    claimed.batch_id = reminder->batch_id;
+    claimed.send_at = reminder->send_at;
+    claimed.reminder_created_at = reminder->created_at;
+    claimed.attempts = reminder->attempts;
+    claimed.appointment_id = booked.id;
+    claimed.phone_e164 = booked.phone_e164;
+    claimed.doctor_name = booked.doctor_name;
+    claimed.time_zone = booked.time_zone;
+    claimed.starts_at = booked.starts_at;
+    claimed.superseded = booked.status == "active";
+    claimed.body = body;
+    claimed.delivery_report = reminder->delivery_report;
+    claimed.callback_url = reminder->callback_url.value_or("");
+    ReminderQueue queue(m_database, m_settings.owner);
+    DispatchReport report;
+    return schedule_claimed(queue, claimed, report);
+}
+
 std::string Dispatcher::cancel_now(std::int64_t reminder_id) {
-    PgLease lease = m_database.acquire();
-    ReminderQueue queue(lease, m_settings.owner);
+    ReminderQueue queue(m_database, m_settings.owner);
     const auto claimed = queue.claim_one_for_cancelling(reminder_id, m_settings.lease_for);
     if (!claimed) return "";
     DispatchReport report;

@@ -8,6 +8,7 @@
 // (with a lease) before any Sinch call; and a call whose outcome is unknown is followed by a lookup
 // by client_reference, never by a blind resend.
 #include <chrono>
+#include <mutex>
 #include <string>
 
 #include "core/clock.hpp"
@@ -15,6 +16,7 @@
 #include "core/pg_pool.hpp"
 #include "core/reminder_queue.hpp"
 #include "core/sinch_client.hpp"
+#include "core/store.hpp"
 
 namespace sr {
 
@@ -47,10 +49,19 @@ class Dispatcher {
     // One pass over everything that is due. Throws DatabaseUnavailable if PostgreSQL is gone.
     DispatchReport run_once();
 
-    // The booking request's fast path: claims this one reminder if it is pending and inside the
+    // The request's fast path (reschedule): claims this one reminder if it is pending and inside the
     // horizon, and hands it over now. Otherwise (rate limit, horizon, someone else) it waits for the
     // background pass. Returns the reminder's status afterwards, or "" if it was not claimed.
+    // Like every fast path, it holds no database connection while it waits for Sinch.
     std::string hand_over_now(std::int64_t reminder_id);
+
+    // The claim a booking makes when it stores its reminder (AppointmentStore::create), so that
+    // hand_over_booked() needs no separate claim.
+    ReminderClaim booking_claim() const;
+    // The booking's fast path: hands over the reminder `booked` stored claimed with booking_claim(), with
+    // the SMS text it stored (`body`). Returns the status afterwards, or "" if the booking did not claim
+    // it (beyond the horizon, too late).
+    std::string hand_over_booked(const AppointmentRecord& booked, const std::string& body);
 
     // The cancel/reschedule fast path: cancels this reminder's batch now if it is waiting for that.
     std::string cancel_now(std::int64_t reminder_id);
@@ -62,10 +73,23 @@ class Dispatcher {
     // Sinch's batch for this reminder, if a lookup finds a live one; nullopt when none; throws nothing.
     SinchResult look_up(const QueuedReminder& reminder);
 
+    // One token of the account's rate, shared by every process through PostgreSQL (see RateAllowance).
+    bool take_rate_token(ReminderQueue& queue);
+
+    // Tokens this process took from the shared bucket and may spend for a moment. Taking a tenth of a
+    // second's worth at once keeps the bucket's row from being locked by every single batch; unspent
+    // tokens lapse, so all processes together still stay within the rate.
+    struct RateAllowance {
+        std::mutex mutex;
+        int tokens = 0;
+        std::chrono::steady_clock::time_point valid_until{};
+    };
+
     PgPool& m_database;
     SinchClient& m_sinch;
     Logger& m_logger;
     DispatchSettings m_settings;
+    RateAllowance m_rate;
 };
 
 }  // namespace sr

@@ -52,8 +52,15 @@ Instant instant_of(const pqxx::field& field) { return Instant(std::chrono::secon
 
 }  // namespace
 
+template <class Work>
+auto ReminderQueue::on_connection(const char* operation, Work&& work) {
+    if (m_lease) return with_connection(*m_lease, operation, std::forward<Work>(work));
+    PgLease lease = m_pool->acquire();
+    return with_connection(lease, operation, std::forward<Work>(work));
+}
+
 int ReminderQueue::release_expired_leases() {
-    return with_connection(m_lease, "release expired leases", [&](pqxx::connection& c) {
+    return on_connection("release expired leases", [&](pqxx::connection& c) {
         pqxx::work txn(c);
         // A scheduling call whose process died may have created the batch: look it up before resending.
         const pqxx::result scheduling = txn.exec(
@@ -71,7 +78,7 @@ int ReminderQueue::release_expired_leases() {
 }
 
 int ReminderQueue::expire_missed_slots(std::chrono::seconds grace) {
-    return with_connection(m_lease, "expire missed slots", [&](pqxx::connection& c) {
+    return on_connection("expire missed slots", [&](pqxx::connection& c) {
         pqxx::work txn(c);
         const pqxx::result rows = txn.exec_params(
             "UPDATE reminders SET status = 'too_late', next_attempt_at = NULL, last_error_code = 'slot_missed',"
@@ -83,13 +90,13 @@ int ReminderQueue::expire_missed_slots(std::chrono::seconds grace) {
     });
 }
 
-std::vector<QueuedReminder> ReminderQueue::claim(const std::string& sql, std::chrono::seconds horizon,
+std::vector<QueuedReminder> ReminderQueue::claim(const char* name, const std::string& sql, std::chrono::seconds horizon,
                                                  std::chrono::seconds lease_for, std::int64_t id_or_limit) {
-    return with_connection(m_lease, "claim reminders", [&](pqxx::connection& c) {
-        pqxx::work txn(c);
-        const pqxx::result rows = txn.exec_params(sql, static_cast<double>(horizon.count()),
-                                                  static_cast<double>(lease_for.count()), m_owner, id_or_limit);
-        txn.commit();
+    return on_connection("claim reminders", [&](pqxx::connection& c) {
+        // One statement: atomic on its own, no BEGIN/COMMIT round trips.
+        pqxx::nontransaction txn(c);
+        const pqxx::result rows = exec_prepared(txn, name, sql, static_cast<double>(horizon.count()),
+                                                static_cast<double>(lease_for.count()), m_owner, id_or_limit);
         std::vector<QueuedReminder> claimed;
         for (const auto& row : rows) {
             QueuedReminder q;
@@ -117,38 +124,27 @@ std::vector<QueuedReminder> ReminderQueue::claim(const std::string& sql, std::ch
 
 std::vector<QueuedReminder> ReminderQueue::claim_for_scheduling(std::chrono::seconds horizon,
                                                                 std::chrono::seconds lease_for, int limit) {
-    return claim(k_claim_for_scheduling, horizon, lease_for, limit);
+    return claim("sr_claim_for_scheduling", k_claim_for_scheduling, horizon, lease_for, limit);
 }
 
 std::vector<QueuedReminder> ReminderQueue::claim_for_cancelling(std::chrono::seconds lease_for, int limit) {
-    return claim(k_claim_for_cancelling, std::chrono::seconds(0), lease_for, limit);
+    return claim("sr_claim_for_cancelling", k_claim_for_cancelling, std::chrono::seconds(0), lease_for, limit);
 }
 
 std::optional<QueuedReminder> ReminderQueue::claim_one_for_scheduling(std::int64_t id, std::chrono::seconds horizon,
                                                                       std::chrono::seconds lease_for) {
-    auto claimed = claim(k_claim_one_for_scheduling, horizon, lease_for, id);
+    auto claimed = claim("sr_claim_one_for_scheduling", k_claim_one_for_scheduling, horizon, lease_for, id);
     if (claimed.empty()) return std::nullopt;
     return std::move(claimed.front());
 }
 
 std::optional<QueuedReminder> ReminderQueue::claim_one_for_cancelling(std::int64_t id, std::chrono::seconds lease_for) {
-    auto claimed = claim(k_claim_one_for_cancelling, std::chrono::seconds(0), lease_for, id);
+    auto claimed = claim("sr_claim_one_for_cancelling", k_claim_one_for_cancelling, std::chrono::seconds(0), lease_for, id);
     if (claimed.empty()) return std::nullopt;
     return std::move(claimed.front());
 }
 
 namespace {
-
-// Applies one outcome to a reminder this owner holds; false if the lease was lost meanwhile.
-template <class... Params>
-bool update_held(PgLease& lease, const char* operation, const std::string& sql, Params&&... params) {
-    return with_connection(lease, operation, [&](pqxx::connection& c) {
-        pqxx::work txn(c);
-        const pqxx::result rows = txn.exec_params(sql, std::forward<Params>(params)...);
-        txn.commit();
-        return rows.affected_rows() == 1;
-    });
-}
 
 constexpr const char* k_held = " WHERE id = $1 AND lease_owner = $2";
 constexpr const char* k_release_lease = "lease_owner = NULL, lease_until = NULL";
@@ -160,8 +156,18 @@ std::optional<long long> epoch_or_null(std::optional<Instant> instant) {
 
 }  // namespace
 
+// Applies one outcome to a reminder this owner holds; false if the lease was lost meanwhile.
+template <class... Params>
+bool ReminderQueue::update_held(const char* name, const std::string& sql, Params&&... params) {
+    return on_connection(name, [&](pqxx::connection& c) {
+        pqxx::nontransaction txn(c);  // one statement: atomic on its own
+        const pqxx::result rows = exec_prepared(txn, name, sql, std::forward<Params>(params)...);
+        return rows.affected_rows() == 1;
+    });
+}
+
 bool ReminderQueue::scheduled(std::int64_t id, const std::string& batch_id) {
-    return update_held(m_lease, "mark scheduled",
+    return update_held("sr_mark_scheduled",
                        std::string("UPDATE reminders SET batch_id = $3, next_attempt_at = NULL,"
                                    " status = CASE status WHEN 'scheduling' THEN 'scheduled' ELSE status END,"
                                    " last_error_code = NULL, last_error_text = NULL, last_http_status = NULL, ") +
@@ -171,7 +177,7 @@ bool ReminderQueue::scheduled(std::int64_t id, const std::string& batch_id) {
 
 bool ReminderQueue::failed(std::int64_t id, const std::string& status, int http_status, const std::string& code,
                            const std::string& text, std::optional<Instant> next_attempt_at) {
-    return update_held(m_lease, "mark failed",
+    return update_held("sr_mark_failed",
                        std::string("UPDATE reminders SET last_http_status = nullif($4, 0),"
                                    " status = CASE status WHEN 'scheduling' THEN $3 ELSE status END,"
                                    " last_error_code = nullif($5, ''), last_error_text = left($6, 1000),"
@@ -181,7 +187,7 @@ bool ReminderQueue::failed(std::int64_t id, const std::string& status, int http_
 }
 
 bool ReminderQueue::release(std::int64_t id, const std::string& status, std::optional<Instant> next_attempt_at) {
-    return update_held(m_lease, "release",
+    return update_held("sr_release",
                        std::string("UPDATE reminders SET status = $3, attempts = greatest(attempts - 1, 0),"
                                    " next_attempt_at = to_timestamp($4), ") +
                            k_release_lease + k_held + " AND status = 'scheduling'",
@@ -190,7 +196,7 @@ bool ReminderQueue::release(std::int64_t id, const std::string& status, std::opt
 
 bool ReminderQueue::cancelled(std::int64_t id, const std::string& final_status,
                               const std::optional<std::string>& batch_id) {
-    return update_held(m_lease, "mark cancelled",
+    return update_held("sr_mark_cancelled",
                        std::string("UPDATE reminders SET status = $3, batch_id = coalesce(batch_id, $4),"
                                    " next_attempt_at = NULL, ") +
                            k_release_lease + k_held + " AND status = 'cancelling'",
@@ -199,7 +205,7 @@ bool ReminderQueue::cancelled(std::int64_t id, const std::string& final_status,
 
 bool ReminderQueue::cancel_failed(std::int64_t id, int http_status, const std::string& code, const std::string& text,
                                   Instant next_attempt_at) {
-    return update_held(m_lease, "mark cancel failed",
+    return update_held("sr_mark_cancel_failed",
                        std::string("UPDATE reminders SET status = 'cancel_failed', last_http_status = nullif($3, 0),"
                                    " last_error_code = nullif($4, ''), last_error_text = left($5, 1000),"
                                    " next_attempt_at = to_timestamp($6), ") +
@@ -207,18 +213,19 @@ bool ReminderQueue::cancel_failed(std::int64_t id, int http_status, const std::s
                        id, m_owner, http_status, code, text, next_attempt_at.time_since_epoch().count());
 }
 
-bool ReminderQueue::take_rate_token(double per_second, double burst) {
-    return with_connection(m_lease, "take a rate token", [&](pqxx::connection& c) {
-        pqxx::work txn(c);
-        const pqxx::result rows = txn.exec_params(
-            "UPDATE sinch_rate_bucket SET"
-            " tokens = least($2, tokens + extract(epoch FROM clock_timestamp() - refilled_at) * $1) - 1,"
-            " refilled_at = clock_timestamp()"
-            " WHERE id = 1 AND least($2, tokens + extract(epoch FROM clock_timestamp() - refilled_at) * $1) >= 1"
-            " RETURNING tokens",
-            per_second, burst);
-        txn.commit();
-        return !rows.empty();
+int ReminderQueue::take_rate_tokens(double per_second, double burst, int wanted) {
+    return on_connection("take rate tokens", [&](pqxx::connection& c) {
+        pqxx::nontransaction txn(c);
+        const pqxx::result rows = exec_prepared(
+            txn, "sr_take_rate_tokens",
+            "WITH bucket AS (SELECT at, least($2, tokens + extract(epoch FROM at - refilled_at) * $1) AS available"
+            " FROM sinch_rate_bucket, clock_timestamp() AS at WHERE id = 1 FOR UPDATE OF sinch_rate_bucket),"
+            " taken AS (SELECT at, available, least($3::float8, floor(available)) AS count FROM bucket"
+            " WHERE available >= 1)"
+            " UPDATE sinch_rate_bucket SET tokens = taken.available - taken.count, refilled_at = taken.at"
+            " FROM taken WHERE id = 1 RETURNING taken.count::integer",
+            per_second, burst, wanted);
+        return rows.empty() ? 0 : rows[0][0].as<int>();
     });
 }
 

@@ -37,8 +37,11 @@ struct QueuedReminder {
 
 class ReminderQueue {
   public:
-    // NB: the lease must outlive the queue.
-    ReminderQueue(PgLease& lease, std::string owner) : m_lease(lease), m_owner(std::move(owner)) {}
+    // Every operation on this one connection. NB: the lease must outlive the queue.
+    ReminderQueue(PgLease& lease, std::string owner) : m_lease(&lease), m_owner(std::move(owner)) {}
+    // Every operation on a connection leased from `pool` for just that operation, so that nothing holds a
+    // connection while a caller waits for Sinch. NB: the pool must outlive the queue.
+    ReminderQueue(PgPool& pool, std::string owner) : m_pool(&pool), m_owner(std::move(owner)) {}
 
     // A process died while it held reminders: their Sinch call may or may not have happened.
     // Scheduling claims become 'unknown' (looked up before any resend); cancel claims go back to
@@ -77,13 +80,21 @@ class ReminderQueue {
     bool cancel_failed(std::int64_t id, int http_status, const std::string& code, const std::string& text,
                        Instant next_attempt_at);
 
-    // One token of the shared Sinch rate bucket (`per_second`, bursts up to `burst`); false: none left now.
-    bool take_rate_token(double per_second, double burst);
+    // Up to `wanted` tokens of the shared Sinch rate bucket (`per_second`, bursts up to `burst`), at least
+    // one or none: how many were taken.
+    int take_rate_tokens(double per_second, double burst, int wanted);
 
   private:
-    std::vector<QueuedReminder> claim(const std::string& sql, std::chrono::seconds horizon,
+    std::vector<QueuedReminder> claim(const char* name, const std::string& sql, std::chrono::seconds horizon,
                                       std::chrono::seconds lease_for, std::int64_t id_or_limit);
-    PgLease& m_lease;
+    // Runs `work(connection)` on this queue's lease or on one leased for the call.
+    template <class Work>
+    auto on_connection(const char* operation, Work&& work);
+    template <class... Params>
+    bool update_held(const char* name, const std::string& sql, Params&&... params);
+
+    PgLease* m_lease = nullptr;
+    PgPool* m_pool = nullptr;
     std::string m_owner;
 };
 

@@ -43,6 +43,41 @@ const char* const k_select_reminders_of_many =
     SR_EPOCH("attention_at")
     " FROM reminders WHERE appointment_id = ANY($1::uuid[]) ORDER BY appointment_id, revision";
 
+// Appointment, revision-1 reminder and audit row in one statement. The reminder is stored already claimed
+// ('scheduling', with the caller's lease) when $16 names an owner and it is pending and inside the horizon
+// ($18 seconds), so the booking request can hand it to Sinch without a separate claim.
+// Returns k_select_appointment's columns followed by k_select_reminders' (no row: the key was used before).
+const char* const k_create_appointment =
+    "WITH a AS ("
+    " INSERT INTO appointments (patient_name, doctor_name, phone_e164, starts_at, time_zone,"
+    " local_wall_time, wall_time_resolution, submission_key, created_by, created_from)"
+    " VALUES ($1, $2, $3, to_timestamp($4), $5, $6, $7, $8, $9, $10)"
+    " ON CONFLICT (submission_key) DO NOTHING"
+    " RETURNING id::text, patient_name, doctor_name, phone_e164, " SR_EPOCH("starts_at") ", time_zone,"
+    " local_wall_time, wall_time_resolution, status, revision, submission_key, created_by, created_from, "
+    SR_EPOCH("created_at") ", " SR_EPOCH("updated_at") ", id AS uuid),"
+    " claim AS (SELECT ($12 = 'pending' AND $16 <> ''"
+    " AND to_timestamp($11) <= now() + make_interval(secs => $18)) AS now_),"
+    " r AS ("
+    " INSERT INTO reminders (appointment_id, revision, send_at, time_zone, status, body, delivery_report,"
+    " callback_url, attempts, lease_owner, lease_until)"
+    " SELECT a.uuid, 1, to_timestamp($11), $5, CASE WHEN claim.now_ THEN 'scheduling' ELSE $12 END, $13, $14,"
+    " $15, CASE WHEN claim.now_ THEN 1 ELSE 0 END, CASE WHEN claim.now_ THEN $16 END,"
+    " CASE WHEN claim.now_ THEN now() + make_interval(secs => $17) END FROM a, claim"
+    " RETURNING id, appointment_id::text, revision, " SR_EPOCH("send_at") ", time_zone, status,"
+    " client_reference, batch_id, attempts, last_error_code, last_error_text, last_http_status, "
+    SR_EPOCH("next_attempt_at") ", delivery_status, delivery_code, " SR_EPOCH("delivery_at") ", "
+    SR_EPOCH("created_at") ", " SR_EPOCH("updated_at") ", delivery_report, callback_url, attention, "
+    SR_EPOCH("attention_at") "),"
+    // No phone number or names in the audit details: the appointment row holds those.
+    " audit AS ("
+    " INSERT INTO audit_log (appointment_id, action, actor, remote_addr, details)"
+    " SELECT a.uuid, 'create', $9, $10, jsonb_build_object('revision', 1, 'starts_at', to_timestamp($4),"
+    " 'time_zone', $5::text, 'local_wall_time', $6::text, 'reminder_send_at', to_timestamp($11),"
+    " 'reminder_status', $12::text) FROM a)"
+    " SELECT a.*, r.* FROM a, r";
+constexpr pqxx::row::size_type k_appointment_columns = 16;  // a.* above: 15 + the uuid
+
 #undef SR_EPOCH
 
 long long epoch_seconds(Instant instant) { return instant.time_since_epoch().count(); }
@@ -80,30 +115,32 @@ std::optional<std::string> canonical_uuid(const std::string& text) {
     return lower;
 }
 
-ReminderRecord reminder_from(const pqxx::row& row) {
+// The columns of k_select_reminders, starting at column `first`.
+ReminderRecord reminder_from(const pqxx::row& row, pqxx::row::size_type first = 0) {
+    const auto column = [&row, first](pqxx::row::size_type index) { return row[first + index]; };
     ReminderRecord reminder;
-    reminder.id = row[0].as<std::int64_t>();
-    reminder.appointment_id = row[1].as<std::string>();
-    reminder.revision = row[2].as<int>();
-    reminder.send_at = instant_from(row[3]);
-    reminder.time_zone = row[4].as<std::string>();
-    reminder.status = row[5].as<std::string>();
-    reminder.client_reference = row[6].as<std::string>();
-    reminder.batch_id = optional_from<std::string>(row[7]);
-    reminder.attempts = row[8].as<int>();
-    reminder.last_error_code = optional_from<std::string>(row[9]);
-    reminder.last_error_text = optional_from<std::string>(row[10]);
-    reminder.last_http_status = optional_from<int>(row[11]);
-    reminder.next_attempt_at = optional_instant_from(row[12]);
-    reminder.delivery_status = optional_from<std::string>(row[13]);
-    reminder.delivery_code = optional_from<int>(row[14]);
-    reminder.delivery_at = optional_instant_from(row[15]);
-    reminder.created_at = instant_from(row[16]);
-    reminder.updated_at = instant_from(row[17]);
-    reminder.delivery_report = row[18].as<std::string>();
-    reminder.callback_url = optional_from<std::string>(row[19]);
-    reminder.attention = optional_from<std::string>(row[20]);
-    reminder.attention_at = optional_instant_from(row[21]);
+    reminder.id = column(0).as<std::int64_t>();
+    reminder.appointment_id = column(1).as<std::string>();
+    reminder.revision = column(2).as<int>();
+    reminder.send_at = instant_from(column(3));
+    reminder.time_zone = column(4).as<std::string>();
+    reminder.status = column(5).as<std::string>();
+    reminder.client_reference = column(6).as<std::string>();
+    reminder.batch_id = optional_from<std::string>(column(7));
+    reminder.attempts = column(8).as<int>();
+    reminder.last_error_code = optional_from<std::string>(column(9));
+    reminder.last_error_text = optional_from<std::string>(column(10));
+    reminder.last_http_status = optional_from<int>(column(11));
+    reminder.next_attempt_at = optional_instant_from(column(12));
+    reminder.delivery_status = optional_from<std::string>(column(13));
+    reminder.delivery_code = optional_from<int>(column(14));
+    reminder.delivery_at = optional_instant_from(column(15));
+    reminder.created_at = instant_from(column(16));
+    reminder.updated_at = instant_from(column(17));
+    reminder.delivery_report = column(18).as<std::string>();
+    reminder.callback_url = optional_from<std::string>(column(19));
+    reminder.attention = optional_from<std::string>(column(20));
+    reminder.attention_at = optional_instant_from(column(21));
     return reminder;
 }
 
@@ -156,51 +193,40 @@ const char* to_string(InitialReminderStatus status) noexcept {
     return reminder_status::pending;
 }
 
-CreateResult AppointmentStore::create(const NewAppointment& appointment) {
+CreateResult AppointmentStore::create(const NewAppointment& appointment,
+                                      const std::optional<ReminderClaim>& claim) {
     return with_connection(m_lease, "storing an appointment", [&](pqxx::connection& conn) {
-        // NB: READ COMMITTED (pqxx::work's default) matters: when a concurrent double submit holds the same
-        // key, ON CONFLICT waits for it to commit, and the SELECT below then sees its row.
-        pqxx::work txn(conn, "create_appointment");
-        const pqxx::result inserted = txn.exec_params(
-            "INSERT INTO appointments (patient_name, doctor_name, phone_e164, starts_at, time_zone,"
-            " local_wall_time, wall_time_resolution, submission_key, created_by, created_from)"
-            " VALUES ($1, $2, $3, to_timestamp($4), $5, $6, $7, $8, $9, $10)"
-            " ON CONFLICT (submission_key) DO NOTHING RETURNING id::text",
-            appointment.patient_name, appointment.doctor_name, appointment.phone_e164,
-            epoch_seconds(appointment.starts_at), appointment.time_zone, appointment.local_wall_time,
-            std::string(to_string(appointment.wall_time_resolution)),
-            null_if_empty(appointment.submission_key), appointment.created_by,
-            null_if_empty(appointment.created_from));
-
-        CreateResult result;
-        std::string id;
-        if (inserted.empty()) {
-            id = txn.exec_params1("SELECT id::text FROM appointments WHERE submission_key = $1",
-                                  appointment.submission_key)[0]
-                     .as<std::string>();
-        } else {
-            id = inserted[0][0].as<std::string>();
-            result.created = true;
-            const char* reminder_status = to_string(appointment.reminder_status);
-            txn.exec_params(
-                "INSERT INTO reminders (appointment_id, revision, send_at, time_zone, status, body,"
-                " delivery_report, callback_url)"
-                " VALUES ($1::uuid, 1, to_timestamp($2), $3, $4, $5, $6, $7)",
-                id, epoch_seconds(appointment.reminder_send_at), appointment.time_zone,
+        // One statement, so one round trip and atomic without BEGIN/COMMIT. NB: a concurrent double submit
+        // with the same key makes ON CONFLICT wait for the other one to commit, and then insert nothing.
+        const char* reminder_status = to_string(appointment.reminder_status);
+        const pqxx::result inserted = [&] {
+            pqxx::nontransaction txn(conn, "create_appointment");  // gone before any other transaction
+            return exec_prepared(
+                txn, "sr_create_appointment", k_create_appointment, appointment.patient_name,
+                appointment.doctor_name, appointment.phone_e164, epoch_seconds(appointment.starts_at),
+                appointment.time_zone, appointment.local_wall_time,
+                std::string(to_string(appointment.wall_time_resolution)),
+                null_if_empty(appointment.submission_key), appointment.created_by,
+                null_if_empty(appointment.created_from), epoch_seconds(appointment.reminder_send_at),
                 std::string(reminder_status), appointment.reminder_body, appointment.reminder_delivery_report,
-                null_if_empty(appointment.reminder_callback_url));
-            // No phone number or names in the audit details: the appointment row holds those.
-            txn.exec_params(
-                "INSERT INTO audit_log (appointment_id, action, actor, remote_addr, details)"
-                " VALUES ($1::uuid, 'create', $2, $3, jsonb_build_object('revision', 1,"
-                " 'starts_at', to_timestamp($4), 'time_zone', $5::text, 'local_wall_time', $6::text,"
-                " 'reminder_send_at', to_timestamp($7), 'reminder_status', $8::text))",
-                id, appointment.created_by, null_if_empty(appointment.created_from),
-                epoch_seconds(appointment.starts_at), appointment.time_zone, appointment.local_wall_time,
-                epoch_seconds(appointment.reminder_send_at), std::string(reminder_status));
+                null_if_empty(appointment.reminder_callback_url), claim ? claim->owner : std::string(),
+                static_cast<double>(claim ? claim->lease_for.count() : 0),
+                static_cast<double>(claim ? claim->horizon.count() : 0));
+        }();
+        CreateResult result;
+        if (!inserted.empty()) {
+            result.created = true;
+            result.appointment = appointment_from(inserted[0]);
+            result.appointment.reminders.push_back(reminder_from(inserted[0], k_appointment_columns));
+            return result;
         }
-        result.appointment = *load(txn, id);
-        txn.commit();
+        // The key was used before: the earlier appointment, as it is now.
+        pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> read(conn, "find_submission");
+        const std::string id =
+            read.exec_params1("SELECT id::text FROM appointments WHERE submission_key = $1",
+                              appointment.submission_key)[0]
+                .as<std::string>();
+        result.appointment = *load(read, id);
         return result;
     });
 }

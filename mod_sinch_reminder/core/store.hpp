@@ -9,6 +9,7 @@
 #include "core/clock.hpp"
 #include "core/pg_pool.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -105,6 +106,15 @@ struct AppointmentRecord {
     const ReminderRecord* current_reminder() const noexcept;
 };
 
+// The booking request hands its own reminder to Sinch at once. Storing it already claimed, as
+// ReminderQueue's claims do ('scheduling', lease owner and expiry, one attempt), saves a claim round trip;
+// a process that dies before the Sinch call finishes leaves a lease that expires like any other.
+struct ReminderClaim {
+    std::string owner;               // the dispatcher's lease owner
+    std::chrono::seconds lease_for;  // as the dispatcher's claims
+    std::chrono::seconds horizon;    // only reminders due within this are claimed
+};
+
 struct CreateResult {
     AppointmentRecord appointment;
     bool created = false;  // false: the submission_key was already used; this is the earlier appointment
@@ -117,8 +127,9 @@ class AppointmentStore {
 
     // In one transaction: the appointment, its revision-1 reminder and an audit row. If the submission_key
     // was used before (a double submit, even a concurrent one), nothing is written and the existing
-    // appointment is returned with created == false.
-    CreateResult create(const NewAppointment& appointment);
+    // appointment is returned with created == false. With a `claim`, a pending reminder inside the
+    // claim's horizon is stored claimed for the caller (see ReminderClaim).
+    CreateResult create(const NewAppointment& appointment, const std::optional<ReminderClaim>& claim = std::nullopt);
 
     // The appointment with all its reminders; nullopt if there is none. Text that is not a uuid is
     // simply not found (it comes from URLs).

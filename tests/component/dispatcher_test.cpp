@@ -35,6 +35,10 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
     CPPUNIT_TEST(testRescheduleLeavesExactlyOneLiveBatchAtTheNewTime);
     CPPUNIT_TEST(testFailedCancelIsRetriedNeverSwallowed);
     CPPUNIT_TEST(testTwoNodesRacingScheduleEachReminderOnce);
+    CPPUNIT_TEST(testBookingStoresItsDueReminderClaimedAndHandsItOverOnce);
+    CPPUNIT_TEST(testBookingBeyondTheHorizonOrTooLateIsNotClaimed);
+    CPPUNIT_TEST(testHandOverHoldsNoDatabaseConnectionWhileSinchAnswers);
+    CPPUNIT_TEST(testRateTokensAreTakenInChunksButNeverBeyondTheBucket);
     CPPUNIT_TEST_SUITE_END();
 
     int m_counter = 0;
@@ -46,10 +50,13 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         return s;
     }
 
-    sr::Dispatcher dispatcher(sr::DispatchSettings s) { return sr::Dispatcher(*m_pool, *m_sinch, m_logger, s); }
+    sr::Dispatcher dispatcher(sr::DispatchSettings s) {
+        return sr::Dispatcher(*m_pool, *m_sinch, m_logger, s);
+    }
 
     // An appointment whose reminder is due at `send_at`.
-    sr::AppointmentRecord book(sr::Instant send_at, sr::InitialReminderStatus status = sr::InitialReminderStatus::Pending) {
+    sr::AppointmentRecord book(sr::Instant send_at,
+                               sr::InitialReminderStatus status = sr::InitialReminderStatus::Pending) {
         sr::NewAppointment a;
         a.patient_name = "Ada Lovelace";
         a.doctor_name = "Dr. Grace Hopper";
@@ -60,9 +67,29 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         a.submission_key = "key-" + std::to_string(m_counter++);
         a.reminder_send_at = send_at;
         a.reminder_status = status;
-        a.reminder_body = "Riverside Clinic reminder: appointment with Dr. Grace Hopper. Reply STOP to opt out.";
+        a.reminder_body =
+            "Riverside Clinic reminder: appointment with Dr. Grace Hopper. Reply STOP to opt out.";
         sr::PgLease lease = m_pool->acquire();
         return sr::AppointmentStore(lease).create(a).appointment;
+    }
+
+    sr::NewAppointment new_booking(sr::Instant send_at) {
+        sr::NewAppointment a;
+        a.patient_name = "Ada Lovelace";
+        a.doctor_name = "Dr. Grace Hopper";
+        a.phone_e164 = "+12125550" + std::to_string(100 + m_counter);
+        a.starts_at = send_at + 2h;
+        a.time_zone = "America/New_York";
+        a.local_wall_time = "2026-12-01T14:30";
+        a.submission_key = "key-" + std::to_string(m_counter++);
+        a.reminder_send_at = send_at;
+        a.reminder_body = "Riverside Clinic reminder: appointment with Dr. Grace Hopper.";
+        return a;
+    }
+
+    sr::CreateResult store_claimed(const sr::NewAppointment& a, const sr::Dispatcher& d) {
+        sr::PgLease lease = m_pool->acquire();
+        return sr::AppointmentStore(lease).create(a, d.booking_claim());
     }
 
     sr::ReminderRecord reminder_of(const std::string& appointment_id, int revision = 0) {
@@ -84,6 +111,94 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
     std::size_t live_batches() { return static_cast<std::size_t>(m_fake.stat("live_batches")); }
 
   public:
+    void testBookingStoresItsDueReminderClaimedAndHandsItOverOnce() {
+        auto d = dispatcher(settings());
+        const sr::NewAppointment wanted = new_booking(sr::now_utc() + 1h);
+        const sr::CreateResult created = store_claimed(wanted, d);
+        CPPUNIT_ASSERT(created.created);
+        const sr::ReminderRecord& stored = *created.appointment.current_reminder();
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduling"), stored.status);
+        CPPUNIT_ASSERT_EQUAL(1, stored.attempts);
+        CPPUNIT_ASSERT_EQUAL(wanted.phone_e164, created.appointment.phone_e164);
+        CPPUNIT_ASSERT(wanted.reminder_send_at == stored.send_at);
+        CPPUNIT_ASSERT_EQUAL(reminder_of(created.appointment.id).client_reference, stored.client_reference);
+        // Claimed by the booking: the background pass leaves it alone while the booking hands it over.
+        CPPUNIT_ASSERT(d.run_once().idle());
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"),
+                             d.hand_over_booked(created.appointment, wanted.reminder_body));
+        const sr::ReminderRecord after = reminder_of(created.appointment.id);
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), after.status);
+        const JsonPtr batches = m_fake.batches();
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), json_array_size(batches.get()));
+        const json_t* batch = json_array_get(batches.get(), 0);
+        CPPUNIT_ASSERT_EQUAL(*after.batch_id, sr::test::string_member(batch, "id"));
+        CPPUNIT_ASSERT_EQUAL(wanted.reminder_body, sr::test::string_member(batch, "body"));
+        CPPUNIT_ASSERT_EQUAL(sr::format_utc_iso_millis(wanted.reminder_send_at),
+                             sr::test::string_member(batch, "send_at"));
+        // A second hand-over of the same booking (a retry of the request) finds nothing claimed.
+        const sr::CreateResult again = store_claimed(wanted, d);
+        CPPUNIT_ASSERT(!again.created);
+        CPPUNIT_ASSERT_EQUAL(std::string(""), d.hand_over_booked(again.appointment, wanted.reminder_body));
+        CPPUNIT_ASSERT(d.run_once().idle());
+        CPPUNIT_ASSERT_EQUAL(1L, m_fake.stat("creates"));
+    }
+
+    void testBookingBeyondTheHorizonOrTooLateIsNotClaimed() {
+        auto week = settings();
+        week.horizon = 7 * 24h;
+        auto d = dispatcher(week);
+        const sr::CreateResult far = store_claimed(new_booking(sr::now_utc() + 10 * 24h), d);
+        CPPUNIT_ASSERT_EQUAL(std::string("pending"), far.appointment.current_reminder()->status);
+        CPPUNIT_ASSERT_EQUAL(0, far.appointment.current_reminder()->attempts);
+        CPPUNIT_ASSERT_EQUAL(std::string(""), d.hand_over_booked(far.appointment, "text"));
+        sr::NewAppointment late = new_booking(sr::now_utc() - 1h);
+        late.reminder_status = sr::InitialReminderStatus::TooLate;
+        const sr::CreateResult too_late = store_claimed(late, d);
+        CPPUNIT_ASSERT_EQUAL(std::string("too_late"), too_late.appointment.current_reminder()->status);
+        CPPUNIT_ASSERT_EQUAL(std::string(""), d.hand_over_booked(too_late.appointment, "text"));
+        CPPUNIT_ASSERT(d.run_once().idle());
+        CPPUNIT_ASSERT_EQUAL(0L, m_fake.stat("creates"));
+    }
+
+    // With one pooled connection and a slow Sinch, a second booking must not wait for the first one's call.
+    void testHandOverHoldsNoDatabaseConnectionWhileSinchAnswers() {
+        sr::PgPoolConfig one;
+        one.conninfo = m_db->conninfo();
+        one.max_connections = 1;
+        one.acquire_timeout = 300ms;
+        sr::PgPool pool(one, m_logger);
+        sr::Dispatcher d(pool, *m_sinch, m_logger, settings());
+        m_fake.add_fault(
+            R"({"match":{"method":"POST","path_regex":"/batches$"},"latency_ms":1000,"count":1})");
+        const sr::NewAppointment first = new_booking(sr::now_utc() + 1h);
+        const sr::CreateResult created = [&] {
+            sr::PgLease lease = pool.acquire();
+            return sr::AppointmentStore(lease).create(first, d.booking_claim());
+        }();
+        auto slow = std::async(std::launch::async,
+                               [&] { return d.hand_over_booked(created.appointment, first.reminder_body); });
+        std::this_thread::sleep_for(200ms);  // the first hand-over is now waiting for Sinch
+        {
+            sr::PgLease lease =
+                pool.acquire();  // would throw PoolTimeout if the hand-over held the connection
+            CPPUNIT_ASSERT(sr::AppointmentStore(lease).create(new_booking(sr::now_utc() + 1h)).created);
+        }
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), slow.get());
+    }
+
+    void testRateTokensAreTakenInChunksButNeverBeyondTheBucket() {
+        sql("UPDATE sinch_rate_bucket SET tokens = 5, refilled_at = clock_timestamp()");
+        sr::PgLease lease = m_pool->acquire();
+        sr::ReminderQueue queue(lease, "node-a:1");
+        // A rate of 0.001/s refills nothing noticeable during the test.
+        CPPUNIT_ASSERT_EQUAL(3, queue.take_rate_tokens(0.001, 100, 3));
+        CPPUNIT_ASSERT_EQUAL(2, queue.take_rate_tokens(0.001, 100, 3));  // only 2 were left
+        CPPUNIT_ASSERT_EQUAL(0, queue.take_rate_tokens(0.001, 100, 3));
+        // The burst caps what a long idle time accumulates.
+        sql("UPDATE sinch_rate_bucket SET tokens = 0, refilled_at = clock_timestamp() - interval '1 hour'");
+        CPPUNIT_ASSERT_EQUAL(4, queue.take_rate_tokens(10, 4, 100));
+    }
+
     void testDueReminderIsHandedOverOnceWithItsStoredText() {
         const auto appointment = book(sr::now_utc() + 1h);
         auto d = dispatcher(settings());
@@ -97,7 +212,8 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         CPPUNIT_ASSERT_EQUAL(*reminder.batch_id, sr::test::string_member(batch, "id"));
         CPPUNIT_ASSERT_EQUAL(reminder.client_reference, sr::test::string_member(batch, "client_reference"));
         CPPUNIT_ASSERT(sr::test::string_member(batch, "body").find("Riverside Clinic reminder") == 0);
-        CPPUNIT_ASSERT_EQUAL(sr::format_utc_iso_millis(reminder.send_at), sr::test::string_member(batch, "send_at"));
+        CPPUNIT_ASSERT_EQUAL(sr::format_utc_iso_millis(reminder.send_at),
+                             sr::test::string_member(batch, "send_at"));
         CPPUNIT_ASSERT(d.run_once().idle());  // nothing left: never a second batch
         CPPUNIT_ASSERT_EQUAL(1L, m_fake.stat("creates"));
     }
@@ -125,7 +241,7 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         CPPUNIT_ASSERT_EQUAL(std::string("retrying"), reminder.status);
         CPPUNIT_ASSERT(reminder.last_http_status == std::optional<int>(503));
         CPPUNIT_ASSERT(*reminder.next_attempt_at >= sr::now_utc() + 110s);  // Retry-After honoured
-        CPPUNIT_ASSERT(d.run_once().idle());  // not before its time
+        CPPUNIT_ASSERT(d.run_once().idle());                                // not before its time
         sql("UPDATE reminders SET next_attempt_at = now()");
         CPPUNIT_ASSERT_EQUAL(1, d.run_once().scheduled);
         reminder = reminder_of(appointment.id);
@@ -149,14 +265,16 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
 
     void testLostAnswerIsLookedUpAndAdoptedNotResent() {
         const auto appointment = book(sr::now_utc() + 1h);
-        m_fake.add_fault(R"({"match":{"method":"POST","path_regex":"/batches$"},"act_then_drop":true,"count":1})");
+        m_fake.add_fault(
+            R"({"match":{"method":"POST","path_regex":"/batches$"},"act_then_drop":true,"count":1})");
         const auto report = dispatcher(settings()).run_once();
         CPPUNIT_ASSERT_EQUAL(1, report.scheduled);
         CPPUNIT_ASSERT_EQUAL(1L, m_fake.stat("creates"));
         const auto reminder = reminder_of(appointment.id);
         CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), reminder.status);
-        CPPUNIT_ASSERT_EQUAL(std::string(sr::test::string_member(json_array_get(m_fake.batches().get(), 0), "id")),
-                             *reminder.batch_id);
+        CPPUNIT_ASSERT_EQUAL(
+            std::string(sr::test::string_member(json_array_get(m_fake.batches().get(), 0), "id")),
+            *reminder.batch_id);
     }
 
     void testLeaseOfADeadProcessExpiresAndIsLookedUpFirst() {
@@ -246,10 +364,11 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         }
         auto other_node = dispatcher(settings("node-b:2"));
         CPPUNIT_ASSERT(other_node.run_once().idle());  // the create still holds it
-        const std::string batch = m_sinch->schedule({appointment.phone_e164, "x",
-                                                     reminder_of(appointment.id).client_reference,
-                                                     sr::now_utc() + 1h, "none", ""})
-                                      .batch->id;
+        const std::string batch =
+            m_sinch
+                ->schedule({appointment.phone_e164, "x", reminder_of(appointment.id).client_reference,
+                            sr::now_utc() + 1h, "none", ""})
+                .batch->id;
         CPPUNIT_ASSERT(worker.scheduled(id, batch));  // recorded, but it stays 'cancelling'
         CPPUNIT_ASSERT_EQUAL(std::string("cancelling"), reminder_of(appointment.id).status);
         CPPUNIT_ASSERT_EQUAL(1, other_node.run_once().cancelled);
