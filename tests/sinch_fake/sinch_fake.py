@@ -597,23 +597,39 @@ class Fake:
 
     # ---- request log ----
     def record(self, method, path, query, headers, body):
+        """Counts the request and keeps it in the ring buffer in raw form (body bytes, epoch ms); the
+        shape the control API shows is built only when it is read (public_record).  The caller sets
+        "status", "fault" and "dropped" on the returned dict."""
         with self.lock:
             self.req_seq += 1
             self.stats["requests"] += 1
-            text = None
-            js = None
-            if body:
-                text = body.decode("utf-8", errors="replace")
-                try:
-                    js = json.loads(text)
-                except ValueError:
-                    js = None
-            rec = {"seq": self.req_seq, "method": method, "path": path, "query": query,
-                   "query_params": {k: v[-1] for k, v in parse_query(query).items()},
-                   "headers": headers, "body": text, "json": js, "status": None,
-                   "at": fmt_ms(self.now_ms()), "real_at": time.time()}
+            if not self.requests.maxlen:  # --max-recorded 0: record nothing
+                return {"seq": self.req_seq}
+            real = time.time()
+            rec = {"seq": self.req_seq, "method": method, "path": path, "query": query, "headers": headers,
+                   "body": body, "status": None, "at_ms": int(real * 1000) + self.offset_ms, "real_at": real}
             self.requests.append(rec)
             return rec
+
+    @staticmethod
+    def public_record(r):
+        """A recorded request as GET /_fake/requests shows it."""
+        body = r["body"]
+        text = js = None
+        if body:
+            text = body.decode("utf-8", errors="replace")
+            try:
+                js = json.loads(text)
+            except ValueError:
+                js = None
+        out = {"seq": r["seq"], "method": r["method"], "path": r["path"], "query": r["query"],
+               "query_params": {k: v[-1] for k, v in parse_query(r["query"]).items()},
+               "headers": r["headers"], "body": text, "json": js, "status": r["status"],
+               "at": fmt_ms(r["at_ms"]), "real_at": r["real_at"]}
+        for k in ("fault", "dropped"):
+            if k in r:
+                out[k] = r[k]
+        return out
 
     # ---- faults ----
     def add_fault(self, rule):
@@ -1271,7 +1287,7 @@ class Fake:
                         recs = [r for r in recs if r["seq"] > s]
                     if qget(p, "limit"):
                         recs = recs[-int(qget(p, "limit")):] if int(qget(p, "limit")) > 0 else []
-                    return Response(200, recs)
+                    return Response(200, [self.public_record(r) for r in recs])
             if name == "batches" and method == "GET":
                 with self.lock:
                     now = self.now_ms()
