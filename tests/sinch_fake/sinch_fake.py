@@ -1699,16 +1699,14 @@ class _Conn(asyncio.Protocol):
             j = buf.find(b"\n\n")
             if i < 0 and j < 0:
                 if len(buf) > MAX_HEAD_BYTES:
-                    if buf.find(b"\n") < 0:
-                        raise _BadRequest("request line too long", 414)
-                    raise _BadRequest("request header section too large", 431)
+                    self._head_too_large()
                 return None
             if j < 0 or 0 <= i < j:
                 end, skip = i, 3
             else:
                 end, skip = j, 2
             if end > MAX_HEAD_BYTES:
-                raise _BadRequest("request header section too large", 431)
+                self._head_too_large()
             head = buf[:end].decode("latin-1")
             del buf[:end + skip]
             req = self.req = self._parse_head(head)
@@ -1732,6 +1730,12 @@ class _Conn(asyncio.Protocol):
             req.body = body
         self.req = None
         return req
+
+    def _head_too_large(self):
+        nl = self.buf.find(b"\n")
+        if nl < 0 or nl > MAX_HEAD_BYTES:
+            raise _BadRequest("request line too long", 414)
+        raise _BadRequest("request header section too large", 431)
 
     def _parse_head(self, head):
         lines = head.split("\n")
@@ -2042,20 +2046,24 @@ class FakeServer:
         self.conns = set()
         self.loop = None
         self.stopping = None
+        self.stop_requested = False
 
     def stop(self):
-        """Thread-safe and signal-safe: ends run()."""
+        """Ends run(); callable from any thread."""
+        self.stop_requested = True
         loop, ev = self.loop, self.stopping
         if loop is not None and ev is not None:
             loop.call_soon_threadsafe(ev.set)
 
     async def run(self, early_signals=()):
-        """Serves until SIGTERM/SIGINT (or stop()); early_signals non-empty: one arrived before the loop ran."""
-        self.loop = loop = asyncio.get_running_loop()
+        """Serves until SIGTERM/SIGINT or stop().  early_signals non-empty: one arrived before the loop ran.
+        Signal handlers are installed only when it runs in the main thread."""
         self.stopping = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
-        if early_signals:
+        self.loop = loop = asyncio.get_running_loop()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stopping.set)
+        if early_signals or self.stop_requested:
             self.stopping.set()
         server = await loop.create_server(lambda: _Conn(self), sock=self.sock, backlog=512)
         sweeper = loop.create_task(self._sweep())
