@@ -169,6 +169,7 @@ import collections
 import concurrent.futures
 import datetime as _dt
 import email.utils
+import functools
 import hashlib
 import hmac
 import http.client
@@ -256,10 +257,20 @@ def parse_iso(value):
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
+@functools.lru_cache(maxsize=256)
+def _fmt_day(day):
+    """days since the epoch -> 'YYYY-MM-DD'."""
+    return (_EPOCH + _dt.timedelta(days=day)).strftime("%Y-%m-%d")
+
+
 def fmt_ms(ms):
-    """epoch ms -> 'YYYY-MM-DDThh:mm:ss.SSSZ' (UTC)."""
-    dt = _EPOCH + _dt.timedelta(milliseconds=ms)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ms % 1000)
+    """epoch ms -> 'YYYY-MM-DDThh:mm:ss.SSSZ' (UTC).  Hot path (4 calls per batch create): the date part
+    is cached per day and the time part is plain arithmetic."""
+    s, milli = divmod(ms, 1000)
+    day, s = divmod(s, 86_400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return "%sT%02d:%02d:%02d.%03dZ" % (_fmt_day(day), h, m, s, milli)
 
 
 def fmt_s(ms):
@@ -369,6 +380,9 @@ def bad(code, text, status=400):
     return ApiError(status, code, text)
 
 
+_json_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # = json.dumps(..., same args)
+
+
 class Response:
     __slots__ = ("status", "body", "headers", "content_type", "close")
 
@@ -386,7 +400,7 @@ class Response:
             self.body = body.encode("utf-8")
             self.content_type = content_type or "text/plain; charset=utf-8"
         else:
-            self.body = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            self.body = _json_encode(body).encode("utf-8")
             self.content_type = content_type or "application/json"
 
 

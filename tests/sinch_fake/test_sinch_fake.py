@@ -1677,15 +1677,37 @@ class HttpServerOptionsTest(unittest.TestCase):
         self.assertIn(b"sinch_fake: stopped", err)
 
 
+def load_fake_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("sinch_fake_inproc", FAKE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class HelpersTest(unittest.TestCase):
+    def test_fmt_ms_matches_datetime(self):
+        import datetime as dt
+        import random
+        sf = load_fake_module()
+        epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        lo, hi = sf.parse_iso("0001-01-01T00:00:00Z"), sf.parse_iso("9999-12-31T23:59:59.999Z")
+        rng = random.Random(5)
+        values = [0, -1, 1, 999, 1000, -1000, 86_399_999, -86_400_001, lo, hi]
+        values += [rng.randint(lo, hi) for _ in range(3000)] + [rng.randint(0, 4 * 10 ** 12) for _ in range(3000)]
+        for ms in values:
+            ref = (epoch + dt.timedelta(milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ms % 1000)
+            self.assertEqual(sf.fmt_ms(ms), ref, ms)
+            if lo <= ms <= hi and ms >= sf.parse_iso("1000-01-01T00:00:00Z"):
+                self.assertEqual(sf.parse_iso(sf.fmt_ms(ms)), ms)
+
+
 class InProcessServerTest(unittest.TestCase):
     """FakeServer run in a thread of the test process, to reach into the Fake while it serves."""
 
     def setUp(self):
         import asyncio
-        import importlib.util
-        spec = importlib.util.spec_from_file_location("sinch_fake_inproc", FAKE)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
+        mod = load_fake_module()
         self.fake = mod.Fake(mod.build_arg_parser().parse_args([]))
         self.server = mod.FakeServer(("127.0.0.1", 0), self.fake)
         self.loop_thread = threading.Thread(target=asyncio.run, args=(self.server.run(),), daemon=True)
