@@ -1709,8 +1709,10 @@ class _Conn(asyncio.Protocol):
                 del buf[:len(buf) - len(buf.lstrip(b"\r\n"))]
             if not buf:
                 return None
-            i = buf.find(b"\n\r\n")
-            j = buf.find(b"\n\n")
+            # the head ends at the first empty line, CRLF or bare LF (searches bounded: the buffer may hold
+            # many pipelined requests)
+            i = buf.find(b"\n\r\n", 0, MAX_HEAD_BYTES + 3)
+            j = buf.find(b"\n\n", 0, i + 1 if i >= 0 else MAX_HEAD_BYTES + 2)
             if i < 0 and j < 0:
                 if len(buf) > MAX_HEAD_BYTES:
                     self._head_too_large()
