@@ -163,15 +163,20 @@ Every point that contract.md marks UNCONFIRMED, and what this fake does:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import collections
+import concurrent.futures
 import datetime as _dt
+import email.utils
+import functools
 import hashlib
 import hmac
 import http.client
 import json
 import math
 import os
+import queue
 import random
 import re
 import secrets
@@ -184,7 +189,6 @@ import time
 import traceback
 import urllib.parse
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MS_PER_DAY = 86_400_000
 THREE_DAYS_MS = 3 * MS_PER_DAY
@@ -253,10 +257,20 @@ def parse_iso(value):
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
+@functools.lru_cache(maxsize=256)
+def _fmt_day(day):
+    """days since the epoch -> 'YYYY-MM-DD'."""
+    return (_EPOCH + _dt.timedelta(days=day)).strftime("%Y-%m-%d")
+
+
 def fmt_ms(ms):
-    """epoch ms -> 'YYYY-MM-DDThh:mm:ss.SSSZ' (UTC)."""
-    dt = _EPOCH + _dt.timedelta(milliseconds=ms)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ms % 1000)
+    """epoch ms -> 'YYYY-MM-DDThh:mm:ss.SSSZ' (UTC).  Hot path (4 calls per batch create): the date part
+    is cached per day and the time part is plain arithmetic."""
+    s, milli = divmod(ms, 1000)
+    day, s = divmod(s, 86_400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return "%sT%02d:%02d:%02d.%03dZ" % (_fmt_day(day), h, m, s, milli)
 
 
 def fmt_s(ms):
@@ -366,6 +380,9 @@ def bad(code, text, status=400):
     return ApiError(status, code, text)
 
 
+_json_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # = json.dumps(..., same args)
+
+
 class Response:
     __slots__ = ("status", "body", "headers", "content_type", "close")
 
@@ -383,7 +400,7 @@ class Response:
             self.body = body.encode("utf-8")
             self.content_type = content_type or "text/plain; charset=utf-8"
         else:
-            self.body = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            self.body = _json_encode(body).encode("utf-8")
             self.content_type = content_type or "application/json"
 
 
@@ -594,23 +611,39 @@ class Fake:
 
     # ---- request log ----
     def record(self, method, path, query, headers, body):
+        """Counts the request and keeps it in the ring buffer in raw form (body bytes, epoch ms); the
+        shape the control API shows is built only when it is read (public_record).  The caller sets
+        "status", "fault" and "dropped" on the returned dict."""
         with self.lock:
             self.req_seq += 1
             self.stats["requests"] += 1
-            text = None
-            js = None
-            if body:
-                text = body.decode("utf-8", errors="replace")
-                try:
-                    js = json.loads(text)
-                except ValueError:
-                    js = None
-            rec = {"seq": self.req_seq, "method": method, "path": path, "query": query,
-                   "query_params": {k: v[-1] for k, v in parse_query(query).items()},
-                   "headers": headers, "body": text, "json": js, "status": None,
-                   "at": fmt_ms(self.now_ms()), "real_at": time.time()}
+            if not self.requests.maxlen:  # --max-recorded 0: record nothing
+                return {"seq": self.req_seq}
+            real = time.time()
+            rec = {"seq": self.req_seq, "method": method, "path": path, "query": query, "headers": headers,
+                   "body": body, "status": None, "at_ms": int(real * 1000) + self.offset_ms, "real_at": real}
             self.requests.append(rec)
             return rec
+
+    @staticmethod
+    def public_record(r):
+        """A recorded request as GET /_fake/requests shows it."""
+        body = r["body"]
+        text = js = None
+        if body:
+            text = body.decode("utf-8", errors="replace")
+            try:
+                js = json.loads(text)
+            except ValueError:
+                js = None
+        out = {"seq": r["seq"], "method": r["method"], "path": r["path"], "query": r["query"],
+               "query_params": {k: v[-1] for k, v in parse_query(r["query"]).items()},
+               "headers": r["headers"], "body": text, "json": js, "status": r["status"],
+               "at": fmt_ms(r["at_ms"]), "real_at": r["real_at"]}
+        for k in ("fault", "dropped"):
+            if k in r:
+                out[k] = r[k]
+        return out
 
     # ---- faults ----
     def add_fault(self, rule):
@@ -1268,7 +1301,7 @@ class Fake:
                         recs = [r for r in recs if r["seq"] > s]
                     if qget(p, "limit"):
                         recs = recs[-int(qget(p, "limit")):] if int(qget(p, "limit")) > 0 else []
-                    return Response(200, recs)
+                    return Response(200, [self.public_record(r) for r in recs])
             if name == "batches" and method == "GET":
                 with self.lock:
                     now = self.now_ms()
@@ -1495,162 +1528,583 @@ def post_json(url, raw, headers, timeout):
 
 
 # --------------------------------------------------------------------------------------------
-# HTTP layer
+# HTTP layer: one asyncio event loop and a small, strict HTTP/1.1 parser
 # --------------------------------------------------------------------------------------------
+#
+# The API requests run inline on the event loop (Fake.api is pure CPU work under Fake.lock).
+# Everything that can block runs on a small pool of daemon threads instead: the control API
+# (send_callback POSTs to the module and may take seconds; /_fake/batches and /_fake/stats walk
+# every batch under the lock), batch lists (they scan every batch too), and an API request that
+# finds Fake.lock taken by such a call.
+# latency_ms faults sleep with asyncio.sleep, so delayed requests overlap.
+
+IDLE_TIMEOUT_S = 300          # idle keep-alive connections are closed after 5 minutes
+MAX_HEAD_BYTES = 64 * 1024    # request line + headers
+MAX_HEADERS = 100
+MAX_CHUNK_LINE = 4096         # a chunk-size line or a trailer line
+MAX_BUFFERED = 1024 * 1024    # unprocessed bytes (pipelined requests) before reading pauses
+BLOCKING_WORKERS = 16         # threads for the control API and lock-contended API requests
+METHODS = frozenset(("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"))
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
+_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
+_BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_date_cache = [0, ""]
+
+
+def http_date():
+    """RFC 7231 date of the current second (cached per second)."""
+    now = int(time.time())
+    if now != _date_cache[0]:
+        _date_cache[1] = email.utils.formatdate(now, usegmt=True)
+        _date_cache[0] = now
+    return _date_cache[1]
+
 
 class _BadRequest(Exception):
-    pass
+    """Malformed or unsupported request framing: answered with `status` and the connection closed."""
+
+    def __init__(self, text, status=400, code="bad_request"):
+        super().__init__(text)
+        self.status, self.code, self.text = status, code, text
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "sinch-fake/1.0"
-    sys_version = ""
-    disable_nagle_algorithm = True
-    timeout = 300  # idle keep-alive connections are closed after 5 minutes
+class _DaemonPool(concurrent.futures.Executor):
+    """A minimal thread pool with daemon workers, so stopping never waits for a slow callback POST."""
 
-    def log_message(self, fmt, *args):
-        if self.server.fake.verbose:
-            sys.stderr.write("%s [%s] %s\n" % (self.address_string(), self.log_date_time_string(), fmt % args))
+    def __init__(self, max_workers):
+        self._max = max_workers
+        self._queue = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._threads = []
+        self._lock = threading.Lock()
 
-    def _read_body(self):
-        te = (self.headers.get("Transfer-Encoding") or "").lower()
-        if "chunked" in te:
-            chunks = []
-            total = 0
-            while True:
-                line = self.rfile.readline(65537)
-                if not line:
-                    raise _BadRequest("truncated chunked body")
+    def submit(self, fn, /, *args, **kwargs):
+        fut = concurrent.futures.Future()
+        self._queue.put((fut, fn, args, kwargs))
+        if not self._idle.acquire(blocking=False):
+            with self._lock:
+                if len(self._threads) < self._max:
+                    t = threading.Thread(target=self._work, name=f"fake-worker-{len(self._threads)}",
+                                         daemon=True)
+                    self._threads.append(t)
+                    t.start()
+        return fut
+
+    def _work(self):
+        while True:
+            fut, fn, args, kwargs = self._queue.get()
+            if fut.set_running_or_notify_cancel():
                 try:
-                    size = int(line.split(b";")[0].strip(), 16)
-                except ValueError:
-                    raise _BadRequest("bad chunk size") from None
-                if size == 0:
-                    while True:  # trailers
-                        t = self.rfile.readline(65537)
-                        if t in (b"\r\n", b"\n", b""):
-                            break
-                    return b"".join(chunks)
-                total += size
-                if total > MAX_BODY_BYTES:
-                    raise _BadRequest("body too large")
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(3)
-        cl = self.headers.get("Content-Length")
-        if cl is None:
-            return b""
-        try:
-            n = int(cl)
-        except ValueError:
-            raise _BadRequest("bad Content-Length") from None
-        if n < 0 or n > MAX_BODY_BYTES:
-            raise _BadRequest("bad Content-Length")
-        data = self.rfile.read(n) if n else b""
-        if len(data) != n:
-            raise _BadRequest("truncated body")
-        return data
+                    result = fn(*args, **kwargs)
+                except BaseException as e:  # noqa: BLE001 - handed to the waiting coroutine
+                    fut.set_exception(e)
+                else:
+                    fut.set_result(result)
+            del fut, fn, args, kwargs
+            self._idle.release()
 
-    def _send(self, resp: Response):
-        if resp.close or any(k.lower() == "connection" and v.lower() == "close" for k, v in resp.headers.items()):
-            self.close_connection = True
-        status = resp.status
-        try:
-            reason = HTTPStatus(status).phrase
-        except ValueError:
-            reason = "Unknown"
-        lines = [f"HTTP/1.1 {status} {reason}", f"Date: {self.date_time_string()}", "Server: sinch-fake/1.0"]
-        if resp.content_type:
-            lines.append(f"Content-Type: {resp.content_type}")
-        lines.append(f"Content-Length: {len(resp.body)}")
-        for k, v in resp.headers.items():
-            if k.lower() in ("content-length", "connection"):
-                continue
-            lines.append(f"{k}: {v}")
-        if self.close_connection:
-            lines.append("Connection: close")
-        elif self.request_version == "HTTP/1.0":
-            lines.append("Connection: keep-alive")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")
-        payload = head if self.command == "HEAD" else head + resp.body
-        self.wfile.write(payload)
-        if self.server.fake.verbose:
-            self.log_request(status)
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        pass  # daemon threads: nothing to join
 
-    def _dispatch(self):
-        fake = self.server.fake
-        method = self.command
-        try:
-            body = self._read_body()
-        except _BadRequest as e:
-            self.close_connection = True
-            self._send(Response(400, {"code": "syntax_invalid_json", "text": str(e)}, close=True))
+
+class _Request:
+    __slots__ = ("method", "target", "line", "http10", "headers", "close", "body", "path", "query")
+
+
+class _Conn(asyncio.Protocol):
+    """One client connection.  Requests are handled strictly one after the other (pipelined ones wait in
+    the buffer); a request that needs to wait (fault latency, a thread-pool call) marks the connection
+    busy until its task is done."""
+
+    def __init__(self, server):
+        self.server = server
+        self.fake = server.fake
+        self.loop = server.loop
+        self.transport = None
+        self.peer = "-"
+        self.buf = bytearray()
+        self.req = None          # the request whose head is parsed and whose body is still coming
+        self.need = -1           # body bytes still expected (Content-Length), -1 = chunked
+        self.chunk = None        # chunked-body decoder state
+        self.busy = False
+        self.closed = False
+        self.eof = False
+        self.write_paused = False
+        self.read_paused = False
+        self.last = 0.0
+        self.task = None
+
+    # ---- asyncio callbacks ----
+    def connection_made(self, transport):
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.peer = peer[0]
+        self.last = self.loop.time()
+        self.server.conns.add(self)
+
+    def connection_lost(self, exc):
+        self.closed = True
+        self.server.conns.discard(self)
+
+    def data_received(self, data):
+        self.last = self.loop.time()
+        if self.closed:
             return
-        raw = self.path
-        if "://" in raw.split("?", 1)[0]:  # absolute-form request target
-            u = urllib.parse.urlsplit(raw)
-            raw = (u.path or "/") + ("?" + u.query if u.query else "")
-        path, _, query = raw.partition("?")
+        self.buf += data
+        if not self.busy and not self.write_paused:
+            self._process()
+        elif len(self.buf) > MAX_BUFFERED and not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def eof_received(self):
+        self.eof = True
+        if not self.busy and not self.write_paused and not self.closed:
+            self._process()
+        return True  # keep the write side open until the pending answer is out
+
+    def pause_writing(self):
+        self.write_paused = True
+
+    def resume_writing(self):
+        self.write_paused = False
+        if not self.busy and not self.closed:
+            self._process()
+
+    # ---- request loop ----
+    def _process(self):
         try:
-            if path == "/_fake" or path.startswith("/_fake/"):
-                self._send(fake.control(method, path, query, body))
-                return
-            headers = {}
-            for k, v in self.headers.items():
-                k = k.lower()
-                headers[k] = headers[k] + ", " + v if k in headers else v
-            rec = fake.record(method, path, query, headers, body)
-            rule = fake.pick_fault(method, path, query, body)
+            while not self.busy and not self.closed and not self.write_paused:
+                req = self._parse()
+                if req is None:
+                    break
+                self._handle(req)
+        except _BadRequest as e:
+            self._reject(e)
+            return
+        if self.closed or self.busy or self.write_paused:
+            return
+        if self.eof:
+            if self.req is not None:
+                self._reject(_BadRequest("truncated chunked body" if self.need < 0 else "truncated body",
+                                         code="syntax_invalid_json"))
+            elif self.buf.strip():
+                self._reject(_BadRequest("truncated request head"))
+            else:
+                self._close()
+        elif self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    def _parse(self):
+        """The next complete request from the buffer, or None if more bytes are needed."""
+        buf = self.buf
+        req = self.req
+        if req is None:
+            if buf[:1] in (b"\r", b"\n"):  # empty lines before a request line are ignored (RFC 9112 2.2)
+                del buf[:len(buf) - len(buf.lstrip(b"\r\n"))]
+            if not buf:
+                return None
+            # the head ends at the first empty line, CRLF or bare LF (searches bounded: the buffer may hold
+            # many pipelined requests)
+            i = buf.find(b"\n\r\n", 0, MAX_HEAD_BYTES + 3)
+            j = buf.find(b"\n\n", 0, i + 1 if i >= 0 else MAX_HEAD_BYTES + 2)
+            if i < 0 and j < 0:
+                if len(buf) > MAX_HEAD_BYTES:
+                    self._head_too_large()
+                return None
+            if j < 0 or 0 <= i < j:
+                end, skip = i, 3
+            else:
+                end, skip = j, 2
+            if end > MAX_HEAD_BYTES:
+                self._head_too_large()
+            head = buf[:end].decode("latin-1")
+            del buf[:end + skip]
+            req = self.req = self._parse_head(head)
+            if self.need == 0:
+                self.req = None
+                req.body = b""
+                return req
+            if (not req.http10 and req.headers.get("expect", "").lower() == "100-continue"
+                    and (self.need < 0 or len(buf) < self.need)):
+                self.transport.write(_CONTINUE)
+        if self.need >= 0:
+            n = self.need
+            if len(buf) < n:
+                return None
+            req.body = bytes(buf[:n])
+            del buf[:n]
+        else:
+            body = self._dechunk()
+            if body is None:
+                return None
+            req.body = body
+        self.req = None
+        return req
+
+    def _head_too_large(self):
+        nl = self.buf.find(b"\n")
+        if nl < 0 or nl > MAX_HEAD_BYTES:
+            raise _BadRequest("request line too long", 414)
+        raise _BadRequest("request header section too large", 431)
+
+    def _parse_head(self, head):
+        lines = head.split("\n")
+        line = lines[0]
+        if line[-1:] == "\r":
+            line = line[:-1]
+        parts = line.split(" ")
+        if len(parts) != 3:
+            raise _BadRequest(f"malformed request line {line[:200]!r}")
+        method, target, version = parts
+        m = _VERSION.fullmatch(version)
+        if m is None:
+            raise _BadRequest(f"malformed HTTP version {version[:50]!r}")
+        if m.group(1) != "1":
+            raise _BadRequest(f"HTTP version {version} is not supported", 505)
+        if method not in METHODS:
+            if _TOKEN.fullmatch(method):
+                raise _BadRequest(f"unsupported method {method!r}", 501)
+            raise _BadRequest(f"malformed method {method[:50]!r}")
+        if not target or _BAD_TARGET.search(target):
+            raise _BadRequest(f"malformed request target {target[:200]!r}")
+        if len(lines) > MAX_HEADERS + 1:
+            raise _BadRequest("too many headers", 431)
+        headers = {}
+        for raw in lines[1:]:
+            if raw[-1:] == "\r":
+                raw = raw[:-1]
+            k, sep, v = raw.partition(":")
+            if not sep or not _TOKEN.fullmatch(k):  # also rejects obsolete line folding
+                raise _BadRequest(f"malformed header line {raw[:200]!r}")
+            v = v.strip(" \t")
+            if "\r" in v or "\x00" in v:
+                raise _BadRequest(f"malformed header value for {k!r}")
+            k = k.lower()
+            if k in headers:
+                headers[k] = headers[k] + ", " + v
+            else:
+                headers[k] = v
+        req = _Request()
+        req.method, req.target, req.line, req.headers = method, target, line, headers
+        req.http10 = http10 = m.group(2) == "0"
+        close = http10
+        conn = headers.get("connection")
+        if conn is not None:
+            tokens = [t.strip() for t in conn.lower().split(",")]
+            if "close" in tokens:
+                close = True
+            elif "keep-alive" in tokens:
+                close = False
+        te = headers.get("transfer-encoding")
+        cl = headers.get("content-length")
+        if te is not None:
+            if te.lower().rsplit(",", 1)[-1].strip() != "chunked":
+                raise _BadRequest(f"unsupported Transfer-Encoding {te!r}", 501)
+            self.need = -1
+            self.chunk = [0, 0, [], 0, 0]  # state, bytes left in chunk, chunks, total, trailer lines
+            if cl is not None:
+                close = True  # RFC 9112 6.1: both given; do not trust the connection afterwards
+        elif cl is not None:
+            vals = {x.strip() for x in cl.split(",")}
+            v = vals.pop()
+            if vals or not v.isdigit() or not v.isascii():
+                raise _BadRequest("bad Content-Length", code="syntax_invalid_json")
+            n = int(v)
+            if n > MAX_BODY_BYTES:
+                raise _BadRequest("bad Content-Length", code="syntax_invalid_json")
+            self.need = n
+        else:
+            self.need = 0
+        req.close = close
+        return req
+
+    def _dechunk(self):
+        """Decodes as much of a chunked body as is buffered; the body once complete, else None."""
+        buf = self.buf
+        st = self.chunk
+        while True:
+            state = st[0]
+            if state == 1:  # chunk data
+                take = min(st[1], len(buf))
+                if not take:
+                    return None
+                st[2].append(bytes(buf[:take]))
+                del buf[:take]
+                st[1] -= take
+                if not st[1]:
+                    st[0] = 2
+                continue
+            if state == 2:  # CRLF after chunk data
+                if buf[:2] == b"\r\n":
+                    del buf[:2]
+                elif buf[:1] == b"\n":
+                    del buf[:1]
+                elif len(buf) < 2 and buf[:1] in (b"", b"\r"):
+                    return None
+                else:
+                    raise _BadRequest("bad chunk terminator", code="syntax_invalid_json")
+                st[0] = 0
+                continue
+            i = buf.find(b"\n")
+            if i < 0:
+                if len(buf) > MAX_CHUNK_LINE:
+                    raise _BadRequest("bad chunk size" if state == 0 else "trailer too long",
+                                      code="syntax_invalid_json")
+                return None
+            line = bytes(buf[:i])
+            del buf[:i + 1]
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            if state == 0:  # chunk-size [; ext]
+                size = line.split(b";", 1)[0].strip(b" \t")
+                if not _HEX.fullmatch(size):
+                    raise _BadRequest("bad chunk size", code="syntax_invalid_json")
+                size = int(size, 16)
+                if size == 0:
+                    st[0] = 3
+                    continue
+                st[3] += size
+                if st[3] > MAX_BODY_BYTES:
+                    raise _BadRequest("body too large", code="syntax_invalid_json")
+                st[0], st[1] = 1, size
+                continue
+            # state 3: trailers until an empty line
+            if not line:
+                self.chunk = None
+                return b"".join(st[2])
+            st[4] += 1
+            if st[4] > MAX_HEADERS:
+                raise _BadRequest("too many trailers", 431)
+
+    # ---- dispatch ----
+    def _handle(self, req):
+        target = req.target
+        if target[:2] == "//":
+            target = "/" + target.lstrip("/")
+        if "://" in target.split("?", 1)[0]:  # absolute-form request target
+            u = urllib.parse.urlsplit(target)
+            target = (u.path or "/") + ("?" + u.query if u.query else "")
+        req.path, _, req.query = target.partition("?")
+        path = req.path
+        if path == "/_fake" or path.startswith("/_fake/"):
+            self._go(self._control(req))
+            return
+        if req.method in ("GET", "HEAD") and path.endswith("/batches"):
+            self._go(self._api_in_thread(req))  # a list scans every batch under the lock (~0.1 s per 100 000)
+            return
+        fake = self.fake
+        lock = fake.lock
+        if not lock.acquire(blocking=False):  # a control call holds it: do not stall the loop
+            self._go(self._api_in_thread(req))
+            return
+        try:
+            try:
+                rec, rule, resp = self._record_and_act(req)
+            finally:
+                lock.release()
+            if resp is not None:
+                self._respond(req, resp)
+            else:
+                self._go(self._fault(req, rec, rule))
+        except Exception:  # noqa: BLE001 - never kill the connection silently
+            self._crash(req)
+
+    def _record_and_act(self, req):
+        """record + pick_fault, and the API call itself if no fault fired (resp None otherwise)."""
+        fake = self.fake
+        with fake.lock:
+            rec = fake.record(req.method, req.path, req.query, req.headers, req.body)
+            rule = fake.pick_fault(req.method, req.path, req.query, req.body)
             if rule is not None:
                 rec["fault"] = rule["id"]
-                if rule["latency_ms"]:
-                    time.sleep(rule["latency_ms"] / 1000.0)
-                if rule["act_then_drop"]:
-                    resp = fake.api(method, path, query, headers, body)
-                    rec["status"] = resp.status
-                    rec["dropped"] = True
-                    self.close_connection = True
-                    try:
-                        self.wfile.flush()
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-                    return
-                if rule["status"] is not None:
-                    resp = fake.fault_response(rule)
-                    rec["status"] = resp.status
-                    self._send(resp)
-                    return
-            resp = fake.api(method, path, query, headers, body)
+                return rec, rule, None
+            resp = fake.api(req.method, req.path, req.query, req.headers, req.body)
             rec["status"] = resp.status
-            self._send(resp)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-        except Exception:  # noqa: BLE001 - never kill the connection thread silently
-            traceback.print_exc(file=sys.stderr)
+            return rec, None, resp
+
+    async def _api_in_thread(self, req):
+        try:
+            rec, rule, resp = await self.loop.run_in_executor(self.server.pool, self._record_and_act, req)
+            if resp is not None:
+                self._respond(req, resp)
+            else:
+                await self._fault(req, rec, rule)
+        except Exception:  # noqa: BLE001
+            self._crash(req)
+
+    async def _call_api(self, req):
+        fake = self.fake
+        if fake.lock.acquire(blocking=False):
             try:
-                self._send(Response(500, {"code": "internal_error", "text": "sinch fake crashed; see its log"},
-                                    close=True))
-            except OSError:
-                self.close_connection = True
+                return fake.api(req.method, req.path, req.query, req.headers, req.body)
+            finally:
+                fake.lock.release()
+        return await self.loop.run_in_executor(self.server.pool, fake.api, req.method, req.path, req.query,
+                                               req.headers, req.body)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
+    async def _fault(self, req, rec, rule):
+        try:
+            if rule["latency_ms"]:
+                await asyncio.sleep(rule["latency_ms"] / 1000.0)
+            if rule["act_then_drop"]:
+                resp = await self._call_api(req)
+                rec["status"] = resp.status
+                rec["dropped"] = True
+                self._close()  # flushes earlier answers, then FIN without answering this one
+                return
+            if rule["status"] is not None:
+                resp = self.fake.fault_response(rule)
+                rec["status"] = resp.status
+                self._respond(req, resp)
+                return
+            resp = await self._call_api(req)
+            rec["status"] = resp.status
+            self._respond(req, resp)
+        except Exception:  # noqa: BLE001
+            self._crash(req)
 
+    async def _control(self, req):
+        try:
+            resp = await self.loop.run_in_executor(self.server.pool, self.fake.control, req.method, req.path,
+                                                   req.query, req.body)
+            self._respond(req, resp)
+        except Exception:  # noqa: BLE001
+            self._crash(req)
 
-class FakeServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 512
+    def _go(self, coro):
+        self.busy = True
+        self.task = self.loop.create_task(coro)
+        self.task.add_done_callback(self._done)
 
-    def __init__(self, addr, fake):
-        self.fake = fake
-        if ":" in addr[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(addr, Handler)
+    def _done(self, _task):
+        self.task = None
+        self.busy = False
+        self.last = self.loop.time()
+        if not self.closed and not self.write_paused:
+            self._process()
 
-    def handle_error(self, request, client_address):
+    # ---- answers ----
+    def _respond(self, req, resp):
+        if self.closed:
+            return  # the client is gone; the request has still been acted on, as before
+        close = req.close or resp.close
+        extra = ""
+        for k, v in resp.headers.items():
+            kl = k.lower()
+            if kl == "connection":
+                if v.lower() == "close":
+                    close = True
+                continue
+            if kl != "content-length":
+                extra += f"{k}: {v}\r\n"
+        status = resp.status
+        body = resp.body
+        head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"
+                f"Date: {http_date()}\r\nServer: sinch-fake/1.0\r\n"
+                + (f"Content-Type: {resp.content_type}\r\n" if resp.content_type else "")
+                + f"Content-Length: {len(body)}\r\n" + extra
+                + ("Connection: close\r\n" if close else "Connection: keep-alive\r\n" if req.http10 else "")
+                + "\r\n").encode("latin-1", errors="replace")
+        self.transport.write(head + body if body and req.method != "HEAD" else head)
+        self.last = self.loop.time()
         if self.fake.verbose:
-            super().handle_error(request, client_address)
+            self._log(f'"{req.line}" {status} -')
+        if close:
+            self._close()
+
+    def _reject(self, e):
+        """Answers a request that could not be parsed, and closes the connection."""
+        if self.fake.verbose:
+            self._log(f"code {e.status}, message {e.text}")
+        req = _Request()
+        req.method, req.http10, req.close, req.line = "", False, True, ""
+        self._respond(req, Response(e.status, {"code": e.code, "text": e.text}, close=True))
+        self._close()
+
+    def _crash(self, req):
+        traceback.print_exc(file=sys.stderr)
+        self._respond(req, Response(500, {"code": "internal_error", "text": "sinch fake crashed; see its log"},
+                                    close=True))
+        self._close()
+
+    def _close(self):
+        if not self.closed:
+            self.closed = True
+            self.buf.clear()
+            self.transport.close()
+
+    def _log(self, msg):
+        sys.stderr.write("%s [%s] %s\n" % (self.peer, time.strftime("%d/%b/%Y %H:%M:%S"), msg))
+
+
+class FakeServer:
+    """The listening socket (bound at construction, so a taken port fails at once) and the event loop."""
+
+    def __init__(self, addr, fake, idle_timeout=IDLE_TIMEOUT_S):
+        self.fake = fake
+        self.idle_timeout = idle_timeout
+        family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(addr)
+            sock.listen(512)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+        self.server_address = sock.getsockname()
+        self.pool = _DaemonPool(BLOCKING_WORKERS)
+        self.conns = set()
+        self.loop = None
+        self.stopping = None
+        self.stop_requested = False
+
+    def stop(self):
+        """Ends run(); callable from any thread."""
+        self.stop_requested = True
+        loop, ev = self.loop, self.stopping
+        if loop is not None and ev is not None:
+            loop.call_soon_threadsafe(ev.set)
+
+    async def run(self, early_signals=()):
+        """Serves until SIGTERM/SIGINT or stop().  early_signals non-empty: one arrived before the loop ran.
+        Signal handlers are installed only when it runs in the main thread."""
+        self.stopping = asyncio.Event()
+        self.loop = loop = asyncio.get_running_loop()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stopping.set)
+        if early_signals or self.stop_requested:
+            self.stopping.set()
+        server = await loop.create_server(lambda: _Conn(self), sock=self.sock, backlog=512)
+        sweeper = loop.create_task(self._sweep())
+        try:
+            await self.stopping.wait()
+        finally:
+            sweeper.cancel()
+            server.close()
+            for c in list(self.conns):
+                c._close()
+            await asyncio.sleep(0)  # let the transports run their close callbacks
+
+    async def _sweep(self):
+        """Closes keep-alive connections that have been idle for idle_timeout seconds."""
+        interval = min(5.0, max(0.05, self.idle_timeout / 10))
+        while True:
+            await asyncio.sleep(interval)
+            limit = self.loop.time() - self.idle_timeout
+            for c in list(self.conns):
+                if not c.busy and c.last <= limit:
+                    c._close()
 
 
 def parse_listen(value):
@@ -1687,6 +2141,8 @@ def build_arg_parser():
     ap.add_argument("--seed", type=int, default=0, help="seed of the fault-probability RNG (default 0)")
     ap.add_argument("--max-recorded", type=int, default=100_000,
                     help="keep at most this many recorded requests (default 100000)")
+    ap.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT_S,
+                    help=f"close keep-alive connections idle this many seconds (default {IDLE_TIMEOUT_S})")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return ap
 
@@ -1694,7 +2150,7 @@ def build_arg_parser():
 def main(argv=None):
     args = build_arg_parser().parse_args(argv)
     fake = Fake(args)
-    server = FakeServer(args.listen, fake)
+    server = FakeServer(args.listen, fake, idle_timeout=args.idle_timeout)
     port = server.server_address[1]
     if args.port_file:
         tmp = f"{args.port_file}.tmp.{os.getpid()}"
@@ -1703,21 +2159,17 @@ def main(argv=None):
         os.replace(tmp, args.port_file)
     host = args.listen[0]
     shown = f"[{host}]" if ":" in host else host
+    early = []  # a SIGTERM/SIGINT before the event loop runs still stops the fake cleanly
+
+    def on_early_signal(signum, _frame):
+        early.append(signum)
+
+    signal.signal(signal.SIGTERM, on_early_signal)
+    signal.signal(signal.SIGINT, on_early_signal)
     print(f"sinch_fake: listening on http://{shown}:{port} (pid {os.getpid()})", file=sys.stderr, flush=True)
-    stop = threading.Event()
-
-    def on_signal(signum, _frame):
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="serve", daemon=True)
-    t.start()
-    while not stop.wait(0.5):
-        if not t.is_alive():
-            break
-    server.shutdown()
-    server.server_close()
+    asyncio.run(server.run(early))
+    signal.signal(signal.SIGTERM, on_early_signal)  # the loop restored the defaults; stay quiet until exit
+    signal.signal(signal.SIGINT, on_early_signal)
     print("sinch_fake: stopped", file=sys.stderr, flush=True)
     return 0
 

@@ -16,10 +16,12 @@ failure unless SINCH_SDK_CAPTURES_OPTIONAL=1.
 """
 
 import base64
+import contextlib
 import glob
 import hashlib
 import hmac
 import http.client
+import io
 import json
 import math
 import os
@@ -565,6 +567,8 @@ class FakeTestCase(unittest.TestCase):
         if cls.fake:
             rc, log = cls.fake.stop()
             assert rc == 0, f"fake exited with {rc}: {log}"
+            # the event loop reports errors it caught itself only in the log
+            assert not re.search(r"Traceback|Task exception|Exception in callback|Fatal error", log), log
 
     def setUp(self):
         self.fake.ctl("POST", "/_fake/reset")
@@ -1336,6 +1340,424 @@ class ControlTest(FakeTestCase):
         self.assertEqual(errors, [])
         self.assertEqual(len(set(ids)), 200)
         self.assertEqual(self.fake.ctl("GET", "/_fake/stats")["creates"], 200)
+
+
+class RawConn:
+    """A client socket for exact bytes on the wire; reads responses one by one (pipelining-safe)."""
+
+    def __init__(self, port, timeout=5, host="127.0.0.1"):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.file = self.sock.makefile("rb")
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def response(self, head_only=False):
+        """(status, headers, body), or None if the server closed the connection."""
+        line = self.file.readline()
+        if not line:
+            return None
+        status = int(line.split()[1])
+        headers = {}
+        while True:
+            h = self.file.readline()
+            if h in (b"\r\n", b"\n", b""):
+                break
+            k, _, v = h.decode("latin-1").partition(":")
+            headers[k.strip().lower()] = v.strip()
+        n = 0 if head_only or status == 100 else int(headers.get("content-length", "0"))
+        return status, headers, self.file.read(n) if n else b""
+
+    def closed_by_server(self, timeout=2):
+        """True if the server closes the connection within `timeout` (no more response bytes expected)."""
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(1) == b""
+        except (socket.timeout, TimeoutError):
+            return False
+        except ConnectionError:
+            return True
+
+    def close(self):
+        self.file.close()
+        self.sock.close()
+
+
+def raw_request(method, target, body=b"", headers=(), version="HTTP/1.1"):
+    lines = [f"{method} {target} {version}", "Host: fake"] + list(headers)
+    if body:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class HttpLayerTest(FakeTestCase):
+    """The asyncio HTTP/1.1 server: framing, keep-alive, strict parsing, and no blocking of the loop."""
+
+    PLAN = "/xms/v1/test-plan/batches"
+    AUTH = ("Authorization: Bearer test-api-token", "Content-Type: application/json")
+    BODY = json.dumps({"to": ["+15551234567"], "body": "raw"}).encode()
+
+    def conn(self):
+        c = RawConn(self.fake.port)
+        self.addCleanup(c.close)
+        return c
+
+    def test_latency_faults_overlap(self):
+        """20 requests delayed by 200 ms each, on 20 connections, take about 200 ms together, not 4 s."""
+        self.fake.ctl("POST", "/_fake/faults", {"match": {"method": "POST", "path_regex": "/batches$"},
+                                                "latency_ms": 200})
+        results = []
+
+        def one(i):
+            r = http_call(self.fake.port, "POST", self.PLAN, {"to": ["+15551234567"], "body": str(i)},
+                          {"authorization": "Bearer test-api-token", "content-type": "application/json"})
+            results.append(r.status)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - t0
+        self.assertEqual(results, [201] * 20)
+        self.assertGreaterEqual(elapsed, 0.19)
+        self.assertLess(elapsed, 1.5, "delayed requests were served one after the other")
+        self.assertEqual(self.fake.ctl("GET", "/_fake/stats")["creates"], 20)
+
+    def test_pipelined_requests_answer_in_order_even_when_delayed(self):
+        self.fake.ctl("POST", "/_fake/faults", {"match": {"method": "POST"}, "latency_ms": 150, "count": 1})
+        c = self.conn()
+        c.send(raw_request("POST", self.PLAN, self.BODY, self.AUTH) + raw_request("GET", "/_fake/health")
+               + raw_request("GET", self.PLAN, headers=self.AUTH))
+        s1, _, b1 = c.response()
+        s2, _, b2 = c.response()
+        s3, _, b3 = c.response()
+        self.assertEqual((s1, s2, s3), (201, 200, 200))
+        self.assertEqual(json.loads(b1)["body"], "raw")
+        self.assertTrue(json.loads(b2)["ok"])
+        self.assertEqual(json.loads(b3)["count"], 1)
+
+    def test_act_then_drop_on_keep_alive_connection(self):
+        self.fake.ctl("POST", "/_fake/faults", {"match": {"method": "POST", "path_regex": "/batches$"},
+                                                "act_then_drop": True, "skip": 1, "count": 1})
+        c = self.conn()
+        c.send(raw_request("POST", self.PLAN, self.BODY, self.AUTH))
+        self.assertEqual(c.response()[0], 201)
+        c.send(raw_request("POST", self.PLAN, self.BODY, self.AUTH))
+        self.assertIsNone(c.response())  # closed without an answer
+        self.assertEqual(self.fake.ctl("GET", "/_fake/stats")["creates"], 2)
+        recs = self.fake.ctl("GET", "/_fake/requests?method=POST")
+        self.assertEqual([(r["status"], r.get("dropped")) for r in recs], [(201, None), (201, True)])
+        self.assertEqual(recs[1]["fault"], self.fake.ctl("GET", "/_fake/faults")[0]["id"])
+
+    def test_chunked_body_in_pieces_with_extensions_and_trailers(self):
+        c = self.conn()
+        head = (f"POST {self.PLAN} HTTP/1.1\r\nHost: fake\r\nAuthorization: Bearer test-api-token\r\n"
+                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
+        body = self.BODY
+        pieces = [head, b"5;ext=1\r\n", body[:5], b"\r\n", b"%X\r\n" % (len(body) - 5), body[5:],
+                  b"\r\n0\r\nX-Trailer: 1\r\n", b"\r\n"]
+        for p in pieces:
+            c.send(p)
+            time.sleep(0.01)
+        s, h, b = c.response()
+        self.assertEqual(s, 201, b)
+        self.assertEqual(json.loads(b)["body"], "raw")
+        rec = self.fake.ctl("GET", "/_fake/requests")[-1]
+        self.assertEqual(rec["json"], json.loads(body))
+        # the connection is still usable
+        c.send(raw_request("GET", "/_fake/health"))
+        self.assertEqual(c.response()[0], 200)
+
+    def test_bad_chunked_bodies(self):
+        for chunks, text in ((b"zz\r\nabc\r\n0\r\n\r\n", "bad chunk size"),
+                             (b"3\r\nabcXY0\r\n\r\n", "bad chunk terminator"),
+                             (b"%x\r\n" % (MAX_BODY + 1), "body too large")):
+            c = self.conn()
+            c.send(f"POST {self.PLAN} HTTP/1.1\r\nHost: f\r\nTransfer-Encoding: chunked\r\n\r\n".encode() + chunks)
+            s, h, b = c.response()
+            self.assertEqual((s, h.get("connection"), json.loads(b)["text"]), (400, "close", text))
+            self.assertTrue(c.closed_by_server())
+        self.assertEqual(self.fake.ctl("GET", "/_fake/stats")["requests"], 0)
+
+    def test_http10(self):
+        c = self.conn()
+        c.send(raw_request("GET", "/_fake/health", version="HTTP/1.0"))
+        s, h, b = c.response()
+        self.assertEqual((s, h.get("connection")), (200, "close"))
+        self.assertTrue(c.closed_by_server())
+        c = self.conn()
+        for _ in range(2):
+            c.send(raw_request("POST", self.PLAN, self.BODY, self.AUTH + ("Connection: keep-alive",),
+                               version="HTTP/1.0"))
+            s, h, b = c.response()
+            self.assertEqual((s, h.get("connection")), (201, "keep-alive"))
+        self.assertFalse(c.closed_by_server(0.2))
+
+    def test_connection_close_and_head(self):
+        c = self.conn()
+        c.send(raw_request("HEAD", self.PLAN, headers=self.AUTH))
+        s, h, b = c.response(head_only=True)
+        self.assertEqual(s, 200)
+        self.assertGreater(int(h["content-length"]), 0)
+        self.assertEqual((h["server"], h["content-type"]), ("sinch-fake/1.0", "application/json"))
+        self.assertRegex(h["date"], r"^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$")
+        c.send(raw_request("GET", "/_fake/health", headers=("Connection: close",)))
+        s, h, b = c.response()  # no body bytes came after the HEAD answer, so this parses cleanly
+        self.assertEqual((s, h["connection"], json.loads(b)["ok"]), (200, "close", True))
+        self.assertTrue(c.closed_by_server())
+
+    def test_absolute_form_and_double_slash_targets(self):
+        c = self.conn()
+        c.send(raw_request("POST", "http://sms.api.sinch.com" + self.PLAN + "?x=1", self.BODY, self.AUTH))
+        self.assertEqual(c.response()[0], 201)
+        c.send(raw_request("GET", "//_fake/health"))
+        self.assertEqual(c.response()[0], 200)
+        rec = self.fake.ctl("GET", "/_fake/requests")[-1]
+        self.assertEqual((rec["path"], rec["query"], rec["query_params"]), (self.PLAN, "x=1", {"x": "1"}))
+
+    def test_expect_100_continue(self):
+        c = self.conn()
+        head = (f"POST {self.PLAN} HTTP/1.1\r\nHost: f\r\nAuthorization: Bearer test-api-token\r\n"
+                f"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+                f"Content-Length: {len(self.BODY)}\r\n\r\n").encode()
+        c.send(head)
+        self.assertEqual(c.response()[0], 100)
+        c.send(self.BODY)
+        self.assertEqual(c.response()[0], 201)
+
+    def test_repeated_headers_are_joined_and_lower_cased(self):
+        c = self.conn()
+        c.send(raw_request("GET", self.PLAN, headers=self.AUTH + ("X-Multi: a", "x-multi: b")))
+        self.assertEqual(c.response()[0], 200)
+        h = self.fake.ctl("GET", "/_fake/requests")[-1]["headers"]
+        self.assertEqual((h["x-multi"], h["host"]), ("a, b", "fake"))
+        self.assertTrue(all(k == k.lower() for k in h))
+
+    def test_malformed_requests_get_an_error_and_close(self):
+        cases = [
+            (b"GARBAGE\r\n\r\n", 400),
+            (b"GET /_fake/health\r\n\r\n", 400),                       # no version
+            (b"GET  /_fake/health HTTP/1.1\r\n\r\n", 400),             # two spaces
+            (b"GET /_fake/health HTTP/2.0\r\nHost: f\r\n\r\n", 505),
+            (b"GET /_fake/health HTTQ/1.1\r\n\r\n", 400),
+            (b"BREW /_fake/health HTTP/1.1\r\n\r\n", 501),
+            (b"G@T /_fake/health HTTP/1.1\r\n\r\n", 400),
+            (b"GET /_fake/he\x01lth HTTP/1.1\r\n\r\n", 400),
+            (b"GET /_fake/health HTTP/1.1\r\nNo colon here\r\n\r\n", 400),
+            (b"GET /_fake/health HTTP/1.1\r\nHost : f\r\n\r\n", 400),  # space before the colon
+            (b"GET /_fake/health HTTP/1.1\r\nX-A: 1\r\n folded\r\n\r\n", 400),
+            (b"POST /_fake/reset HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400),
+            (b"POST /_fake/reset HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc", 400),
+            (b"POST /_fake/reset HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
+            (b"POST /_fake/reset HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY + 1), 400),
+            (b"POST /_fake/reset HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+            (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414),
+            (b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(101)) + b"\r\n", 431),
+        ]
+        for data, status in cases:
+            with self.subTest(data=data[:60]):
+                c = self.conn()
+                c.send(data)
+                s, h, b = c.response()
+                self.assertEqual(s, status, b)
+                self.assertEqual(h.get("connection"), "close")
+                self.assertEqual(set(json.loads(b)), {"code", "text"})
+                self.assertTrue(c.closed_by_server())
+        self.assertEqual(self.fake.ctl("GET", "/_fake/stats")["requests"], 0)  # nothing was recorded
+        self.assertEqual(self.fake.call("GET", "/_fake/health").status, 200)
+
+    def test_truncated_body_and_half_close(self):
+        c = self.conn()
+        c.send(b"POST /_fake/reset HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
+        c.sock.shutdown(socket.SHUT_WR)
+        s, h, b = c.response()
+        self.assertEqual((s, json.loads(b)["text"]), (400, "truncated body"))
+        # a complete request followed by a half-close is still answered
+        c = self.conn()
+        c.send(raw_request("GET", "/_fake/health"))
+        c.sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(c.response()[0], 200)
+        self.assertTrue(c.closed_by_server())
+
+    def test_slow_callback_does_not_block_the_api(self):
+        """send_callback to a receiver that never answers runs in a thread: the API keeps answering."""
+        b = self.create(delivery_report="per_recipient", callback_url="http://127.0.0.1:1/x")
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        self.addCleanup(silent.close)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/dlr"
+        out = {}
+
+        def callback():
+            t0 = time.monotonic()
+            out["r"] = self.fake.call("POST", f"/_fake/callbacks/{b['id']}", {"url": url, "timeout_s": 1.5})
+            out["t"] = time.monotonic() - t0
+
+        t = threading.Thread(target=callback)
+        t.start()
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        self.create()
+        self.assertEqual(self.fake.call("GET", "/_fake/health").status, 200)
+        self.assertLess(time.monotonic() - t0, 0.5)
+        t.join()
+        self.assertEqual(out["r"].status, 502, out["r"])
+        self.assertIn("timed out", out["r"].json["error"])
+        self.assertGreaterEqual(out["t"], 1.4)
+
+
+MAX_BODY = 16 * 1024 * 1024
+
+
+class HttpServerOptionsTest(unittest.TestCase):
+    def test_idle_keep_alive_connections_are_closed(self):
+        f = FakeProcess("--idle-timeout", "0.5")
+        try:
+            c = RawConn(f.port)
+            c.send(raw_request("GET", "/_fake/health"))
+            self.assertEqual(c.response()[0], 200)
+            self.assertFalse(c.closed_by_server(0.2))
+            self.assertTrue(c.closed_by_server(2))
+            c.close()
+        finally:
+            self.assertEqual(f.stop()[0], 0)
+
+    def test_max_recorded_zero_records_nothing(self):
+        f = FakeProcess("--max-recorded", "0")
+        try:
+            r = f.call("POST", "/xms/v1/test-plan/batches", {"to": ["+15551234567"], "body": "x"},
+                       {"authorization": "Bearer test-api-token"})
+            self.assertEqual(r.status, 201)
+            self.assertEqual(f.ctl("GET", "/_fake/requests"), [])
+            self.assertEqual(f.ctl("GET", "/_fake/stats")["requests"], 1)
+        finally:
+            self.assertEqual(f.stop()[0], 0)
+
+    def test_sigterm_with_a_delayed_request_in_flight(self):
+        f = FakeProcess()
+        f.ctl("POST", "/_fake/faults", {"match": {"method": "GET", "path_regex": "^/xms"}, "latency_ms": 30000})
+        c = RawConn(f.port, timeout=10)
+        c.send(raw_request("GET", "/xms/v1/test-plan/batches", headers=("Authorization: Bearer test-api-token",)))
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        rc, log = f.stop()
+        self.assertEqual(rc, 0, log)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertIn("sinch_fake: stopped", log)
+        c.close()
+
+    def test_ipv6_listen(self):
+        try:
+            s = socket.socket(socket.AF_INET6)
+            s.bind(("::1", 0))
+            s.close()
+        except OSError:
+            self.skipTest("no IPv6 loopback")
+        d = tempfile.mkdtemp(prefix="fake-v6-")
+        port_file = os.path.join(d, "port")
+        p = subprocess.Popen([sys.executable, FAKE, "--listen", "[::1]:0", "--port-file", port_file],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            line = p.stderr.readline().decode()
+            with open(port_file) as fh:
+                port = int(fh.read())
+            self.assertIn(f"listening on http://[::1]:{port} (pid {p.pid})", line)
+            c = RawConn(port, host="::1")
+            c.send(raw_request("GET", "/_fake/health"))
+            self.assertEqual(c.response()[0], 200)
+            c.close()
+        finally:
+            p.terminate()
+            _, err = p.communicate(timeout=10)
+            shutil.rmtree(d, ignore_errors=True)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn(b"sinch_fake: stopped", err)
+
+
+def load_fake_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("sinch_fake_inproc", FAKE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class HelpersTest(unittest.TestCase):
+    def test_fmt_ms_matches_datetime(self):
+        import datetime as dt
+        import random
+        sf = load_fake_module()
+        epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        lo, hi = sf.parse_iso("0001-01-01T00:00:00Z"), sf.parse_iso("9999-12-31T23:59:59.999Z")
+        rng = random.Random(5)
+        values = [0, -1, 1, 999, 1000, -1000, 86_399_999, -86_400_001, lo, hi]
+        values += [rng.randint(lo, hi) for _ in range(3000)] + [rng.randint(0, 4 * 10 ** 12) for _ in range(3000)]
+        for ms in values:
+            ref = (epoch + dt.timedelta(milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ms % 1000)
+            self.assertEqual(sf.fmt_ms(ms), ref, ms)
+            if lo <= ms <= hi and ms >= sf.parse_iso("1000-01-01T00:00:00Z"):
+                self.assertEqual(sf.parse_iso(sf.fmt_ms(ms)), ms)
+
+
+class InProcessServerTest(unittest.TestCase):
+    """FakeServer run in a thread of the test process, to reach into the Fake while it serves."""
+
+    def setUp(self):
+        import asyncio
+        mod = load_fake_module()
+        self.fake = mod.Fake(mod.build_arg_parser().parse_args([]))
+        self.server = mod.FakeServer(("127.0.0.1", 0), self.fake)
+        self.loop_thread = threading.Thread(target=asyncio.run, args=(self.server.run(),), daemon=True)
+        self.loop_thread.start()
+        self.port = self.server.server_address[1]
+
+    def tearDown(self):
+        self.server.stop()
+        self.loop_thread.join(5)
+        self.assertFalse(self.loop_thread.is_alive())
+
+    def create(self, **kw):
+        return http_call(self.port, "POST", "/xms/v1/test-plan/batches", {"to": ["+15551234567"], "body": "x"},
+                         {"authorization": "Bearer test-api-token", "content-type": "application/json"}, **kw)
+
+    def test_api_waits_for_the_lock_off_the_loop(self):
+        """An API request that finds Fake.lock taken (by a long control call) waits in a thread, not in the
+        event loop: other connections are still served meanwhile."""
+        out = {}
+        with self.fake.lock:  # stands in for a control call that holds the lock for long
+            t = threading.Thread(target=lambda: out.setdefault("r", self.create()))
+            t.start()
+            time.sleep(0.3)
+            self.assertNotIn("r", out)
+            t0 = time.monotonic()
+            self.assertEqual(http_call(self.port, "GET", "/_fake/health").status, 200)  # needs no lock
+            self.assertLess(time.monotonic() - t0, 0.5)
+        t.join(5)
+        self.assertEqual(out["r"].status, 201)
+
+    def test_crash_answers_500_and_closes(self):
+        def boom(*a):
+            raise RuntimeError("boom")
+
+        self.fake.api = boom
+        c = RawConn(self.port)
+        try:
+            with contextlib.redirect_stderr(io.StringIO()) as err:
+                c.send(raw_request("GET", "/xms/v1/test-plan/batches"))
+                s, h, b = c.response()
+            self.assertIn("RuntimeError: boom", err.getvalue())
+            self.assertEqual((s, h["connection"], json.loads(b)),
+                             (500, "close", {"code": "internal_error", "text": "sinch fake crashed; see its log"}))
+            self.assertTrue(c.closed_by_server())
+        finally:
+            c.close()
+        del self.fake.api
+        self.assertEqual(self.create().status, 201)
+        recs = [self.fake.public_record(r) for r in self.fake.requests]
+        self.assertEqual([r["status"] for r in recs], [None, 201])
 
 
 class CliTest(unittest.TestCase):
