@@ -233,46 +233,68 @@ SmsEncoding analyse_sms(const std::string& utf8) {
     return encoding;
 }
 
-std::vector<MessageFields> message_field_candidates(const std::string& clinic, const std::string& doctor,
-                                                    const ClinicZone& zone, Instant appointment_utc,
-                                                    const std::string& icu_locale) {
-    const std::string zone_text = zone.display_abbreviation(appointment_utc);
-    const std::string time = zone.format_skeleton(appointment_utc, u"jmm", icu_locale) + " " + zone_text;
+namespace {
 
-    // Date skeletons from the most to the least informative; the first candidate's date_time is the one the
-    // pages show.
-    struct DateForm {
-        const char16_t* date_skeleton;
-        const char16_t* date_time_skeleton;  // nullptr: ClinicZone::format
-    };
-    static constexpr DateForm kDateForms[] = {
-        {u"yMMMEd", nullptr},
-        {u"MMMEd", u"MMMEdjmm"},
-        {u"MMMd", u"MMMdjmm"},
-        {u"Md", u"Mdjmm"},
-    };
-    std::vector<MessageFields> candidates;
-    for (const DateForm& form : kDateForms) {
+// Date skeletons from the most to the least informative; the first candidate's date_time is the one the
+// pages show.
+struct DateForm {
+    const char16_t* date_skeleton;
+    const char16_t* date_time_skeleton;  // nullptr: ClinicZone::format
+};
+constexpr DateForm kDateForms[] = {
+    {u"yMMMEd", nullptr},
+    {u"MMMEd", u"MMMEdjmm"},
+    {u"MMMd", u"MMMdjmm"},
+    {u"Md", u"Mdjmm"},
+};
+
+// The field sets of message_field_candidates(), built one at a time: most texts fit with the first, and
+// each one costs several ICU format calls.
+class CandidateFields {
+  public:
+    CandidateFields(const std::string& clinic, const std::string& doctor, const ClinicZone& zone,
+                    Instant appointment_utc, const std::string& icu_locale)
+        : clinic_(clinic),
+          doctor_(doctor),
+          zone_(zone),
+          utc_(appointment_utc),
+          locale_(icu_locale),
+          zone_text_(zone.display_abbreviation(appointment_utc)),
+          time_(zone.format_skeleton(appointment_utc, u"jmm", icu_locale) + " " + zone_text_) {}
+
+    static constexpr size_t count() { return sizeof kDateForms / sizeof kDateForms[0]; }
+
+    MessageFields at(size_t index) const {
+        const DateForm& form = kDateForms[index];
         MessageFields fields;
-        fields.clinic = clinic;
-        fields.doctor = doctor;
-        fields.date = zone.format_skeleton(appointment_utc, form.date_skeleton, icu_locale);
-        fields.time = time;
-        fields.date_time = form.date_time_skeleton == nullptr
-                               ? zone.format(appointment_utc, icu_locale)
-                               : zone.format_skeleton(appointment_utc, form.date_time_skeleton, icu_locale) +
-                                     " " + zone_text;
-        candidates.push_back(fields);
+        fields.clinic = clinic_;
+        fields.doctor = doctor_;
+        fields.date = zone_.format_skeleton(utc_, form.date_skeleton, locale_);
+        fields.time = time_;
+        fields.date_time =
+            form.date_time_skeleton == nullptr
+                ? zone_.format(utc_, locale_)
+                : zone_.format_skeleton(utc_, form.date_time_skeleton, locale_) + " " + zone_text_;
+        return fields;
     }
-    return candidates;
-}
 
-FittedMessage render_fitting(const MessageTemplate& message_template,
-                             const std::vector<MessageFields>& candidates) {
-    if (candidates.empty()) throw std::invalid_argument("render_fitting: no candidate fields");
+  private:
+    const std::string& clinic_;
+    const std::string& doctor_;
+    const ClinicZone& zone_;
+    Instant utc_;
+    const std::string& locale_;
+    std::string zone_text_;
+    std::string time_;
+};
+
+// render_fitting() over candidates produced on demand by `candidate(index)`, index < `count`.
+template <class Candidate>
+FittedMessage fit(const MessageTemplate& message_template, size_t count, const Candidate& candidate) {
+    if (count == 0) throw std::invalid_argument("render_fitting: no candidate fields");
     FittedMessage best;
-    for (size_t index = 0; index < candidates.size(); ++index) {
-        std::string text = message_template.render(candidates[index]);
+    for (size_t index = 0; index < count; ++index) {
+        std::string text = message_template.render(candidate(index));
         const SmsEncoding encoding = analyse_sms(text);
         if (index == 0 || encoding.segments < best.encoding.segments) {
             best = FittedMessage{std::move(text), encoding, index};
@@ -282,12 +304,28 @@ FittedMessage render_fitting(const MessageTemplate& message_template,
     return best;
 }
 
+}  // namespace
+
+std::vector<MessageFields> message_field_candidates(const std::string& clinic, const std::string& doctor,
+                                                    const ClinicZone& zone, Instant appointment_utc,
+                                                    const std::string& icu_locale) {
+    const CandidateFields fields(clinic, doctor, zone, appointment_utc, icu_locale);
+    std::vector<MessageFields> candidates;
+    for (size_t index = 0; index < CandidateFields::count(); ++index) candidates.push_back(fields.at(index));
+    return candidates;
+}
+
+FittedMessage render_fitting(const MessageTemplate& message_template,
+                             const std::vector<MessageFields>& candidates) {
+    return fit(message_template, candidates.size(), [&](size_t index) { return candidates[index]; });
+}
+
 std::string reminder_text(const MessageTemplate& message_template, const std::string& clinic,
                           const std::string& doctor, const ClinicZone& zone, Instant appointment_utc,
                           const std::string& icu_locale) {
     const std::string shown_clinic = clinic.empty() ? "Your clinic" : clinic;
-    return render_fitting(message_template,
-                          message_field_candidates(shown_clinic, doctor, zone, appointment_utc, icu_locale))
+    const CandidateFields fields(shown_clinic, doctor, zone, appointment_utc, icu_locale);
+    return fit(message_template, CandidateFields::count(), [&](size_t index) { return fields.at(index); })
         .text;
 }
 

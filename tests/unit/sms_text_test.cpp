@@ -109,6 +109,10 @@ class SmsTextTest : public CppUnit::TestFixture {
         CPPUNIT_ASSERT_MESSAGE(fitted.text,
                                contains(fitted.text, "Nov 28") && contains(fitted.text, "2:30 PM EST"));
         CPPUNIT_ASSERT_MESSAGE(fitted.text, !contains(fitted.text, "2026"));
+        // reminder_text() builds the candidates one at a time and picks the same text.
+        CPPUNIT_ASSERT_EQUAL(
+            fitted.text, sr::reminder_text(message, "Saint Bartholomew's University Hospital",
+                                           "Dr. Elizabeth Montgomery-Smith", new_york, appointment, "en_US"));
 
         // Nothing fits: the fewest parts (the full date would need 3), and the most informative text of
         // those.
