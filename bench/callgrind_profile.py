@@ -9,8 +9,8 @@ A single-process httpd (`-X`, event MPM) under callgrind, with the same module c
   post    the full booking (distinct token, phone number and time per request)
 
 Only request processing is counted (`--toggle-collect=ap_process_async_request`: from the request line read
-to the response written), and the counters are zeroed by one GET {mount}/health (`--zero-before=*os_tz_rules_version*`, which only
-the health check calls)
+to the response written), and the counters are zeroed by one GET {mount}/health (`--zero-before=sr::schema_version*`: of the
+request paths, only the health check reads the schema version; a static function would be inlined)
 after 20 warm-up requests (pools, caches, the token key, first-use ICU data), so the dump at exit holds only
 the measured requests (plus that one health request). Form tokens for the POSTs come from a second, ordinary
 httpd on the same database, so no GET is counted in the POST profile. valgrind runs as `nobody`, the user
@@ -154,7 +154,7 @@ def main():
             out_file = os.path.join(args.out, f"callgrind.{kind}")
             as_nobody = ["runuser", "-u", "nobody", "--"] if os.getuid() == 0 else []
             cmd = [*as_nobody, "valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
-                   "--toggle-collect=ap_process_async_request", "--zero-before=*os_tz_rules_version*",
+                   "--toggle-collect=ap_process_async_request", "--zero-before=sr::schema_version*",
                    os.environ["SR_HTTPD"], "-X", "-d", httpd.root, "-f", httpd.conf]
             log = open(os.path.join(args.out, f"valgrind.{kind}.log"), "w")
             started = time.monotonic()
