@@ -16,20 +16,28 @@ std::string parse_problem(PhoneNumberUtil::ErrorType error, bool has_default_reg
         case PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR:
             return has_default_region ? "The country code is not valid."
                                       : "Enter the number with its country code, e.g. +1 202 555 0123.";
-        case PhoneNumberUtil::NOT_A_NUMBER: return "This is not a phone number.";
+        case PhoneNumberUtil::NOT_A_NUMBER:
+            return "This is not a phone number.";
         case PhoneNumberUtil::TOO_SHORT_AFTER_IDD:
-        case PhoneNumberUtil::TOO_SHORT_NSN: return "The number is too short.";
-        case PhoneNumberUtil::TOO_LONG_NSN: return "The number is too long.";
-        default: return "This is not a phone number.";
+        case PhoneNumberUtil::TOO_SHORT_NSN:
+            return "The number is too short.";
+        case PhoneNumberUtil::TOO_LONG_NSN:
+            return "The number is too long.";
+        default:
+            return "This is not a phone number.";
     }
 }
 
 std::string possibility_problem(PhoneNumberUtil::ValidationResult reason) {
     switch (reason) {
-        case PhoneNumberUtil::INVALID_COUNTRY_CODE: return "The country code is not valid.";
-        case PhoneNumberUtil::TOO_SHORT: return "The number is too short.";
-        case PhoneNumberUtil::TOO_LONG: return "The number is too long.";
-        default: return "The number has the wrong length for its country.";
+        case PhoneNumberUtil::INVALID_COUNTRY_CODE:
+            return "The country code is not valid.";
+        case PhoneNumberUtil::TOO_SHORT:
+            return "The number is too short.";
+        case PhoneNumberUtil::TOO_LONG:
+            return "The number is too long.";
+        default:
+            return "The number has the wrong length for its country.";
     }
 }
 
@@ -56,9 +64,11 @@ PhoneResult normalize_phone(const std::string& typed, const std::string& default
     }
     util.Format(number, PhoneNumberUtil::E164, &result.e164);
     util.GetRegionCodeForNumber(number, &result.region);
-    if (util.IsValidNumber(number)) {
+    // GetNumberType is UNKNOWN exactly when IsValidNumber is false (both match the number against its
+    // region's patterns); asking once saves a second pass of libphonenumber's regular expressions.
+    const auto type = util.GetNumberType(number);
+    if (type != PhoneNumberUtil::UNKNOWN) {
         result.check = PhoneCheck::Valid;
-        const auto type = util.GetNumberType(number);
         if (type == PhoneNumberUtil::FIXED_LINE) {
             // Still accepted: some landlines take SMS (text-to-voice), but staff should know.
             result.problem = "This looks like a landline; SMS may not arrive.";

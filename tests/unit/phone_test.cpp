@@ -1,6 +1,8 @@
 // What happens to the numbers staff type into the form.
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <phonenumbers/phonenumberutil.h>
+
 #include "core/phone.hpp"
 #include "core/redact.hpp"
 
@@ -12,6 +14,7 @@ class PhoneTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testLettersAndWrongLengthsAreRefused);
     CPPUNIT_TEST(testNewAreaCodeUnknownToOldMetadataNeedsConfirmationNotRejection);
     CPPUNIT_TEST(testEmptyNumberIsRequired);
+    CPPUNIT_TEST(testValidExactlyWhenLibphonenumberSaysValidAndLandlinesAreFlagged);
     CPPUNIT_TEST(testLogsSeeMaskedNumbersOnly);
     CPPUNIT_TEST(testConninfoPasswordsAreMasked);
     CPPUNIT_TEST_SUITE_END();
@@ -45,7 +48,8 @@ class PhoneTest : public CppUnit::TestFixture {
         const auto short_number = sr::normalize_phone("123", "US");
         CPPUNIT_ASSERT(short_number.check == sr::PhoneCheck::Invalid);
         CPPUNIT_ASSERT(!short_number.problem.empty());
-        CPPUNIT_ASSERT(sr::normalize_phone("+1 650 253 0000 0000 0000", "US").check == sr::PhoneCheck::Invalid);
+        CPPUNIT_ASSERT(sr::normalize_phone("+1 650 253 0000 0000 0000", "US").check ==
+                       sr::PhoneCheck::Invalid);
     }
 
     void testNewAreaCodeUnknownToOldMetadataNeedsConfirmationNotRejection() {
@@ -54,6 +58,37 @@ class PhoneTest : public CppUnit::TestFixture {
         CPPUNIT_ASSERT(r.check == sr::PhoneCheck::PossibleUnverified);
         CPPUNIT_ASSERT_EQUAL(std::string("+16455550123"), r.e164);
         CPPUNIT_ASSERT(r.problem.find("confirm") != std::string::npos);
+    }
+
+    // normalize_phone asks libphonenumber for the number type only; "valid" must still mean IsValidNumber.
+    void testValidExactlyWhenLibphonenumberSaysValidAndLandlinesAreFlagged() {
+        using i18n::phonenumbers::PhoneNumber;
+        using i18n::phonenumbers::PhoneNumberUtil;
+        const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
+        const char* const numbers[] = {
+            "+1 650 253 0000",  "+1 212 555 0123",  "(645) 555-0123",    "+1 800 555 0199",
+            "+44 7700 900123",  "+44 20 7946 0018", "+49 1512 3456789",  "+49 30 901820",
+            "+52 55 1234 5678", "+91 98765 43210",  "+61 412 345 678",   "+81 90 1234 5678",
+            "+800 1234 5678",   "+882 3400 1234",   "+1 999 555 0123",   "+44 1234 0000",
+            "+7 701 123 4567",  "+595 981 123456",  "+33 6 12 34 56 78", "+1 340 555 0123"};
+        int valid = 0, unverified = 0;
+        for (const char* typed : numbers) {
+            const auto r = sr::normalize_phone(typed, "US");
+            PhoneNumber number;
+            CPPUNIT_ASSERT_MESSAGE(typed,
+                                   util.Parse(typed, "US", &number) == PhoneNumberUtil::NO_PARSING_ERROR);
+            if (r.check == sr::PhoneCheck::Invalid) {
+                CPPUNIT_ASSERT_MESSAGE(
+                    typed, util.IsPossibleNumberWithReason(number) != PhoneNumberUtil::IS_POSSIBLE);
+                continue;
+            }
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(typed, util.IsValidNumber(number), r.check == sr::PhoneCheck::Valid);
+            const bool landline = util.GetNumberType(number) == PhoneNumberUtil::FIXED_LINE;
+            CPPUNIT_ASSERT_EQUAL_MESSAGE(typed, landline, r.problem.find("landline") != std::string::npos);
+            (r.check == sr::PhoneCheck::Valid ? valid : unverified)++;
+        }
+        CPPUNIT_ASSERT(valid >= 10);  // the list covers both outcomes
+        CPPUNIT_ASSERT(unverified >= 2);
     }
 
     void testEmptyNumberIsRequired() {
