@@ -42,7 +42,8 @@ def main():
         httpd = bench.start_httpd(bench.service_plan_conf(), "perf")
         bench.wrk = B.Wrk(httpd.url, bench.work_root)
         bench.smoke(httpd)
-        tokens = bench.harvest_tokens(httpd, 600 * args.seconds)
+        # wrk runs seconds + 2; a run that ran out of tokens would profile 403 form pages instead of bookings.
+        tokens = bench.harvest_tokens(httpd, 3000 * (args.seconds + 2))
         work = bench.wrk.new_work_dir("perf-post")
         threads = min(2, args.connections)
         bench.write_tokens(work, tokens, threads)
@@ -58,7 +59,11 @@ def main():
                         "sleep", str(args.seconds)], check=True, capture_output=True, timeout=args.seconds + 60)
         out, _ = wrk.communicate(timeout=60)
         r = B.parse_wrk(out)
-        print(f"wrk: {r['count_ok']} bookings (303) in {r['duration_us'] / 1e6:.1f} s at {args.connections} connections\n")
+        print(f"wrk: {r['count_ok']} bookings (303) in {r['duration_us'] / 1e6:.1f} s at {args.connections} connections")
+        others = {k: v for k, v in r.get("statuses", {}).items() if str(k) != "303"}
+        print(f"other answers: {others or 'none'}\n")
+        if others:
+            print("WARNING: not every request was a booking; the profile mixes in other pages\n")
     finally:
         bench.close()
 
