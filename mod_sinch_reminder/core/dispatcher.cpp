@@ -22,8 +22,8 @@ double jitter() {
 }  // namespace
 
 bool DispatchReport::idle() const {
-    return leases_released + missed_slots + scheduled + adopted + retrying + unknown + failed + too_late + deferred +
-               cancelled + cancel_failed ==
+    return leases_released + missed_slots + scheduled + adopted + retrying + unknown + failed + too_late +
+               deferred + cancelled + cancel_failed ==
            0;
 }
 
@@ -59,11 +59,13 @@ Dispatcher::Dispatcher(PgPool& database, SinchClient& sinch, Logger& logger, Dis
     : m_database(database), m_sinch(sinch), m_logger(logger), m_settings(std::move(settings)) {}
 
 SinchResult Dispatcher::look_up(const QueuedReminder& reminder) {
-    const Instant since = std::max(reminder.reminder_created_at, now_utc() - k_lookup_window) - std::chrono::hours(1);
+    const Instant since =
+        std::max(reminder.reminder_created_at, now_utc() - k_lookup_window) - std::chrono::hours(1);
     return m_sinch.find_by_client_reference(reminder.client_reference, since);
 }
 
-std::string Dispatcher::schedule_claimed(ReminderQueue& queue, const QueuedReminder& r, DispatchReport& report) {
+std::string Dispatcher::schedule_claimed(ReminderQueue& queue, const QueuedReminder& r,
+                                         DispatchReport& report) {
     namespace s = reminder_status;
     const Instant now = now_utc();
 
@@ -71,16 +73,18 @@ std::string Dispatcher::schedule_claimed(ReminderQueue& queue, const QueuedRemin
     if (r.claimed_from == s::unknown) {
         const SinchResult lookup = look_up(r);
         if (!lookup.ok()) {
-            queue.failed(r.id, s::unknown, lookup.http_status, lookup.error_code, lookup.error_text,
-                         next_attempt_after(now, m_settings.first_retry, r.attempts, lookup.retry_after_seconds));
+            queue.failed(
+                r.id, s::unknown, lookup.http_status, lookup.error_code, lookup.error_text,
+                next_attempt_after(now, m_settings.first_retry, r.attempts, lookup.retry_after_seconds));
             ++report.unknown;
             return s::unknown;
         }
         if (lookup.batch) {
             queue.scheduled(r.id, lookup.batch->id);
             ++report.adopted;
-            m_logger.log(LogLevel::Info, "", "reminder " + r.client_reference + ": adopted batch " + lookup.batch->id +
-                                                 " created by an earlier attempt");
+            m_logger.log(LogLevel::Info, "",
+                         "reminder " + r.client_reference + ": adopted batch " + lookup.batch->id +
+                             " created by an earlier attempt");
             return s::scheduled;
         }
     }
@@ -121,17 +125,18 @@ std::string Dispatcher::schedule_claimed(ReminderQueue& queue, const QueuedRemin
                 queue.scheduled(r.id, result.batch->id);
                 ++report.scheduled;
                 if (m_logger.enabled(LogLevel::Debug)) {
-                    m_logger.log(LogLevel::Debug, "", "reminder " + r.client_reference + " to " +
-                                                          mask_phone(r.phone_e164) + " scheduled for " +
-                                                          format_utc_iso_millis(r.send_at) + " as batch " +
-                                                          result.batch->id);
+                    m_logger.log(LogLevel::Debug, "",
+                                 "reminder " + r.client_reference + " to " + mask_phone(r.phone_e164) +
+                                     " scheduled for " + format_utc_iso_millis(r.send_at) + " as batch " +
+                                     result.batch->id);
                 }
                 return s::scheduled;
             }
             break;
         case SinchOutcome::Retryable:
-            queue.failed(r.id, s::retrying, result.http_status, result.error_code, result.error_text,
-                         next_attempt_after(now, m_settings.first_retry, r.attempts, result.retry_after_seconds));
+            queue.failed(
+                r.id, s::retrying, result.http_status, result.error_code, result.error_text,
+                next_attempt_after(now, m_settings.first_retry, r.attempts, result.retry_after_seconds));
             ++report.retrying;
             m_logger.log(LogLevel::Warn, "SR0402",
                          "reminder " + r.client_reference + " will be retried: Sinch " +
@@ -142,17 +147,20 @@ std::string Dispatcher::schedule_claimed(ReminderQueue& queue, const QueuedRemin
                          now + m_settings.first_retry);
             ++report.unknown;
             return s::unknown;
-        default: break;
+        default:
+            break;
     }
     queue.failed(r.id, s::failed, result.http_status, result.error_code, result.error_text, std::nullopt);
     ++report.failed;
     m_logger.log(LogLevel::Error, "SR0401",
-                 "reminder " + r.client_reference + " refused by Sinch (HTTP " + std::to_string(result.http_status) +
-                     ", code '" + result.error_code + "'): " + result.error_text);
+                 "reminder " + r.client_reference + " refused by Sinch (HTTP " +
+                     std::to_string(result.http_status) + ", code '" + result.error_code +
+                     "'): " + result.error_text);
     return s::failed;
 }
 
-std::string Dispatcher::cancel_claimed(ReminderQueue& queue, const QueuedReminder& r, DispatchReport& report) {
+std::string Dispatcher::cancel_claimed(ReminderQueue& queue, const QueuedReminder& r,
+                                       DispatchReport& report) {
     namespace s = reminder_status;
     const Instant now = now_utc();
     const std::string final_status = r.superseded ? s::superseded : s::cancelled;
@@ -161,8 +169,9 @@ std::string Dispatcher::cancel_claimed(ReminderQueue& queue, const QueuedReminde
         // Cancelled while its create was in flight or unknown: the batch may exist all the same.
         const SinchResult lookup = look_up(r);
         if (!lookup.ok()) {
-            queue.cancel_failed(r.id, lookup.http_status, lookup.error_code, lookup.error_text,
-                                next_attempt_after(now, m_settings.first_retry, r.attempts, lookup.retry_after_seconds));
+            queue.cancel_failed(
+                r.id, lookup.http_status, lookup.error_code, lookup.error_text,
+                next_attempt_after(now, m_settings.first_retry, r.attempts, lookup.retry_after_seconds));
             ++report.cancel_failed;
             return s::cancel_failed;
         }
@@ -175,7 +184,8 @@ std::string Dispatcher::cancel_claimed(ReminderQueue& queue, const QueuedReminde
     }
     const SinchResult result = m_sinch.cancel_batch(*batch_id);
     const bool already_sent = (result.ok() && r.send_at <= now) ||
-                              result.error_code == "batch_already_dispatched" || result.error_code == "conflict_send_at";
+                              result.error_code == "batch_already_dispatched" ||
+                              result.error_code == "conflict_send_at";
     if (already_sent) {
         queue.cancelled(r.id, s::sent, batch_id);
         ++report.cancelled;
@@ -188,8 +198,9 @@ std::string Dispatcher::cancel_claimed(ReminderQueue& queue, const QueuedReminde
         ++report.cancelled;
         return final_status;
     }
-    queue.cancel_failed(r.id, result.http_status, result.error_code, result.error_text,
-                        next_attempt_after(now, m_settings.first_retry, r.attempts, result.retry_after_seconds));
+    queue.cancel_failed(
+        r.id, result.http_status, result.error_code, result.error_text,
+        next_attempt_after(now, m_settings.first_retry, r.attempts, result.retry_after_seconds));
     ++report.cancel_failed;
     m_logger.log(LogLevel::Error, "SR0404",
                  "reminder " + r.client_reference + ": cancelling batch " + *batch_id + " failed (HTTP " +
@@ -206,12 +217,14 @@ DispatchReport Dispatcher::run_once() {
     if (report.missed_slots) {
         m_logger.log(LogLevel::Warn, "SR0405",
                      std::to_string(report.missed_slots) +
-                         " reminder(s) missed their time while Sinch or this service was unavailable; marked too_late");
+                         " reminder(s) missed their time while Sinch or this service was unavailable; marked "
+                         "too_late");
     }
     for (const QueuedReminder& r : queue.claim_for_cancelling(m_settings.lease_for, m_settings.claim_limit)) {
         cancel_claimed(queue, r, report);
     }
-    const auto claimed = queue.claim_for_scheduling(m_settings.horizon, m_settings.lease_for, m_settings.claim_limit);
+    const auto claimed =
+        queue.claim_for_scheduling(m_settings.horizon, m_settings.lease_for, m_settings.claim_limit);
     for (std::size_t i = 0; i < claimed.size(); ++i) {
         if (report.rate_limited) {
             // The bucket is empty: give the rest back untouched for the next pass.
@@ -233,8 +246,12 @@ bool Dispatcher::take_rate_token(ReminderQueue& queue) {
         --m_rate.tokens;
         return true;
     }
+    // Tokens left over from an expired allowance go back to the bucket in the same statement: a process
+    // that needs fewer than a chunk per tenth of a second must not drain the shared rate for the others.
     const int wanted = std::max(1, static_cast<int>(per_second / 10));
-    const int taken = queue.take_rate_tokens(per_second, std::max(1.0, per_second), wanted);
+    const int returning = m_rate.tokens;
+    m_rate.tokens = 0;
+    const int taken = queue.take_rate_tokens(per_second, std::max(1.0, per_second), wanted, returning);
     if (taken == 0) return false;
     m_rate.tokens = taken - 1;
     m_rate.valid_until = now + std::chrono::milliseconds(100);
@@ -243,7 +260,8 @@ bool Dispatcher::take_rate_token(ReminderQueue& queue) {
 
 std::string Dispatcher::hand_over_now(std::int64_t reminder_id) {
     ReminderQueue queue(m_database, m_settings.owner);
-    const auto claimed = queue.claim_one_for_scheduling(reminder_id, m_settings.horizon, m_settings.lease_for);
+    const auto claimed =
+        queue.claim_one_for_scheduling(reminder_id, m_settings.horizon, m_settings.lease_for);
     if (!claimed) return "";
     DispatchReport report;
     return schedule_claimed(queue, *claimed, report);

@@ -77,8 +77,9 @@ class Dispatcher {
     bool take_rate_token(ReminderQueue& queue);
 
     // Tokens this process took from the shared bucket and may spend for a moment. Taking a tenth of a
-    // second's worth at once keeps the bucket's row from being locked by every single batch; unspent
-    // tokens lapse, so all processes together still stay within the rate.
+    // second's worth at once keeps the bucket's row from being locked by every single batch; tokens not
+    // spent within that tenth of a second are not used any more and go back with the next take, so all
+    // processes together stay within the rate and none wastes it.
     struct RateAllowance {
         std::mutex mutex;
         int tokens = 0;

@@ -7,35 +7,38 @@ namespace sr {
 namespace {
 
 // The columns every claim returns, in QueuedReminder's order. `was` is the status before the claim.
-#define SR_QUEUED_COLUMNS                                                                                  \
-    " r.id, due.was, r.client_reference, r.batch_id, floor(extract(epoch FROM r.send_at))::bigint,"       \
+#define SR_QUEUED_COLUMNS                                                                                    \
+    " r.id, due.was, r.client_reference, r.batch_id, floor(extract(epoch FROM r.send_at))::bigint,"          \
     " floor(extract(epoch FROM r.created_at))::bigint, r.attempts, a.id::text, a.phone_e164, a.doctor_name," \
-    " a.time_zone, floor(extract(epoch FROM a.starts_at))::bigint, (a.status = 'active'), r.body,"          \
+    " a.time_zone, floor(extract(epoch FROM a.starts_at))::bigint, (a.status = 'active'), r.body,"           \
     " r.delivery_report, coalesce(r.callback_url, '') "
 
 // Pending reminders enter the horizon; retrying and unknown ones wait for their next attempt. Only the
 // current revision of an active appointment is ever handed to Sinch. $1 horizon, $2 lease, $3 owner.
-#define SR_DUE_FOR_SCHEDULING                                                                             \
-    "a.status = 'active' AND r.revision = a.revision AND ("                                               \
-    " (r.status = 'pending' AND r.send_at <= now() + make_interval(secs => $1)"                           \
-    "  AND coalesce(r.next_attempt_at, now()) <= now())"                                                 \
+#define SR_DUE_FOR_SCHEDULING                                                   \
+    "a.status = 'active' AND r.revision = a.revision AND ("                     \
+    " (r.status = 'pending' AND r.send_at <= now() + make_interval(secs => $1)" \
+    "  AND coalesce(r.next_attempt_at, now()) <= now())"                        \
     " OR (r.status IN ('retrying', 'unknown') AND coalesce(r.next_attempt_at, now()) <= now()))"
 
-#define SR_CLAIM_FOR_SCHEDULING(selection)                                                                \
-    "WITH due AS (SELECT r.id, r.status AS was FROM reminders r JOIN appointments a ON a.id = r.appointment_id" \
-    " WHERE " SR_DUE_FOR_SCHEDULING selection " FOR UPDATE OF r SKIP LOCKED)"                           \
-    " UPDATE reminders r SET status = 'scheduling', attempts = r.attempts + 1, lease_owner = $3,"        \
-    " lease_until = now() + make_interval(secs => $2)"                                                     \
+#define SR_CLAIM_FOR_SCHEDULING(selection)                                                        \
+    "WITH due AS (SELECT r.id, r.status AS was FROM reminders r JOIN appointments a ON a.id = "   \
+    "r.appointment_id"                                                                            \
+    " WHERE " SR_DUE_FOR_SCHEDULING selection                                                     \
+    " FOR UPDATE OF r SKIP LOCKED)"                                                               \
+    " UPDATE reminders r SET status = 'scheduling', attempts = r.attempts + 1, lease_owner = $3," \
+    " lease_until = now() + make_interval(secs => $2)"                                            \
     " FROM due, appointments a WHERE r.id = due.id AND a.id = r.appointment_id RETURNING" SR_QUEUED_COLUMNS
 
 // Cancels wait until no create call holds the reminder. $1 unused (0), $2 lease, $3 owner.
-#define SR_CLAIM_FOR_CANCELLING(selection)                                                                \
-    "WITH due AS (SELECT r.id, r.status AS was FROM reminders r"                                          \
-    " WHERE (r.status = 'cancelling' OR (r.status = 'cancel_failed'"                                      \
-    " AND coalesce(r.next_attempt_at, now()) <= now())) AND coalesce(r.lease_until, now()) <= now()"     \
-    " AND $1 >= 0" selection " FOR UPDATE OF r SKIP LOCKED)"                                             \
-    " UPDATE reminders r SET status = 'cancelling', attempts = r.attempts + 1, lease_owner = $3,"        \
-    " lease_until = now() + make_interval(secs => $2)"                                                     \
+#define SR_CLAIM_FOR_CANCELLING(selection)                                                           \
+    "WITH due AS (SELECT r.id, r.status AS was FROM reminders r"                                     \
+    " WHERE (r.status = 'cancelling' OR (r.status = 'cancel_failed'"                                 \
+    " AND coalesce(r.next_attempt_at, now()) <= now())) AND coalesce(r.lease_until, now()) <= now()" \
+    " AND $1 >= 0" selection                                                                         \
+    " FOR UPDATE OF r SKIP LOCKED)"                                                                  \
+    " UPDATE reminders r SET status = 'cancelling', attempts = r.attempts + 1, lease_owner = $3,"    \
+    " lease_until = now() + make_interval(secs => $2)"                                               \
     " FROM due, appointments a WHERE r.id = due.id AND a.id = r.appointment_id RETURNING" SR_QUEUED_COLUMNS
 
 const char* const k_claim_for_scheduling = SR_CLAIM_FOR_SCHEDULING(" ORDER BY r.send_at LIMIT $4");
@@ -81,7 +84,8 @@ int ReminderQueue::expire_missed_slots(std::chrono::seconds grace) {
     return on_connection("expire missed slots", [&](pqxx::connection& c) {
         pqxx::work txn(c);
         const pqxx::result rows = txn.exec_params(
-            "UPDATE reminders SET status = 'too_late', next_attempt_at = NULL, last_error_code = 'slot_missed',"
+            "UPDATE reminders SET status = 'too_late', next_attempt_at = NULL, last_error_code = "
+            "'slot_missed',"
             " last_error_text = 'the reminder could not be handed to Sinch before its time had passed'"
             " WHERE status IN ('pending', 'retrying') AND send_at < now() - make_interval(secs => $1)",
             static_cast<double>(grace.count()));
@@ -90,8 +94,9 @@ int ReminderQueue::expire_missed_slots(std::chrono::seconds grace) {
     });
 }
 
-std::vector<QueuedReminder> ReminderQueue::claim(const char* name, const std::string& sql, std::chrono::seconds horizon,
-                                                 std::chrono::seconds lease_for, std::int64_t id_or_limit) {
+std::vector<QueuedReminder> ReminderQueue::claim(const char* name, const std::string& sql,
+                                                 std::chrono::seconds horizon, std::chrono::seconds lease_for,
+                                                 std::int64_t id_or_limit) {
     return on_connection("claim reminders", [&](pqxx::connection& c) {
         // One statement: atomic on its own, no BEGIN/COMMIT round trips.
         pqxx::nontransaction txn(c);
@@ -128,18 +133,22 @@ std::vector<QueuedReminder> ReminderQueue::claim_for_scheduling(std::chrono::sec
 }
 
 std::vector<QueuedReminder> ReminderQueue::claim_for_cancelling(std::chrono::seconds lease_for, int limit) {
-    return claim("sr_claim_for_cancelling", k_claim_for_cancelling, std::chrono::seconds(0), lease_for, limit);
+    return claim("sr_claim_for_cancelling", k_claim_for_cancelling, std::chrono::seconds(0), lease_for,
+                 limit);
 }
 
-std::optional<QueuedReminder> ReminderQueue::claim_one_for_scheduling(std::int64_t id, std::chrono::seconds horizon,
+std::optional<QueuedReminder> ReminderQueue::claim_one_for_scheduling(std::int64_t id,
+                                                                      std::chrono::seconds horizon,
                                                                       std::chrono::seconds lease_for) {
     auto claimed = claim("sr_claim_one_for_scheduling", k_claim_one_for_scheduling, horizon, lease_for, id);
     if (claimed.empty()) return std::nullopt;
     return std::move(claimed.front());
 }
 
-std::optional<QueuedReminder> ReminderQueue::claim_one_for_cancelling(std::int64_t id, std::chrono::seconds lease_for) {
-    auto claimed = claim("sr_claim_one_for_cancelling", k_claim_one_for_cancelling, std::chrono::seconds(0), lease_for, id);
+std::optional<QueuedReminder> ReminderQueue::claim_one_for_cancelling(std::int64_t id,
+                                                                      std::chrono::seconds lease_for) {
+    auto claimed = claim("sr_claim_one_for_cancelling", k_claim_one_for_cancelling, std::chrono::seconds(0),
+                         lease_for, id);
     if (claimed.empty()) return std::nullopt;
     return std::move(claimed.front());
 }
@@ -167,16 +176,18 @@ bool ReminderQueue::update_held(const char* name, const std::string& sql, Params
 }
 
 bool ReminderQueue::scheduled(std::int64_t id, const std::string& batch_id) {
-    return update_held("sr_mark_scheduled",
-                       std::string("UPDATE reminders SET batch_id = $3, next_attempt_at = NULL,"
-                                   " status = CASE status WHEN 'scheduling' THEN 'scheduled' ELSE status END,"
-                                   " last_error_code = NULL, last_error_text = NULL, last_http_status = NULL, ") +
-                           k_release_lease + k_held + " AND status IN ('scheduling', 'cancelling')",
-                       id, m_owner, batch_id);
+    return update_held(
+        "sr_mark_scheduled",
+        std::string("UPDATE reminders SET batch_id = $3, next_attempt_at = NULL,"
+                    " status = CASE status WHEN 'scheduling' THEN 'scheduled' ELSE status END,"
+                    " last_error_code = NULL, last_error_text = NULL, last_http_status = NULL, ") +
+            k_release_lease + k_held + " AND status IN ('scheduling', 'cancelling')",
+        id, m_owner, batch_id);
 }
 
-bool ReminderQueue::failed(std::int64_t id, const std::string& status, int http_status, const std::string& code,
-                           const std::string& text, std::optional<Instant> next_attempt_at) {
+bool ReminderQueue::failed(std::int64_t id, const std::string& status, int http_status,
+                           const std::string& code, const std::string& text,
+                           std::optional<Instant> next_attempt_at) {
     return update_held("sr_mark_failed",
                        std::string("UPDATE reminders SET last_http_status = nullif($4, 0),"
                                    " status = CASE status WHEN 'scheduling' THEN $3 ELSE status END,"
@@ -186,7 +197,8 @@ bool ReminderQueue::failed(std::int64_t id, const std::string& status, int http_
                        id, m_owner, status, http_status, code, text, epoch_or_null(next_attempt_at));
 }
 
-bool ReminderQueue::release(std::int64_t id, const std::string& status, std::optional<Instant> next_attempt_at) {
+bool ReminderQueue::release(std::int64_t id, const std::string& status,
+                            std::optional<Instant> next_attempt_at) {
     return update_held("sr_release",
                        std::string("UPDATE reminders SET status = $3, attempts = greatest(attempts - 1, 0),"
                                    " next_attempt_at = to_timestamp($4), ") +
@@ -203,28 +215,30 @@ bool ReminderQueue::cancelled(std::int64_t id, const std::string& final_status,
                        id, m_owner, final_status, batch_id);
 }
 
-bool ReminderQueue::cancel_failed(std::int64_t id, int http_status, const std::string& code, const std::string& text,
-                                  Instant next_attempt_at) {
-    return update_held("sr_mark_cancel_failed",
-                       std::string("UPDATE reminders SET status = 'cancel_failed', last_http_status = nullif($3, 0),"
-                                   " last_error_code = nullif($4, ''), last_error_text = left($5, 1000),"
-                                   " next_attempt_at = to_timestamp($6), ") +
-                           k_release_lease + k_held + " AND status = 'cancelling'",
-                       id, m_owner, http_status, code, text, next_attempt_at.time_since_epoch().count());
+bool ReminderQueue::cancel_failed(std::int64_t id, int http_status, const std::string& code,
+                                  const std::string& text, Instant next_attempt_at) {
+    return update_held(
+        "sr_mark_cancel_failed",
+        std::string("UPDATE reminders SET status = 'cancel_failed', last_http_status = nullif($3, 0),"
+                    " last_error_code = nullif($4, ''), last_error_text = left($5, 1000),"
+                    " next_attempt_at = to_timestamp($6), ") +
+            k_release_lease + k_held + " AND status = 'cancelling'",
+        id, m_owner, http_status, code, text, next_attempt_at.time_since_epoch().count());
 }
 
-int ReminderQueue::take_rate_tokens(double per_second, double burst, int wanted) {
+int ReminderQueue::take_rate_tokens(double per_second, double burst, int wanted, int returning) {
     return on_connection("take rate tokens", [&](pqxx::connection& c) {
         pqxx::nontransaction txn(c);
         const pqxx::result rows = exec_prepared(
             txn, "sr_take_rate_tokens",
-            "WITH bucket AS (SELECT at, least($2, tokens + extract(epoch FROM at - refilled_at) * $1) AS available"
-            " FROM sinch_rate_bucket, clock_timestamp() AS at WHERE id = 1 FOR UPDATE OF sinch_rate_bucket),"
-            " taken AS (SELECT at, available, least($3::float8, floor(available)) AS count FROM bucket"
-            " WHERE available >= 1)"
+            "WITH bucket AS (SELECT at, least($2, tokens + extract(epoch FROM at - refilled_at) * $1 + $4)"
+            " AS available FROM sinch_rate_bucket, clock_timestamp() AS at WHERE id = 1"
+            " FOR UPDATE OF sinch_rate_bucket),"
+            " taken AS (SELECT at, available, greatest(0, least($3::float8, floor(available))) AS count FROM "
+            "bucket)"
             " UPDATE sinch_rate_bucket SET tokens = taken.available - taken.count, refilled_at = taken.at"
             " FROM taken WHERE id = 1 RETURNING taken.count::integer",
-            per_second, burst, wanted);
+            per_second, burst, wanted, returning);
         return rows.empty() ? 0 : rows[0][0].as<int>();
     });
 }

@@ -80,9 +80,9 @@ class ReminderQueue {
     bool cancel_failed(std::int64_t id, int http_status, const std::string& code, const std::string& text,
                        Instant next_attempt_at);
 
-    // Up to `wanted` tokens of the shared Sinch rate bucket (`per_second`, bursts up to `burst`), at least
-    // one or none: how many were taken.
-    int take_rate_tokens(double per_second, double burst, int wanted);
+    // Up to `wanted` tokens of the shared Sinch rate bucket (`per_second`, bursts up to `burst`): how many
+    // were taken (0 if less than one is left). `returning` unspent tokens taken earlier go back first.
+    int take_rate_tokens(double per_second, double burst, int wanted, int returning = 0);
 
   private:
     std::vector<QueuedReminder> claim(const char* name, const std::string& sql, std::chrono::seconds horizon,

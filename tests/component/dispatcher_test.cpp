@@ -194,6 +194,11 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         CPPUNIT_ASSERT_EQUAL(3, queue.take_rate_tokens(0.001, 100, 3));
         CPPUNIT_ASSERT_EQUAL(2, queue.take_rate_tokens(0.001, 100, 3));  // only 2 were left
         CPPUNIT_ASSERT_EQUAL(0, queue.take_rate_tokens(0.001, 100, 3));
+        // Unspent tokens go back: 3 returned, 3 taken again, nothing more.
+        CPPUNIT_ASSERT_EQUAL(3, queue.take_rate_tokens(0.001, 100, 3, 3));
+        CPPUNIT_ASSERT_EQUAL(0, queue.take_rate_tokens(0.001, 100, 3));
+        CPPUNIT_ASSERT_EQUAL(
+            2, queue.take_rate_tokens(0.001, 100, 0, 2) + queue.take_rate_tokens(0.001, 100, 5));
         // The burst caps what a long idle time accumulates.
         sql("UPDATE sinch_rate_bucket SET tokens = 0, refilled_at = clock_timestamp() - interval '1 hour'");
         CPPUNIT_ASSERT_EQUAL(4, queue.take_rate_tokens(10, 4, 100));
