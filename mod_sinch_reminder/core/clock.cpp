@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 
 namespace sr {
 
@@ -412,8 +413,7 @@ std::string ClinicZone::format_at_offset(Instant utc, const char16_t* skeleton, 
     // thread keeps one per (locale, skeleton, zone text). Bounded: the keys come from configuration.
     struct ThreadFormatter {
         std::unique_ptr<icu::SimpleDateFormat> format;
-        int offset_seconds = 0;
-        bool has_zone = false;
+        std::optional<int> offset_seconds;  // of the zone the formatter has now
     };
     thread_local std::map<std::string, ThreadFormatter> formatters;
     std::string key = icu_locale;
@@ -432,16 +432,15 @@ std::string ClinicZone::format_at_offset(Instant utc, const char16_t* skeleton, 
             throw std::runtime_error(std::string("ICU SimpleDateFormat failed: ") + u_errorName(status));
         }
         if (formatters.size() >= 64) formatters.clear();
-        found = formatters.emplace(std::move(key), ThreadFormatter{std::move(format), 0, false}).first;
+        found = formatters.emplace(std::move(key), ThreadFormatter{std::move(format), std::nullopt}).first;
     }
     ThreadFormatter& formatter = found->second;
     // A fixed-offset zone: ICU's calendar applies exactly the offset the OS rules give for this instant.
     const int offset_seconds = utc_offset_seconds(utc);
-    if (!formatter.has_zone || formatter.offset_seconds != offset_seconds) {
+    if (formatter.offset_seconds != offset_seconds) {
         formatter.format->adoptTimeZone(
             new icu::SimpleTimeZone(offset_seconds * 1000, icu::UnicodeString::fromUTF8(impl_->name)));
         formatter.offset_seconds = offset_seconds;
-        formatter.has_zone = true;
     }
     icu::UnicodeString text;
     formatter.format->format(static_cast<UDate>(utc.time_since_epoch().count()) * 1000.0, text);

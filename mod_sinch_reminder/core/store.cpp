@@ -14,33 +14,29 @@ namespace {
 // TIMESTAMPTZ <-> Instant as whole epoch seconds: exact, and independent of the session's TimeZone.
 #define SR_EPOCH(column) "floor(extract(epoch FROM " column "))::bigint"
 
+// The columns appointment_from() and reminder_from() read, in their order.
+#define SR_APPOINTMENT_COLUMNS \
+    "id::text, patient_name, doctor_name, phone_e164, " SR_EPOCH("starts_at") ", time_zone, local_wall_time," \
+    " wall_time_resolution, status, revision, submission_key, created_by, created_from, " SR_EPOCH(          \
+        "created_at") ", " SR_EPOCH("updated_at")
+#define SR_REMINDER_COLUMNS \
+    "id, appointment_id::text, revision, " SR_EPOCH("send_at") ", time_zone, status, client_reference,"       \
+    " batch_id, attempts, last_error_code, last_error_text, last_http_status, " SR_EPOCH("next_attempt_at")   \
+    ", delivery_status, delivery_code, " SR_EPOCH("delivery_at") ", " SR_EPOCH("created_at") ", " SR_EPOCH(  \
+        "updated_at") ", delivery_report, callback_url, attention, " SR_EPOCH("attention_at")
+
 const char* const k_select_appointment =
-    "SELECT id::text, patient_name, doctor_name, phone_e164, " SR_EPOCH("starts_at") ", time_zone,"
-    " local_wall_time, wall_time_resolution, status, revision, submission_key, created_by, created_from, "
-    SR_EPOCH("created_at") ", " SR_EPOCH("updated_at")
-    " FROM appointments WHERE id = $1::uuid";
+    "SELECT " SR_APPOINTMENT_COLUMNS " FROM appointments WHERE id = $1::uuid";
 
 const char* const k_select_reminders =
-    "SELECT id, appointment_id::text, revision, " SR_EPOCH("send_at") ", time_zone, status, client_reference,"
-    " batch_id, attempts, last_error_code, last_error_text, last_http_status, "
-    SR_EPOCH("next_attempt_at") ", delivery_status, delivery_code, " SR_EPOCH("delivery_at") ", "
-    SR_EPOCH("created_at") ", " SR_EPOCH("updated_at") ", delivery_report, callback_url, attention, "
-    SR_EPOCH("attention_at")
-    " FROM reminders WHERE appointment_id = $1::uuid ORDER BY revision";
+    "SELECT " SR_REMINDER_COLUMNS " FROM reminders WHERE appointment_id = $1::uuid ORDER BY revision";
 
 // The same for several appointments ($1: a uuid[] literal).
 const char* const k_select_appointments =
-    "SELECT id::text, patient_name, doctor_name, phone_e164, " SR_EPOCH("starts_at") ", time_zone,"
-    " local_wall_time, wall_time_resolution, status, revision, submission_key, created_by, created_from, "
-    SR_EPOCH("created_at") ", " SR_EPOCH("updated_at")
-    " FROM appointments WHERE id = ANY($1::uuid[])";
+    "SELECT " SR_APPOINTMENT_COLUMNS " FROM appointments WHERE id = ANY($1::uuid[])";
 
 const char* const k_select_reminders_of_many =
-    "SELECT id, appointment_id::text, revision, " SR_EPOCH("send_at") ", time_zone, status, client_reference,"
-    " batch_id, attempts, last_error_code, last_error_text, last_http_status, "
-    SR_EPOCH("next_attempt_at") ", delivery_status, delivery_code, " SR_EPOCH("delivery_at") ", "
-    SR_EPOCH("created_at") ", " SR_EPOCH("updated_at") ", delivery_report, callback_url, attention, "
-    SR_EPOCH("attention_at")
+    "SELECT " SR_REMINDER_COLUMNS
     " FROM reminders WHERE appointment_id = ANY($1::uuid[]) ORDER BY appointment_id, revision";
 
 // Appointment, revision-1 reminder and audit row in one statement. The reminder is stored already claimed
@@ -53,9 +49,8 @@ const char* const k_create_appointment =
     " local_wall_time, wall_time_resolution, submission_key, created_by, created_from)"
     " VALUES ($1, $2, $3, to_timestamp($4), $5, $6, $7, $8, $9, $10)"
     " ON CONFLICT (submission_key) DO NOTHING"
-    " RETURNING id::text, patient_name, doctor_name, phone_e164, " SR_EPOCH("starts_at") ", time_zone,"
-    " local_wall_time, wall_time_resolution, status, revision, submission_key, created_by, created_from, "
-    SR_EPOCH("created_at") ", " SR_EPOCH("updated_at") ", id AS uuid),"
+    " RETURNING " SR_APPOINTMENT_COLUMNS
+    ", id AS uuid),"
     " claim AS (SELECT ($12 = 'pending' AND $16 <> ''"
     " AND to_timestamp($11) <= now() + make_interval(secs => $18)) AS now_),"
     " r AS ("
@@ -64,11 +59,8 @@ const char* const k_create_appointment =
     " SELECT a.uuid, 1, to_timestamp($11), $5, CASE WHEN claim.now_ THEN 'scheduling' ELSE $12 END, $13, $14,"
     " $15, CASE WHEN claim.now_ THEN 1 ELSE 0 END, CASE WHEN claim.now_ THEN $16 END,"
     " CASE WHEN claim.now_ THEN now() + make_interval(secs => $17) END FROM a, claim"
-    " RETURNING id, appointment_id::text, revision, " SR_EPOCH("send_at") ", time_zone, status,"
-    " client_reference, batch_id, attempts, last_error_code, last_error_text, last_http_status, "
-    SR_EPOCH("next_attempt_at") ", delivery_status, delivery_code, " SR_EPOCH("delivery_at") ", "
-    SR_EPOCH("created_at") ", " SR_EPOCH("updated_at") ", delivery_report, callback_url, attention, "
-    SR_EPOCH("attention_at") "),"
+    " RETURNING " SR_REMINDER_COLUMNS
+    "),"
     // No phone number or names in the audit details: the appointment row holds those.
     " audit AS ("
     " INSERT INTO audit_log (appointment_id, action, actor, remote_addr, details)"
@@ -76,8 +68,10 @@ const char* const k_create_appointment =
     " 'time_zone', $5::text, 'local_wall_time', $6::text, 'reminder_send_at', to_timestamp($11),"
     " 'reminder_status', $12::text) FROM a)"
     " SELECT a.*, r.* FROM a, r";
-constexpr pqxx::row::size_type k_appointment_columns = 16;  // a.* above: 15 + the uuid
+constexpr pqxx::row::size_type k_appointment_columns = 16;  // a.* above: SR_APPOINTMENT_COLUMNS + the uuid
 
+#undef SR_REMINDER_COLUMNS
+#undef SR_APPOINTMENT_COLUMNS
 #undef SR_EPOCH
 
 long long epoch_seconds(Instant instant) { return instant.time_since_epoch().count(); }

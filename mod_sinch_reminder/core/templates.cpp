@@ -167,10 +167,18 @@ const char* file_name(Page page) noexcept {
     return "?";
 }
 
+namespace {
+
+struct CompiledPage {
+    Mustache mustache;  // partials inlined at load time, so rendering never parses
+    std::uint64_t id;   // for thread_working_copy()
+};
+
+}  // namespace
+
 struct PageTemplates::Compiled {
     std::string directory;
-    std::map<Page, Mustache> pages;          // partials inlined at load time, so rendering never parses
-    std::map<Page, std::uint64_t> page_ids;  // for thread_working_copy()
+    std::map<Page, CompiledPage> pages;
     std::string slot_marker;  // stands for the slot value in cached renders (see render_cached)
 
     mutable std::mutex cache_mutex;
@@ -184,7 +192,7 @@ class Loader {
   public:
     explicit Loader(const std::string& directory) : directory_(directory) {}
 
-    void load_page(Page page, std::map<Page, Mustache>& pages) {
+    void load_page(Page page, std::map<Page, CompiledPage>& pages) {
         const SourceFile source = read_and_compile(join_path(directory_, file_name(page)));
         std::vector<std::string> chain;
         load_partials_of(source, chain);
@@ -195,7 +203,7 @@ class Loader {
         if (!compiled.is_valid()) {
             throw TemplateError(source.path + ": with its partials inlined: " + compiled.error_message());
         }
-        pages.emplace(page, std::move(compiled));
+        pages.emplace(page, CompiledPage{std::move(compiled), next_template_id()});
     }
 
   private:
@@ -307,7 +315,6 @@ PageTemplates PageTemplates::load(const std::string& directory) {
     Loader loader(directory);
     for (const Page page : kAllPages) {
         loader.load_page(page, compiled->pages);
-        compiled->page_ids[page] = next_template_id();
     }
     compiled->slot_marker = random_marker();
     return PageTemplates(std::move(compiled));
@@ -315,7 +322,8 @@ PageTemplates PageTemplates::load(const std::string& directory) {
 
 std::string PageTemplates::render(Page page, const TemplateData& data) const {
     static const std::map<std::string, TemplateData> kNoPartials;  // inlined at load time
-    Mustache& working_copy = thread_working_copy(compiled_->pages.at(page), compiled_->page_ids.at(page));
+    const CompiledPage& compiled = compiled_->pages.at(page);
+    Mustache& working_copy = thread_working_copy(compiled.mustache, compiled.id);
     std::string error;
     std::string html = render_with(working_copy, data, kNoPartials, error);
     if (!error.empty()) {

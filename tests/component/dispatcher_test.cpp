@@ -54,25 +54,7 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         return sr::Dispatcher(*m_pool, *m_sinch, m_logger, s);
     }
 
-    // An appointment whose reminder is due at `send_at`.
-    sr::AppointmentRecord book(sr::Instant send_at,
-                               sr::InitialReminderStatus status = sr::InitialReminderStatus::Pending) {
-        sr::NewAppointment a;
-        a.patient_name = "Ada Lovelace";
-        a.doctor_name = "Dr. Grace Hopper";
-        a.phone_e164 = "+12125550" + std::to_string(100 + m_counter);
-        a.starts_at = send_at + 2h;
-        a.time_zone = "America/New_York";
-        a.local_wall_time = "2026-12-01T14:30";
-        a.submission_key = "key-" + std::to_string(m_counter++);
-        a.reminder_send_at = send_at;
-        a.reminder_status = status;
-        a.reminder_body =
-            "Riverside Clinic reminder: appointment with Dr. Grace Hopper. Reply STOP to opt out.";
-        sr::PgLease lease = m_pool->acquire();
-        return sr::AppointmentStore(lease).create(a).appointment;
-    }
-
+    // A booking whose reminder is due at `send_at`, with a fresh phone number and submission key.
     sr::NewAppointment new_booking(sr::Instant send_at) {
         sr::NewAppointment a;
         a.patient_name = "Ada Lovelace";
@@ -83,8 +65,18 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         a.local_wall_time = "2026-12-01T14:30";
         a.submission_key = "key-" + std::to_string(m_counter++);
         a.reminder_send_at = send_at;
-        a.reminder_body = "Riverside Clinic reminder: appointment with Dr. Grace Hopper.";
+        a.reminder_body =
+            "Riverside Clinic reminder: appointment with Dr. Grace Hopper. Reply STOP to opt out.";
         return a;
+    }
+
+    // An appointment whose reminder is due at `send_at`, stored without a claim.
+    sr::AppointmentRecord book(sr::Instant send_at,
+                               sr::InitialReminderStatus status = sr::InitialReminderStatus::Pending) {
+        sr::NewAppointment a = new_booking(send_at);
+        a.reminder_status = status;
+        sr::PgLease lease = m_pool->acquire();
+        return sr::AppointmentStore(lease).create(a).appointment;
     }
 
     sr::CreateResult store_claimed(const sr::NewAppointment& a, const sr::Dispatcher& d) {
