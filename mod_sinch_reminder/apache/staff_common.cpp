@@ -106,13 +106,20 @@ ChangeResult reschedule_to(PageRequest& p, const AppointmentRecord& appointment,
 
 CreateResult store_and_hand_over(PageRequest& p, const NewAppointment& wanted) {
     Dispatcher* dispatcher = p.runtime.dispatcher;
-    const CreateResult created = [&] {
+    // A rate token first: the claim stored with the appointment is then the lease (the fence) of the create
+    // that follows at once. Without a token the reminder is stored pending for the background pass.
+    const std::optional<ReminderClaim> claim = dispatcher ? dispatcher->booking_claim() : std::nullopt;
+    CreateResult created;
+    try {
         PgLease lease = p.runtime.database->acquire();
         // Stored already claimed for the hand-over below when it is due within the horizon.
-        return AppointmentStore(lease).create(wanted, dispatcher ? std::optional(dispatcher->booking_claim())
-                                                                 : std::nullopt);
-    }();  // NB: the lease goes back before the hand-over: no connection is held while Sinch answers
-    if (created.created && dispatcher) {
+        created = AppointmentStore(lease).create(wanted, claim);
+    } catch (...) {  // NB: the lease goes back before the hand-over: no connection is held while Sinch answers
+        if (claim) dispatcher->booking_not_claimed();
+        throw;
+    }
+    if (claim && !created.created) dispatcher->booking_not_claimed();
+    if (claim && created.created) {
         try {
             dispatcher->hand_over_booked(created.appointment, wanted.reminder_body);
         } catch (const std::exception& e) {

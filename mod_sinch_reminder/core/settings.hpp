@@ -60,6 +60,8 @@ struct Settings {
     std::string callback_secret;      // "" = callbacks are authenticated by the token in their URL
     std::string delivery_report;      // none|summary|full|per_recipient|per_recipient_final
     std::chrono::seconds reconcile_interval{0};  // 0 = off
+    int dispatch_workers = 0;
+    std::chrono::seconds lease_time{0};
 
     static Settings resolve(const SettingValues& values);
     // What the Sinch client needs; call only when auth is set.
@@ -69,6 +71,8 @@ struct Settings {
 // Problems that need several directives to see. `handler_mounted` says whether this server
 // serves the sinch-reminder handler (then a database, credentials and a time zone are required).
 std::vector<std::string> cross_directive_problems(const SettingValues& values, bool handler_mounted);
+// Combinations that work but that a sysadmin should hear about at `apache2 -t` (each starts with its log id).
+std::vector<std::string> cross_directive_warnings(const SettingValues& values, bool handler_mounted);
 
 // --- value parsers (each directive names one in settings.def); exposed for unit tests ---------
 std::string parse_identifier(const std::string& value);
@@ -96,6 +100,8 @@ std::string parse_public_base_url(const std::string& value);
 std::string read_callback_secret_file(const std::string& path);
 std::string parse_delivery_report(const std::string& value);
 std::chrono::seconds parse_reconcile_interval(const std::string& value);
+int parse_dispatch_workers(const std::string& value);
+std::chrono::seconds parse_lease_time(const std::string& value);
 // Where `cmake --install` puts the default templates.
 std::string default_template_dir();
 // "2h", "90m", "1h30m", "1d", "45s", "3600" (seconds); throws ConfigError.
