@@ -609,7 +609,7 @@ class Fake:
                 "cancel_dispatched_status": a.cancel_dispatched_status,
                 "default_callback_url": a.default_callback_url,
                 "seed": a.seed,
-                "default_originator": a.default_originator,
+                "default_originator": getattr(a, "default_originator", True),
             }
             self.rng = random.Random(a.seed)
             self.offset_ms = 0
