@@ -27,12 +27,13 @@ CREATE_PATH = r"/xms/v1/[^/]+/batches$"
 # The shipped defaults the drain test relies on (Settings::resolve()).
 DEFAULT_RATE = 10
 DEFAULT_INTERVAL_S = 30
+DEFAULT_WORKERS = 4  # SinchReminderDispatchWorkers
 # The lease every claim takes today (DispatchSettings::lease_for, no directive yet).
 DEFAULT_LEASE_S = 45
 # A test-only directive the dispatcher rewrite is to add, so the pause test need not sleep through 45 s. Used only
 # when `httpd -t` accepts it; without it the test pauses for longer than the built-in lease.
 LEASE_DIRECTIVE = "SinchReminderLeaseTime"
-SHORT_LEASE_S = 10
+SHORT_LEASE_S = 25
 # Calls that were already on their way when the 429 was answered (their process had checked the account pause
 # before the process that got the 429 stored it in PostgreSQL) may still arrive this long after the 429.
 IN_FLIGHT_TOLERANCE_S = 0.5
@@ -296,10 +297,13 @@ class DispatcherExactlyOnceTest(ExactlyOnceTestCase):
                          f"(limit {limit_s:.0f} s); progress (s, creates): {progress[::10]}; "
                          f"statuses {status_counts(self.database)}")
         self.assertLessEqual(elapsed, limit_s + 2)
-        # The account's rate holds while draining: no 10 s window has more than 10/s plus the burst.
+        # The account's rate holds while draining: no 10 s window has more than 10/s plus the burst. Tokens are
+        # granted before the call, arrivals are counted at the fake: up to one call per worker granted just before
+        # a window may arrive inside it (seen: 113 on a loaded machine), so the workers are allowed on top.
         arrivals = sorted(r["real_at"] for r in create_requests(self.fake))
         busiest = max(sum(1 for t in arrivals[i:i + 200] if t < start + 10) for i, start in enumerate(arrivals))
-        self.assertLessEqual(busiest, DEFAULT_RATE * 10 + burst + 2, "the drain exceeded the account's rate")
+        self.assertLessEqual(busiest, DEFAULT_RATE * 10 + burst + DEFAULT_WORKERS,
+                             "the drain exceeded the account's rate")
         wait_until(lambda: status_counts(self.database).get("scheduled") == count, timeout=30, interval=1)
         self.assertTrue(self.settle())
         self.assert_exactly_once(count)
