@@ -17,8 +17,11 @@ struct NewAppointment;
 
 namespace sr::apache {
 
-// Who is acting: the user Apache authenticated (or "anonymous") and the client address.
+// Who is acting: the user Apache authenticated (or "" when none did) and the client address.
 Actor actor_of(const request_rec* r);
+
+// For log lines: the user, or "(no login)".
+std::string shown_user(const std::string& user);
 
 // The shared delivery-report callback token (PostgreSQL), read once per process and database.
 // Throws DatabaseUnavailable.

@@ -99,6 +99,7 @@ Settings Settings::resolve(const SettingValues& v) {
     s.callback_secret = v.callback_secret.value_or("");
     s.delivery_report = v.delivery_report.value_or(s.public_base_url.empty() ? "none" : "per_recipient_final");
     s.reconcile_interval = v.reconcile_interval.value_or(std::chrono::minutes(5));
+    s.allow_anonymous = v.allow_anonymous.value_or(false);
     return s;
 }
 

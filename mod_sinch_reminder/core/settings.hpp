@@ -60,6 +60,7 @@ struct Settings {
     std::string callback_secret;      // "" = callbacks are authenticated by the token in their URL
     std::string delivery_report;      // none|summary|full|per_recipient|per_recipient_final
     std::chrono::seconds reconcile_interval{0};  // 0 = off
+    bool allow_anonymous = false;  // serve staff routes to requests without an authenticated user
 
     static Settings resolve(const SettingValues& values);
     // What the Sinch client needs; call only when auth is set.

@@ -47,7 +47,7 @@ def staff_httpd(database, fake, extra="", protect=True):
     conf = module_conf(database.conninfo, fake.url,
                        extra=f"SinchReminderPublicBaseUrl http://127.0.0.1:{port}\n"
                              "SinchReminderDispatchInterval 1s\n" + extra,
-                       location_extra=location_extra)
+                       location_extra=location_extra, allow_anonymous=not protect)
     httpd.write_conf(conf + "\n" + top)
     return httpd
 
@@ -132,10 +132,17 @@ def reminder_rows(database, appointment_id):
 
 
 def audit_rows(database, appointment_id):
-    """[(action, actor, remote_addr)] oldest first."""
+    """[(action, actor, remote_addr)] oldest first, without the reads (view rows, see read_audit_rows)."""
     return [tuple(r) for r in database.query(
         "SELECT action, actor, coalesce(remote_addr, '') FROM audit_log "
-        f"WHERE appointment_id = '{appointment_id}' ORDER BY at, id")]
+        f"WHERE appointment_id = '{appointment_id}' AND action <> 'view' ORDER BY at, id")]
+
+
+def read_audit_rows(database):
+    """[(action, actor or '(null)', appointment_id or '', details)] of the audited reads, oldest first."""
+    return [tuple(r) for r in database.query(
+        "SELECT action, coalesce(actor, '(null)'), coalesce(appointment_id::text, ''), details::text "
+        "FROM audit_log WHERE action IN ('view', 'list') ORDER BY at, id")]
 
 
 def next_dst_gap(zone=NEW_YORK):
