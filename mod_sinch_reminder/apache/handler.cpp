@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <httpd.h>
@@ -117,10 +118,10 @@ bool is_api(const std::string& route) { return route == "/api" || route.rfind("/
 // some Apache authentication identified (r->user), unless the admin said SinchReminderAllowAnonymous On
 // (e.g. access by `Require ip` or client certificates alone). A mount nobody protected otherwise serves
 // every patient to anyone who finds it. /health (no patient data) and the callbacks (their own token or
-// HMAC) are exempt. Returns OK, or the answer already sent.
-int refuse_unauthenticated(PageRequest& p, const std::string& route) {
-    if (route == "/health" || route == "/callbacks/sinch" || route.rfind("/callbacks/sinch/", 0) == 0) return OK;
-    if ((p.r->user && *p.r->user) || p.runtime.settings->allow_anonymous) return OK;
+// HMAC) are exempt. Returns nothing, or the handler's result after the refusal was sent.
+std::optional<int> refuse_unauthenticated(PageRequest& p, const std::string& route) {
+    if (route == "/health" || route == "/callbacks/sinch" || route.rfind("/callbacks/sinch/", 0) == 0) return {};
+    if ((p.r->user && *p.r->user) || p.runtime.settings->allow_anonymous) return {};
     const char* auth_type = ap_auth_type(p.r);
     p.log.log(LogLevel::Error, "SR0095",
               std::string("refused to serve ") + (p.r->uri ? p.r->uri : "") +
@@ -143,7 +144,7 @@ int route_request(request_rec* r) {
     ServerRuntime& runtime = *config.runtime;
     const std::string route = route_of(r, config);
     PageRequest page{r, runtime, mount_of(r, route), ApacheLogger(r)};
-    if (const int refused = refuse_unauthenticated(page, route); refused != OK) return refused;
+    if (const std::optional<int> refused = refuse_unauthenticated(page, route)) return *refused;
     const bool get = r->method_number == M_GET;
     if (route.empty()) {
         if (get) return show_form(page);

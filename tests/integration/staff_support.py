@@ -71,18 +71,20 @@ class StaffBrowser(Browser):
             raise AssertionError(f"booking answered {status}: {body[:800]}")
         return headers["location"].rsplit("/", 1)[1]
 
-    def page_token(self, path):
+    def page_token(self, path, form="cancel"):
+        """The csrf_token of the page's `form` ("cancel" or "reschedule"): each form has its own."""
         status, _, body = self.get(path)
         if status != 200:
             raise AssertionError(f"GET {path} answered {status}: {body[:500]}")
-        match = self.TOKEN.search(body)
+        start = body.find(f'/{form}"')
+        match = self.TOKEN.search(body, start) if start >= 0 else None
         if not match:
-            raise AssertionError(f"{path} has no csrf_token field")
+            raise AssertionError(f"{path} has no {form} form with a csrf_token field")
         return match.group(1) or match.group(2)
 
     def post_page_form(self, path, fields, token_from=None, token=None):
         data = dict(fields)
-        data["csrf_token"] = token if token is not None else self.page_token(token_from)
+        data["csrf_token"] = token if token is not None else self.page_token(token_from, path.rsplit("/", 1)[1])
         return self.request("POST", path, urllib.parse.urlencode(data),
                             {"Content-Type": "application/x-www-form-urlencoded"})
 
