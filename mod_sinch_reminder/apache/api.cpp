@@ -157,8 +157,8 @@ int create(PageRequest& p) {
         return send_json_text(p.r, HTTP_OK, appointment_json(existing));
     }
     p.log.log(LogLevel::Info, "",
-              "appointment " + created.appointment.id + " booked through the API for " + mask_phone(wanted.phone_e164) +
-                  " by " + shown_user(wanted.created_by));
+              "appointment " + created.appointment.id + " booked through the API for " +
+                  mask_phone(wanted.phone_e164) + " by " + shown_user(wanted.created_by));
     const std::optional<AppointmentRecord> now = load(p, created.appointment.id);
     return send_json_text(p.r, HTTP_CREATED, appointment_json(now ? *now : created.appointment, validation.notices));
 }
@@ -180,8 +180,9 @@ int list(PageRequest& p) {
     // Full numbers only when asked for (and the audit row says so); masked otherwise.
     const std::string full = arg("full_numbers");
     if (!full.empty() && full != "0" && full != "1") {
-        return json_error(p, HTTP_BAD_REQUEST, "Some query parameters are invalid.",
-                          {{"full_numbers", "Use 1 for full phone numbers, or 0 (the default) for masked ones."}});
+        return json_error(
+            p, HTTP_BAD_REQUEST, "Some query parameters are invalid.",
+            {{"full_numbers", "Use 1 for full phone numbers, or 0 (the default) for masked ones."}});
     }
     const bool full_numbers = full == "1";
     // From today (clinic time) on unless from/to say otherwise, like the staff list.
@@ -196,8 +197,8 @@ int list(PageRequest& p) {
     }
     for (const AppointmentRecord& a : page.appointments) shown.push_back(a.id);
     audit_read(lease, "", "list", actor_of(p.r), list_read_details("api", filters, shown, full_numbers));
-    return send_json_text(p.r, HTTP_OK,
-                          appointment_list_json(page, parsed.filter.limit, parsed.filter.offset, full_numbers));
+    return send_json_text(
+        p.r, HTTP_OK, appointment_list_json(page, parsed.filter.limit, parsed.filter.offset, full_numbers));
 }
 
 int show(PageRequest& p, const std::string& id) {
@@ -222,7 +223,8 @@ int cancel(PageRequest& p, const std::string& id) {
     if (change.outcome == ChangeOutcome::AlreadyCancelled) {
         return json_error(p, HTTP_CONFLICT, "The appointment is already cancelled.");
     }
-    p.log.log(LogLevel::Info, "", "appointment " + id + " cancelled through the API by " + shown_user(actor.user));
+    p.log.log(LogLevel::Info, "",
+              "appointment " + id + " cancelled through the API by " + shown_user(actor.user));
     hand_to_dispatcher(p, change);
     const std::optional<AppointmentRecord> appointment = load(p, id);
     if (!appointment) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
@@ -265,7 +267,9 @@ int reschedule(PageRequest& p, const std::string& id) {
     if (change.outcome == ChangeOutcome::AlreadyCancelled) {
         return json_error(p, HTTP_CONFLICT, "The appointment is cancelled; a cancelled appointment cannot be moved.");
     }
-    p.log.log(LogLevel::Info, "", "appointment " + id + " rescheduled through the API to " + wall_time + " by " + shown_user(actor_of(p.r).user));
+    p.log.log(LogLevel::Info, "",
+              "appointment " + id + " rescheduled through the API to " + wall_time + " by " +
+                  shown_user(actor_of(p.r).user));
     hand_to_dispatcher(p, change);
     const std::optional<AppointmentRecord> updated = load(p, id);
     if (!updated) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");

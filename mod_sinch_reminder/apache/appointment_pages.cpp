@@ -92,7 +92,8 @@ int render_form(PageRequest& p, int status, const FormState& state) {
     const Settings& s = settings_of(p);
     std::string token = state.token;
     if (token.empty()) {
-        const std::string binding = FormTokens::binding(csrf_cookie(p, true), remote_user(p.r), k_book_action);
+        const std::string binding =
+            FormTokens::binding(csrf_cookie(p, true), remote_user(p.r), k_book_action);
         token = p.runtime.form_tokens().issue(binding, now_utc().time_since_epoch().count());
     }
     const std::string time_zone_now = p.runtime.zone->format(now_utc(), s.locale);
@@ -148,16 +149,18 @@ int show_form(PageRequest& p) {
 
 int refuse_cross_site(PageRequest& p, const std::string& why) {
     p.log.log(LogLevel::Warn, "SR0103", "form post from another site refused (" + why + ")");
-    return show_error(p, HTTP_FORBIDDEN, "Sent from another web site",
-                      "This form was sent by another web site, not from these pages, so it was refused: nothing was "
-                      "booked or changed. If you meant to do this, open the appointment pages yourself and use the "
-                      "form there.");
+    return show_error(
+        p, HTTP_FORBIDDEN, "Sent from another web site",
+        "This form was sent by another web site, not from these pages, so it was refused: nothing was "
+        "booked or changed. If you meant to do this, open the appointment pages yourself and use the "
+        "form there.");
 }
 
 int create_appointment(PageRequest& p) {
     const Settings& s = settings_of(p);
     // 1. Sent from our own pages? Decided before the body is even read.
-    if (const std::string why = foreign_origin(p.r, s.public_base_url); !why.empty()) return refuse_cross_site(p, why);
+    if (const std::string why = foreign_origin(p.r, s.public_base_url); !why.empty())
+        return refuse_cross_site(p, why);
     std::map<std::string, std::string> fields;
     if (const int status = read_form(p.r, k_form_max_bytes, fields); status != OK) {
         const char* why = status == HTTP_UNSUPPORTED_MEDIA_TYPE
@@ -176,7 +179,8 @@ int create_appointment(PageRequest& p) {
         // 2. Was this form issued to this browser (and user), for booking, by any node? Decided before any
         // field is used: a missing or forged token gets a blank form (the entries could be an attacker's);
         // only a genuine but expired one keeps them.
-        const std::string binding = FormTokens::binding(csrf_cookie(p, false), remote_user(p.r), k_book_action);
+        const std::string binding =
+            FormTokens::binding(csrf_cookie(p, false), remote_user(p.r), k_book_action);
         const VerifiedToken token = p.runtime.form_tokens().verify(fields["csrf_token"], binding,
                                                                    now_utc().time_since_epoch().count());
         if (token.check != TokenCheck::Valid) {

@@ -120,17 +120,20 @@ bool is_api(const std::string& route) { return route == "/api" || route.rfind("/
 // every patient to anyone who finds it. /health (no patient data) and the callbacks (their own token or
 // HMAC) are exempt. Returns nothing, or the handler's result after the refusal was sent.
 std::optional<int> refuse_unauthenticated(PageRequest& p, const std::string& route) {
-    if (route == "/health" || route == "/callbacks/sinch" || route.rfind("/callbacks/sinch/", 0) == 0) return {};
+    if (route == "/health" || route == "/callbacks/sinch" || route.rfind("/callbacks/sinch/", 0) == 0)
+        return {};
     if ((p.r->user && *p.r->user) || p.runtime.settings->allow_anonymous) return {};
     const char* auth_type = ap_auth_type(p.r);
-    p.log.log(LogLevel::Error, "SR0095",
-              std::string("refused to serve ") + (p.r->uri ? p.r->uri : "") +
-                  ": no Apache authentication identified a user (AuthType " + (auth_type ? auth_type : "none") +
-                  ", and no Require needed a user). Protect the mount with AuthType and Require valid-user (or "
-                  "similar), or set "
-                  "SinchReminderAllowAnonymous On if it is protected another way.");
-    const char* message = "This service is not set up safely: it is not protected by a login, so it does not show or "
-                          "change appointments. Tell IT (the server's error log says what to change: SR0095).";
+    p.log.log(
+        LogLevel::Error, "SR0095",
+        std::string("refused to serve ") + (p.r->uri ? p.r->uri : "") +
+            ": no Apache authentication identified a user (AuthType " + (auth_type ? auth_type : "none") +
+            ", and no Require needed a user). Protect the mount with AuthType and Require valid-user (or "
+            "similar), or set "
+            "SinchReminderAllowAnonymous On if it is protected another way.");
+    const char* message =
+        "This service is not set up safely: it is not protected by a login, so it does not show or "
+        "change appointments. Tell IT (the server's error log says what to change: SR0095).";
     if (is_api(route)) return send_json_text(p.r, HTTP_INTERNAL_SERVER_ERROR, error_json(message));
     return show_error(p, HTTP_INTERNAL_SERVER_ERROR, "Not available", message);
 }

@@ -131,15 +131,17 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server)
                 // ways this check cannot see; the handler itself refuses unauthenticated requests (SR0095).
                 bool protected_here = false;
                 for (const Mount& location : protected_locations) {
-                    protected_here = protected_here || (is_in(location.virtual_host, s) && covers(location.path, mount.path));
+                    protected_here = protected_here ||
+                                     (is_in(location.virtual_host, s) && covers(location.path, mount.path));
                 }
                 if (!protected_here && !config.values.allow_anonymous.value_or(false)) {
-                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                                 "SR0012: %s: no AuthType or Require protects <Location \"%s\">: its pages and API "
-                                 "will answer 500 (SR0095) to every request no Apache authentication identified. "
-                                 "Add AuthType and Require valid-user (or similar), or SinchReminderAllowAnonymous "
-                                 "On if it is protected another way",
-                                 describe_server(s).c_str(), mount.path.empty() ? "/" : mount.path.c_str());
+                    ap_log_error(
+                        APLOG_MARK, APLOG_WARNING, 0, s,
+                        "SR0012: %s: no AuthType or Require protects <Location \"%s\">: its pages and API "
+                        "will answer 500 (SR0095) to every request no Apache authentication identified. "
+                        "Add AuthType and Require valid-user (or similar), or SinchReminderAllowAnonymous "
+                        "On if it is protected another way",
+                        describe_server(s).c_str(), mount.path.empty() ? "/" : mount.path.c_str());
                 }
             }
             for (const std::string& problem : cross_directive_problems(config.values, config.handler_mounted)) {

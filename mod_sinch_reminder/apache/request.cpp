@@ -101,7 +101,8 @@ std::string foreign_origin(const request_rec* r, const std::string& public_base_
     for (char& c : own) c = static_cast<char>(apr_tolower(c));
     const std::string given = authority_of(origin);
     const bool https = origin.compare(0, 8, "https://") == 0;
-    if (equals_ignoring_case(given, own) || equals_ignoring_case(given + (https ? ":443" : ":80"), own)) return "";
+    if (equals_ignoring_case(given, own) || equals_ignoring_case(given + (https ? ":443" : ":80"), own))
+        return "";
     if (!public_base_url.empty() && origin == origin_of(public_base_url)) return "";
     return "Origin: " + origin.substr(0, 100);
 }
@@ -123,8 +124,8 @@ std::string read_cookie(request_rec* r, const char* name) {
 }
 
 void set_cookie(request_rec* r, const char* name, const std::string& value, const std::string& path, bool secure) {
-    const std::string attributes =
-        "Path=" + (path.empty() ? std::string("/") : path) + ";HttpOnly;SameSite=Lax" + (secure ? ";Secure" : "");
+    const std::string attributes = "Path=" + (path.empty() ? std::string("/") : path) +
+                                   ";HttpOnly;SameSite=Lax" + (secure ? ";Secure" : "");
     ap_cookie_write(r, name, value.c_str(), attributes.c_str(), 0, r->err_headers_out, nullptr);
 }
 

@@ -120,7 +120,8 @@ CreateResult store_and_hand_over(PageRequest& p, const NewAppointment& wanted) {
             dispatcher->hand_over_booked(created.appointment, wanted.reminder_body);
         } catch (const std::exception& e) {
             p.log.log(LogLevel::Warn, "SR0512",
-                      std::string("handing the new reminder over now failed; the dispatcher retries it: ") + loggable_error(e));
+                      std::string("handing the new reminder over now failed; the dispatcher retries it: ") +
+                          loggable_error(e));
         }
     }
     return created;
@@ -132,13 +133,15 @@ void hand_to_dispatcher(PageRequest& p, const ChangeResult& change) {
         if (change.reminder_to_cancel) p.runtime.dispatcher->cancel_now(*change.reminder_to_cancel);
     } catch (const std::exception& e) {
         p.log.log(LogLevel::Warn, "SR0512",
-                  std::string("cancelling the old reminder now failed; the dispatcher retries it: ") + loggable_error(e));
+                  std::string("cancelling the old reminder now failed; the dispatcher retries it: ") +
+                      loggable_error(e));
     }
     try {
         if (change.reminder_to_schedule) p.runtime.dispatcher->hand_over_now(*change.reminder_to_schedule);
     } catch (const std::exception& e) {
         p.log.log(LogLevel::Warn, "SR0512",
-                  std::string("handing the new reminder over now failed; the dispatcher retries it: ") + loggable_error(e));
+                  std::string("handing the new reminder over now failed; the dispatcher retries it: ") +
+                      loggable_error(e));
     }
 }
 

@@ -73,15 +73,15 @@ bool accept_form(PageRequest& p, const std::string& action, std::map<std::string
     return true;
 }
 
-
 // The cancel and reschedule forms of an appointment, each with a token only it accepts.
 StaffActions staff_actions(PageRequest& p, const std::string& id) {
     StaffActions actions;
     const std::string cookie = staff_csrf_cookie(p, true);
     const std::int64_t now = now_utc().time_since_epoch().count();
-    actions.cancel_token = p.runtime.form_tokens().issue(FormTokens::binding(cookie, remote_user(p.r), cancel_action(id)), now);
-    actions.reschedule_token =
-        p.runtime.form_tokens().issue(FormTokens::binding(cookie, remote_user(p.r), reschedule_action(id)), now);
+    actions.cancel_token =
+        p.runtime.form_tokens().issue(FormTokens::binding(cookie, remote_user(p.r), cancel_action(id)), now);
+    actions.reschedule_token = p.runtime.form_tokens().issue(
+        FormTokens::binding(cookie, remote_user(p.r), reschedule_action(id)), now);
     actions.cancel_url = p.mount + "/a/" + id + "/cancel";
     actions.reschedule_url = p.mount + "/a/" + id + "/reschedule";
     return actions;
@@ -166,7 +166,8 @@ int cancel_from_page(PageRequest& p, const std::string& appointment_id) {
                               "There is no appointment at this address. It may have been mistyped.");
         }
         if (change.outcome == ChangeOutcome::Done) {
-            p.log.log(LogLevel::Info, "", "appointment " + appointment_id + " cancelled by " + shown_user(actor.user));
+            p.log.log(LogLevel::Info, "",
+                      "appointment " + appointment_id + " cancelled by " + shown_user(actor.user));
             hand_to_dispatcher(p, change);
         }
         return redirect_to_appointment(p, appointment_id, "cancelled");
@@ -219,7 +220,8 @@ int reschedule_from_page(PageRequest& p, const std::string& appointment_id) {
                               "A cancelled appointment cannot be moved. Book a new appointment instead.");
         }
         p.log.log(LogLevel::Info, "",
-                  "appointment " + appointment_id + " rescheduled to " + wall_time + " by " + shown_user(actor_of(p.r).user));
+                  "appointment " + appointment_id + " rescheduled to " + wall_time + " by " +
+                      shown_user(actor_of(p.r).user));
         hand_to_dispatcher(p, change);
         return redirect_to_appointment(p, appointment_id, "rescheduled");
     } catch (const DatabaseUnavailable& e) {

@@ -277,7 +277,8 @@ std::string appointment_list_json(const ListPage& page, int limit, int offset, b
     for (const AppointmentRecord& a : page.appointments) {
         json_t* object = appointment_object(a, {});
         json_object_set_new(object, "phone_masked", text(mask_phone(a.phone_e164)));
-        if (!full_numbers) json_object_set_new(object, "phone", json_null());  // only when asked for (audited)
+        if (!full_numbers)
+            json_object_set_new(object, "phone", json_null());  // only when asked for (audited)
         json_array_append_new(list, object);
     }
     json_object_set_new(document.get(), "appointments", list);

@@ -126,7 +126,8 @@ void audit_read(PgLease& lease, const std::string& appointment_id, const char* a
 
 std::string list_read_details(const char* via, const std::vector<std::string>& filters,
                               const std::vector<std::string>& shown_ids, bool full_numbers) {
-    const std::unique_ptr<json_t, void (*)(json_t*)> details(json_object(), [](json_t* j) { json_decref(j); });
+    const std::unique_ptr<json_t, void (*)(json_t*)> details(json_object(),
+                                                             [](json_t* j) { json_decref(j); });
     json_object_set_new(details.get(), "via", json_string(via));
     json_t* used = json_array();
     for (const std::string& name : filters) json_array_append_new(used, json_string(name.c_str()));

@@ -15,7 +15,8 @@
 namespace sr {
 
 struct Actor {
-    std::string user;  // who Apache authenticated; "" = nobody (stored as NULL, so no user name can look like it)
+    std::string
+        user;  // who Apache authenticated; "" = nobody (stored as NULL, so no user name can look like it)
     std::string remote_addr;
 };
 

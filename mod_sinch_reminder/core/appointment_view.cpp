@@ -79,7 +79,8 @@ TemplateData confirmation_view(const AppointmentRecord& a, const ClinicZone& zon
     if (const std::string notice = wall_time_notice(a, zone); !notice.empty()) {
         notices.push_back(TemplateObject{{"message", notice}});
     }
-    if (const std::string notice = phone_notice(a); !notice.empty()) notices.push_back(TemplateObject{{"message", notice}});
+    if (const std::string notice = phone_notice(a); !notice.empty())
+        notices.push_back(TemplateObject{{"message", notice}});
     if (const ReminderRecord* r = a.current_reminder()) {
         const ReminderStatusText status = describe_reminder(*r, zone, locale);
         page.set("reminder", TemplateObject{{"local_time_text", zone.format(r->send_at, locale)},

@@ -34,7 +34,8 @@ class FormTokens {
     // What the binding is made of: the CSRF cookie value, the action the form performs ("book",
     // "cancel:{id}", "reschedule:{id}": a token minted for one form is refused by every other) and the
     // authenticated user (or "").
-    static std::string binding(const std::string& cookie_value, const std::string& user, const std::string& action);
+    static std::string binding(const std::string& cookie_value, const std::string& user,
+                               const std::string& action);
 
   private:
     std::string mac(const std::string& payload) const;

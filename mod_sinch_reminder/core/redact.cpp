@@ -47,7 +47,8 @@ std::string constraint_of(const std::string& postgres_message) {
 
 std::string loggable_error(const std::exception& e) {
     if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
-        std::string text = "PostgreSQL error " + (sql->sqlstate().empty() ? std::string("(no SQLSTATE)") : sql->sqlstate());
+        std::string text =
+            "PostgreSQL error " + (sql->sqlstate().empty() ? std::string("(no SQLSTATE)") : sql->sqlstate());
         if (const std::string constraint = constraint_of(sql->what()); !constraint.empty()) {
             text += " (constraint " + constraint + ")";
         }

@@ -117,7 +117,8 @@ void add_staff_details(TemplateData& page, const AppointmentRecord& a, const std
     if (const std::string notice = wall_time_notice(a, zone); !notice.empty()) {
         notices.push_back(TemplateObject{{"message", notice}});
     }
-    if (const std::string notice = phone_notice(a); !notice.empty()) notices.push_back(TemplateObject{{"message", notice}});
+    if (const std::string notice = phone_notice(a); !notice.empty())
+        notices.push_back(TemplateObject{{"message", notice}});
 
     if (const ReminderRecord* r = a.current_reminder()) {
         ReminderStatusText status = describe_reminder(*r, zone, locale);
@@ -165,11 +166,12 @@ void add_staff_details(TemplateData& page, const AppointmentRecord& a, const std
 
     TemplateList trail;
     for (const AuditEntry& entry : audit) {
-        trail.push_back(TemplateObject{{"when_text", zone.format(entry.at, locale)},
-                                       {"actor", entry.actor.empty() ? "(no login)" : entry.actor},
-                                       {"remote_addr", entry.remote_addr.value_or("")},
-                                       {"action", action_words(entry.action)},
-                                       {"details_text", describe_audit_details(entry.action, entry.details_json)}});
+        trail.push_back(
+            TemplateObject{{"when_text", zone.format(entry.at, locale)},
+                           {"actor", entry.actor.empty() ? "(no login)" : entry.actor},
+                           {"remote_addr", entry.remote_addr.value_or("")},
+                           {"action", action_words(entry.action)},
+                           {"details_text", describe_audit_details(entry.action, entry.details_json)}});
     }
     page.set("has_audit", !trail.empty());
     page.set("audit", trail);

@@ -28,7 +28,7 @@ struct StaffActions {
     std::string reschedule_date;  // what the reschedule form shows (typed, or the current date/time)
     std::string reschedule_time;
     std::vector<std::string> errors;  // why a reschedule was refused
-    std::string done;                 // "cancelled" / "rescheduled": a sentence at the top, if the state agrees
+    std::string done;  // "cancelled" / "rescheduled": a sentence at the top, if the state agrees
 };
 
 // Adds to confirmation_view()'s data: appointment.status / is_cancelled, reminder delivery and attention,

@@ -45,23 +45,28 @@ class FormTokenTest : public CppUnit::TestFixture {
     void testTokenFromAnotherBrowserOrUserIsRefused() {
         const sr::FormTokens tokens(k_key, std::chrono::hours(12));
         const auto token = tokens.issue(sr::FormTokens::binding("cookie1", "alice", "book"), k_now);
-        CPPUNIT_ASSERT(tokens.verify(token, sr::FormTokens::binding("cookie2", "alice", "book"), k_now).check ==
-                       sr::TokenCheck::BadSignature);
-        CPPUNIT_ASSERT(tokens.verify(token, sr::FormTokens::binding("cookie1", "mallory", "book"), k_now).check ==
-                       sr::TokenCheck::BadSignature);
+        CPPUNIT_ASSERT(
+            tokens.verify(token, sr::FormTokens::binding("cookie2", "alice", "book"), k_now).check ==
+            sr::TokenCheck::BadSignature);
+        CPPUNIT_ASSERT(
+            tokens.verify(token, sr::FormTokens::binding("cookie1", "mallory", "book"), k_now).check ==
+            sr::TokenCheck::BadSignature);
         const sr::FormTokens other_key(std::string(40, 'x'), std::chrono::hours(12));
-        CPPUNIT_ASSERT(other_key.verify(token, sr::FormTokens::binding("cookie1", "alice", "book"), k_now).check ==
-                       sr::TokenCheck::BadSignature);
+        CPPUNIT_ASSERT(
+            other_key.verify(token, sr::FormTokens::binding("cookie1", "alice", "book"), k_now).check ==
+            sr::TokenCheck::BadSignature);
     }
 
     void testTokenIsBoundToItsAction() {
         const sr::FormTokens tokens(k_key, std::chrono::hours(12));
         const auto cancel_a = tokens.issue(sr::FormTokens::binding("c", "alice", "cancel:a"), k_now);
-        CPPUNIT_ASSERT(tokens.verify(cancel_a, sr::FormTokens::binding("c", "alice", "cancel:a"), k_now).check ==
-                       sr::TokenCheck::Valid);
+        CPPUNIT_ASSERT(
+            tokens.verify(cancel_a, sr::FormTokens::binding("c", "alice", "cancel:a"), k_now).check ==
+            sr::TokenCheck::Valid);
         for (const char* other : {"cancel:b", "reschedule:a", "book"}) {
-            CPPUNIT_ASSERT_MESSAGE(other, tokens.verify(cancel_a, sr::FormTokens::binding("c", "alice", other),
-                                                        k_now).check == sr::TokenCheck::BadSignature);
+            CPPUNIT_ASSERT_MESSAGE(
+                other, tokens.verify(cancel_a, sr::FormTokens::binding("c", "alice", other), k_now).check ==
+                           sr::TokenCheck::BadSignature);
         }
         // The parts cannot be shifted into one another.
         const auto odd = tokens.issue(sr::FormTokens::binding("c", "book\nalice", "x"), k_now);

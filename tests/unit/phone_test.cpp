@@ -128,12 +128,16 @@ class PhoneTest : public CppUnit::TestFixture {
             "+49301234567890123).\n",
             "INSERT INTO appointments ...", "23514");
         const std::string logged = sr::loggable_error(check);
-        CPPUNIT_ASSERT_EQUAL(std::string("PostgreSQL error 23514 (constraint appointments_phone_e164_format)"), logged);
-        const pqxx::unique_violation unique("ERROR:  duplicate key value violates unique constraint \"x\"\n"
-                                            "DETAIL:  Key (submission_key)=(secret) already exists.\n",
-                                            "", "23505");
-        CPPUNIT_ASSERT_EQUAL(std::string("PostgreSQL error 23505 (constraint x)"), sr::loggable_error(unique));
-        const pqxx::data_exception data("ERROR:  invalid input syntax for type uuid: \"Ada Lovelace\"\n", "", "22P02");
+        CPPUNIT_ASSERT_EQUAL(
+            std::string("PostgreSQL error 23514 (constraint appointments_phone_e164_format)"), logged);
+        const pqxx::unique_violation unique(
+            "ERROR:  duplicate key value violates unique constraint \"x\"\n"
+            "DETAIL:  Key (submission_key)=(secret) already exists.\n",
+            "", "23505");
+        CPPUNIT_ASSERT_EQUAL(std::string("PostgreSQL error 23505 (constraint x)"),
+                             sr::loggable_error(unique));
+        const pqxx::data_exception data("ERROR:  invalid input syntax for type uuid: \"Ada Lovelace\"\n", "",
+                                        "22P02");
         CPPUNIT_ASSERT_EQUAL(std::string("PostgreSQL error 22P02"), sr::loggable_error(data));
         CPPUNIT_ASSERT_EQUAL(std::string("plain"), sr::loggable_error(std::runtime_error("plain")));
     }
