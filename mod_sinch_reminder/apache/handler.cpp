@@ -140,12 +140,16 @@ std::optional<int> refuse_unauthenticated(PageRequest& p, const std::string& rou
 
 int route_request(request_rec* r) {
     const ServerConfig& config = server_config(r->server);
+    const std::string route = route_of(r, config);
     if (!config.runtime) {
         ApacheLogger(r).log(LogLevel::Error, "SR0031", "the module did not initialise in this process");
+        if (is_api(route)) {
+            return send_json_text(r, HTTP_SERVICE_UNAVAILABLE,
+                                  error_json("The service did not start properly (SR0031); retry later."));
+        }
         return HTTP_SERVICE_UNAVAILABLE;
     }
     ServerRuntime& runtime = *config.runtime;
-    const std::string route = route_of(r, config);
     PageRequest page{r, runtime, mount_of(r, route), ApacheLogger(r)};
     if (const std::optional<int> refused = refuse_unauthenticated(page, route)) return *refused;
     const bool get = r->method_number == M_GET;
@@ -218,6 +222,14 @@ int handle_request(request_rec* r) noexcept {
         ApacheLogger(r).log(LogLevel::Error, "SR0090", "request failed: " + loggable_error(e));
     } catch (...) {
         ApacheLogger(r).log(LogLevel::Error, "SR0091", "request failed with a non-standard exception");
+    }
+    // API clients get JSON even here (httpd's own 500 page is HTML), unless part of an answer went out.
+    try {
+        if (is_api(route_of(r, server_config(r->server))) && r->bytes_sent == 0 && !r->sent_bodyct) {
+            return send_json_text(r, HTTP_INTERNAL_SERVER_ERROR,
+                                  error_json("The request failed on the server (logged as SR0090)."));
+        }
+    } catch (...) {
     }
     return HTTP_INTERNAL_SERVER_ERROR;
 }
