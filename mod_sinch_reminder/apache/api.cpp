@@ -192,8 +192,8 @@ int list(PageRequest& p) {
     PgLease lease = p.runtime.database->acquire();
     const ListPage page = list_appointments(lease, parsed.filter);
     std::vector<std::string> filters, shown;
-    for (const auto& [name, value] : args) {
-        if (!value.empty()) filters.push_back(name);  // which filters, never their values
+    for (const char* name : {"from", "to", "phone", "q", "status", "limit", "offset"}) {
+        if (!arg(name).empty()) filters.push_back(name);  // which filters, never their values
     }
     for (const AppointmentRecord& a : page.appointments) shown.push_back(a.id);
     audit_read(lease, "", "list", actor_of(p.r), list_read_details("api", filters, shown, full_numbers));

@@ -97,7 +97,7 @@ std::string foreign_origin(const request_rec* r, const std::string& public_base_
     const std::string origin = origin_of(origin_header);
     if (origin.empty()) return "Origin: " + std::string(origin_header).substr(0, 100);  // "null", garbage
     const char* host = apr_table_get(r->headers_in, "Host");
-    std::string own = host ? host : "";
+    std::string own = host ? host : r->hostname ? r->hostname : "";
     for (char& c : own) c = static_cast<char>(apr_tolower(c));
     const std::string given = authority_of(origin);
     const bool https = origin.compare(0, 8, "https://") == 0;

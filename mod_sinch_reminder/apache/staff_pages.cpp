@@ -137,8 +137,8 @@ int show_list(PageRequest& p) {
             PgLease lease = p.runtime.database->acquire();
             list = list_appointments(lease, parsed.filter);
             std::vector<std::string> filters, shown;
-            for (const auto& [name, value] : args) {
-                if (!value.empty()) filters.push_back(name);  // which filters, never their values
+            for (const char* name : {"from", "to", "q", "status", "page"}) {
+                if (!arg(name).empty()) filters.push_back(name);  // which filters, never their values
             }
             for (const AppointmentRecord& a : list.appointments) shown.push_back(a.id);
             audit_read(lease, "", "list", actor_of(p.r), list_read_details("page", filters, shown, false));
