@@ -79,6 +79,9 @@ def main():
             "SinchReminderTemplateDir templates",
             f"SinchReminderClinicName \"{env.get('SR_CLINIC_NAME', 'Riverside Clinic')}\"",
             "SinchReminderCookieSecure Off",
+            # No login for this local try-out (httpd listens on 127.0.0.1 only); a real site protects the mount
+            # with AuthType/Require (README, "Protecting the mount") and leaves this Off.
+            "SinchReminderAllowAnonymous On",
             '<Location "/appointment">\n  SetHandler sinch-reminder\n</Location>',
         ])
         httpd = harness.Httpd(conf, port=port, log_level="info")

@@ -157,8 +157,8 @@ int create(PageRequest& p) {
         return send_json_text(p.r, HTTP_OK, appointment_json(existing));
     }
     p.log.log(LogLevel::Info, "",
-              "appointment " + created.appointment.id + " booked through the API for " + mask_phone(wanted.phone_e164) +
-                  " by " + wanted.created_by);
+              "appointment " + created.appointment.id + " booked through the API for " +
+                  mask_phone(wanted.phone_e164) + " by " + shown_user(wanted.created_by));
     const std::optional<AppointmentRecord> now = load(p, created.appointment.id);
     return send_json_text(p.r, HTTP_CREATED, appointment_json(now ? *now : created.appointment, validation.notices));
 }
@@ -177,17 +177,35 @@ int list(PageRequest& p) {
     query.status = arg("status");
     query.limit = arg("limit");
     query.offset = arg("offset");
+    // Full numbers only when asked for (and the audit row says so); masked otherwise.
+    const std::string full = arg("full_numbers");
+    if (!full.empty() && full != "0" && full != "1") {
+        return json_error(
+            p, HTTP_BAD_REQUEST, "Some query parameters are invalid.",
+            {{"full_numbers", "Use 1 for full phone numbers, or 0 (the default) for masked ones."}});
+    }
+    const bool full_numbers = full == "1";
+    // From today (clinic time) on unless from/to say otherwise, like the staff list.
     const ParsedListQuery parsed =
-        parse_list_query(query, *p.runtime.zone, settings_of(p).default_country, now_utc(), false, 50);
+        parse_list_query(query, *p.runtime.zone, settings_of(p).default_country, now_utc(), true, 50);
     if (!parsed.ok()) return json_error(p, HTTP_BAD_REQUEST, "Some query parameters are invalid.", parsed.errors);
     PgLease lease = p.runtime.database->acquire();
     const ListPage page = list_appointments(lease, parsed.filter);
-    return send_json_text(p.r, HTTP_OK, appointment_list_json(page, parsed.filter.limit, parsed.filter.offset));
+    std::vector<std::string> filters, shown;
+    for (const char* name : {"from", "to", "phone", "q", "status", "limit", "offset"}) {
+        if (!arg(name).empty()) filters.push_back(name);  // which filters, never their values
+    }
+    for (const AppointmentRecord& a : page.appointments) shown.push_back(a.id);
+    audit_read(lease, "", "list", actor_of(p.r), list_read_details("api", filters, shown, full_numbers));
+    return send_json_text(
+        p.r, HTTP_OK, appointment_list_json(page, parsed.filter.limit, parsed.filter.offset, full_numbers));
 }
 
 int show(PageRequest& p, const std::string& id) {
-    const std::optional<AppointmentRecord> appointment = load(p, id);
+    PgLease lease = p.runtime.database->acquire();
+    const std::optional<AppointmentRecord> appointment = AppointmentStore(lease).find(id);
     if (!appointment) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
+    audit_read(lease, appointment->id, "view", actor_of(p.r), R"({"via": "api"})");
     return send_json_text(p.r, HTTP_OK, appointment_json(*appointment));
 }
 
@@ -205,7 +223,8 @@ int cancel(PageRequest& p, const std::string& id) {
     if (change.outcome == ChangeOutcome::AlreadyCancelled) {
         return json_error(p, HTTP_CONFLICT, "The appointment is already cancelled.");
     }
-    p.log.log(LogLevel::Info, "", "appointment " + id + " cancelled through the API by " + actor.user);
+    p.log.log(LogLevel::Info, "",
+              "appointment " + id + " cancelled through the API by " + shown_user(actor.user));
     hand_to_dispatcher(p, change);
     const std::optional<AppointmentRecord> appointment = load(p, id);
     if (!appointment) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
@@ -248,7 +267,9 @@ int reschedule(PageRequest& p, const std::string& id) {
     if (change.outcome == ChangeOutcome::AlreadyCancelled) {
         return json_error(p, HTTP_CONFLICT, "The appointment is cancelled; a cancelled appointment cannot be moved.");
     }
-    p.log.log(LogLevel::Info, "", "appointment " + id + " rescheduled through the API to " + wall_time + " by " + actor_of(p.r).user);
+    p.log.log(LogLevel::Info, "",
+              "appointment " + id + " rescheduled through the API to " + wall_time + " by " +
+                  shown_user(actor_of(p.r).user));
     hand_to_dispatcher(p, change);
     const std::optional<AppointmentRecord> updated = load(p, id);
     if (!updated) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
@@ -286,6 +307,12 @@ int handle_api(PageRequest& p, const std::string& path) {
         apr_table_setn(p.r->headers_out, "Retry-After", "30");
         return json_error(p, HTTP_SERVICE_UNAVAILABLE,
                           "The appointment database cannot be reached right now; nothing was changed. Retry later.");
+    } catch (const std::exception& e) {
+        // Integrators always get JSON, never httpd's HTML 500; the log gets no row data (loggable_error).
+        p.log.log(LogLevel::Error, "SR0521", "API request failed: " + loggable_error(e));
+        return json_error(p, HTTP_INTERNAL_SERVER_ERROR,
+                          "The request failed on the server (logged as SR0521). Check the appointment before "
+                          "retrying.");
     }
 }
 

@@ -24,6 +24,7 @@ namespace sr::apache {
 namespace {
 
 constexpr const char* k_csrf_cookie = "sr_csrf";
+constexpr const char* k_book_action = "book";  // what the booking form's tokens are bound to
 constexpr std::size_t k_form_max_bytes = 16 * 1024;
 const char* const k_fields[] = {"patient_name", "doctor_name", "phone", "appointment_date",
                                 "appointment_time"};
@@ -44,7 +45,7 @@ const Settings& settings_of(const PageRequest& p) { return *p.runtime.settings; 
 // The browser's CSRF cookie, created on its first visit to the form.
 std::string csrf_cookie(PageRequest& p, bool create) {
     std::string value = read_cookie(p.r, k_csrf_cookie);
-    if (value.empty() && create) {
+    if (value.empty() && create && may_set_cookie(p.r)) {
         value = random_token(16);
         set_cookie(p.r, k_csrf_cookie, value, p.mount, settings_of(p).cookie_secure);
     }
@@ -91,7 +92,8 @@ int render_form(PageRequest& p, int status, const FormState& state) {
     const Settings& s = settings_of(p);
     std::string token = state.token;
     if (token.empty()) {
-        const std::string binding = FormTokens::binding(csrf_cookie(p, true), remote_user(p.r));
+        const std::string binding =
+            FormTokens::binding(csrf_cookie(p, true), remote_user(p.r), k_book_action);
         token = p.runtime.form_tokens().issue(binding, now_utc().time_since_epoch().count());
     }
     const std::string time_zone_now = p.runtime.zone->format(now_utc(), s.locale);
@@ -152,8 +154,20 @@ int show_form(PageRequest& p) {
     }
 }
 
+int refuse_cross_site(PageRequest& p, const std::string& why) {
+    p.log.log(LogLevel::Warn, "SR0103", "form post from another site refused (" + why + ")");
+    return show_error(
+        p, HTTP_FORBIDDEN, "Sent from another web site",
+        "This form was sent by another web site, not from these pages, so it was refused: nothing was "
+        "booked or changed. If you meant to do this, open the appointment pages yourself and use the "
+        "form there.");
+}
+
 int create_appointment(PageRequest& p) {
     const Settings& s = settings_of(p);
+    // 1. Sent from our own pages? Decided before the body is even read.
+    if (const std::string why = foreign_origin(p.r, s.public_base_url); !why.empty())
+        return refuse_cross_site(p, why);
     std::map<std::string, std::string> fields;
     if (const int status = read_form(p.r, k_form_max_bytes, fields); status != OK) {
         const char* why = status == HTTP_UNSUPPORTED_MEDIA_TYPE
@@ -163,22 +177,29 @@ int create_appointment(PageRequest& p) {
         return show_error(p, status, "The form was not accepted", why);
     }
     FormState state;
-    for (const char* field : k_fields) {
-        if (fields.count(field)) state.values[field] = fields[field];
-    }
+    auto keep_entries = [&] {
+        for (const char* field : k_fields) {
+            if (fields.count(field)) state.values[field] = fields[field];
+        }
+    };
     try {
-        // 1. Was this form issued to this browser (and user), by any node?
-        const std::string binding = FormTokens::binding(csrf_cookie(p, false), remote_user(p.r));
+        // 2. Was this form issued to this browser (and user), for booking, by any node? Decided before any
+        // field is used: a missing or forged token gets a blank form (the entries could be an attacker's);
+        // only a genuine but expired one keeps them.
+        const std::string binding =
+            FormTokens::binding(csrf_cookie(p, false), remote_user(p.r), k_book_action);
         const VerifiedToken token = p.runtime.form_tokens().verify(fields["csrf_token"], binding,
                                                                    now_utc().time_since_epoch().count());
         if (token.check != TokenCheck::Valid) {
             p.log.log(LogLevel::Warn, "SR0102", std::string("form refused: ") + describe(token.check));
+            if (token.check == TokenCheck::Expired) keep_entries();
             state.general_errors.push_back(describe(token.check));
             return render_form(p, HTTP_FORBIDDEN, state);
         }
+        keep_entries();
         state.token = fields["csrf_token"];
 
-        // 2. Every field.
+        // 3. Every field.
         AppointmentInput input;
         input.patient_name = fields["patient_name"];
         input.doctor_name = fields["doctor_name"];
@@ -199,7 +220,7 @@ int create_appointment(PageRequest& p) {
             return render_form(p, HTTP_UNPROCESSABLE_ENTITY, state);
         }
 
-        // 3. Stored first, then handed to Sinch.
+        // 4. Stored first, then handed to Sinch.
         const NewAppointment wanted = new_appointment(p, *validation.appointment, token.submission_key);
         const CreateResult created = store_and_hand_over(p, wanted);
         const std::string location = p.mount + "/a/" + created.appointment.id;
@@ -217,7 +238,7 @@ int create_appointment(PageRequest& p) {
         }
         p.log.log(LogLevel::Info, "",
                   "appointment " + created.appointment.id + " booked for " + mask_phone(wanted.phone_e164) +
-                      " by " + wanted.created_by);
+                      " by " + shown_user(wanted.created_by));
         apr_table_setn(p.r->headers_out, "Location", apr_pstrdup(p.r->pool, location.c_str()));
         return HTTP_SEE_OTHER;
     } catch (const DatabaseUnavailable& e) {
@@ -246,6 +267,7 @@ int show_confirmation(PageRequest& p, const std::string& appointment_id) {
             return show_error(p, HTTP_NOT_FOUND, "No such appointment",
                               "There is no appointment at this address. It may have been mistyped.");
         }
+        audit_read(lease, appointment->id, "view", actor_of(p.r), R"({"via": "page"})");
         const ClinicZone zone = ClinicZone::load(appointment->time_zone);
         TemplateData page = confirmation_view(*appointment, zone, s.locale, s.clinic_name, p.mount);
         add_staff_page_details(p, page, *appointment, lease,

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "apache/log.hpp"
+#include "core/redact.hpp"
 
 namespace sr::apache {
 
@@ -14,7 +15,8 @@ Result guard_server(const server_rec* server, const char* what, Result on_error,
     try {
         return body();
     } catch (const std::exception& e) {
-        ApacheLogger(server).log(LogLevel::Error, "SR0001", std::string(what) + " failed: " + e.what());
+        ApacheLogger(server).log(LogLevel::Error, "SR0001",
+                                 std::string(what) + " failed: " + loggable_error(e));
     } catch (...) {
         ApacheLogger(server).log(LogLevel::Error, "SR0002", std::string(what) + " failed with a non-standard exception");
     }

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <httpd.h>
@@ -23,8 +24,11 @@
 #include "apache/module_api.h"
 #include "apache/runtime.hpp"
 #include "core/dispatcher.hpp"
+#include "apache/staff_common.hpp"
+#include "core/api_json.hpp"
 #include "core/migrations.hpp"
 #include "core/pg_pool.hpp"
+#include "core/redact.hpp"
 #include "core/sms_text.hpp"
 #include "core/templates.hpp"
 
@@ -61,6 +65,8 @@ void send_json(request_rec* r, int status, json_t* document) {
     r->status = status;
     ap_set_content_type(r, "application/json");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
+    apr_table_setn(r->headers_out, "Referrer-Policy", "no-referrer");
     ap_rputs(text ? text : "{}", r);
     free(text);
 }
@@ -88,7 +94,7 @@ int handle_health(request_rec* r, const ServerRuntime& runtime) {
         } catch (const std::exception& e) {
             healthy = false;
             json_object_set_new(body.get(), "database", json_string("unavailable"));
-            ApacheLogger(r).log(LogLevel::Error, "SR0030", std::string("health check: ") + e.what());
+            ApacheLogger(r).log(LogLevel::Error, "SR0030", "health check: " + loggable_error(e));
         }
     }
     if (runtime.dispatcher && healthy) {
@@ -111,7 +117,7 @@ int handle_health(request_rec* r, const ServerRuntime& runtime) {
             if (account.pause_reason == "credentials_rejected") healthy = false;
         } catch (const std::exception& e) {
             healthy = false;
-            ApacheLogger(r).log(LogLevel::Error, "SR0030", std::string("health check: ") + e.what());
+            ApacheLogger(r).log(LogLevel::Error, "SR0030", "health check: " + loggable_error(e));
         }
     }
     json_object_set_new(body.get(), "status", json_string(healthy ? "ok" : "degraded"));
@@ -130,15 +136,46 @@ int method_not_allowed(request_rec* r, bool post_too) {
     return HTTP_METHOD_NOT_ALLOWED;
 }
 
+bool is_api(const std::string& route) { return route == "/api" || route.rfind("/api/", 0) == 0; }
+
+// Fail closed: the pages and the API show and change patient data, so they are served only to a request
+// some Apache authentication identified (r->user), unless the admin said SinchReminderAllowAnonymous On
+// (e.g. access by `Require ip` or client certificates alone). A mount nobody protected otherwise serves
+// every patient to anyone who finds it. /health (no patient data) and the callbacks (their own token or
+// HMAC) are exempt. Returns nothing, or the handler's result after the refusal was sent.
+std::optional<int> refuse_unauthenticated(PageRequest& p, const std::string& route) {
+    if (route == "/health" || route == "/callbacks/sinch" || route.rfind("/callbacks/sinch/", 0) == 0)
+        return {};
+    if ((p.r->user && *p.r->user) || p.runtime.settings->allow_anonymous) return {};
+    const char* auth_type = ap_auth_type(p.r);
+    p.log.log(
+        LogLevel::Error, "SR0095",
+        std::string("refused to serve ") + (p.r->uri ? p.r->uri : "") +
+            ": no Apache authentication identified a user (AuthType " + (auth_type ? auth_type : "none") +
+            ", and no Require needed a user). Protect the mount with AuthType and Require valid-user (or "
+            "similar), or set "
+            "SinchReminderAllowAnonymous On if it is protected another way.");
+    const char* message =
+        "This service is not set up safely: it is not protected by a login, so it does not show or "
+        "change appointments. Tell IT (the server's error log says what to change: SR0095).";
+    if (is_api(route)) return send_json_text(p.r, HTTP_INTERNAL_SERVER_ERROR, error_json(message));
+    return show_error(p, HTTP_INTERNAL_SERVER_ERROR, "Not available", message);
+}
+
 int route_request(request_rec* r) {
     const ServerConfig& config = server_config(r->server);
+    const std::string route = route_of(r, config);
     if (!config.runtime) {
         ApacheLogger(r).log(LogLevel::Error, "SR0031", "the module did not initialise in this process");
+        if (is_api(route)) {
+            return send_json_text(r, HTTP_SERVICE_UNAVAILABLE,
+                                  error_json("The service did not start properly (SR0031); retry later."));
+        }
         return HTTP_SERVICE_UNAVAILABLE;
     }
     ServerRuntime& runtime = *config.runtime;
-    const std::string route = route_of(r, config);
     PageRequest page{r, runtime, mount_of(r, route), ApacheLogger(r)};
+    if (const std::optional<int> refused = refuse_unauthenticated(page, route)) return *refused;
     const bool get = r->method_number == M_GET;
     if (route.empty()) {
         if (get) return show_form(page);
@@ -164,7 +201,7 @@ int route_request(request_rec* r) {
             return action == "/cancel" ? cancel_from_page(page, id) : reschedule_from_page(page, id);
         }
     }
-    if (route == "/api" || route.rfind("/api/", 0) == 0) return handle_api(page, route);
+    if (is_api(route)) return handle_api(page, route);
     if (route == "/callbacks/sinch") return handle_delivery_callback(page, "");
     if (route.rfind("/callbacks/sinch/", 0) == 0 && route.find('/', 17) == std::string::npos) {
         return handle_delivery_callback(page, route.substr(17));
@@ -206,9 +243,17 @@ int handle_request(request_rec* r) noexcept {
     try {
         return route_request(r);
     } catch (const std::exception& e) {
-        ApacheLogger(r).log(LogLevel::Error, "SR0090", std::string("request failed: ") + e.what());
+        ApacheLogger(r).log(LogLevel::Error, "SR0090", "request failed: " + loggable_error(e));
     } catch (...) {
         ApacheLogger(r).log(LogLevel::Error, "SR0091", "request failed with a non-standard exception");
+    }
+    // API clients get JSON even here (httpd's own 500 page is HTML), unless part of an answer went out.
+    try {
+        if (is_api(route_of(r, server_config(r->server))) && r->bytes_sent == 0 && !r->sent_bodyct) {
+            return send_json_text(r, HTTP_INTERNAL_SERVER_ERROR,
+                                  error_json("The request failed on the server (logged as SR0090)."));
+        }
+    } catch (...) {
     }
     return HTTP_INTERNAL_SERVER_ERROR;
 }

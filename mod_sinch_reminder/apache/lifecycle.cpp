@@ -6,6 +6,7 @@
 
 #include <httpd.h>
 #include <ap_mpm.h>
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <http_config.h>
 #include <http_core.h>
@@ -67,6 +68,41 @@ void collect_mounts(const ap_directive_t* node, const ap_directive_t* virtual_ho
     }
 }
 
+// Does this section (or a <RequireAll>/<RequireAny> in it) authenticate or restrict anyone? An AuthType
+// other than None, or a Require other than `Require all granted`.
+bool has_access_control(const ap_directive_t* node) {
+    for (; node; node = node->next) {
+        std::string args = node->args ? node->args : "";
+        for (char& c : args) c = static_cast<char>(apr_tolower(c));
+        while (!args.empty() && args.back() == ' ') args.pop_back();
+        if (strcasecmp(node->directive, "AuthType") == 0 && args != "none") return true;
+        if (strcasecmp(node->directive, "Require") == 0 && args.rfind("all granted", 0) != 0) return true;
+        if (node->first_child && has_access_control(node->first_child)) return true;
+    }
+    return false;
+}
+
+// The <Location> sections with access control (has_access_control), where they apply.
+void collect_protected_locations(const ap_directive_t* node, const ap_directive_t* virtual_host,
+                                 std::vector<Mount>& out) {
+    for (; node; node = node->next) {
+        const ap_directive_t* scope = virtual_host;
+        if (strcasecmp(node->directive, "<VirtualHost") == 0) scope = node;
+        if (strcasecmp(node->directive, "<Location") == 0 && has_access_control(node->first_child)) {
+            out.push_back({virtual_host, section_argument(node->args)});
+        } else if (node->first_child) {
+            collect_protected_locations(node->first_child, scope, out);
+        }
+    }
+}
+
+// Whether a <Location path> applies to the whole mount (the mount itself or a parent of it).
+bool covers(const std::string& location, const std::string& mount) {
+    std::string prefix = location;
+    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+    return prefix.empty() || mount == prefix || mount.rfind(prefix + "/", 0) == 0;
+}
+
 bool is_in(const ap_directive_t* virtual_host, const server_rec* server) {
     if (!virtual_host) return true;
     return server->is_virtual && server->defn_name && virtual_host->filename &&
@@ -79,8 +115,9 @@ int pre_config(apr_pool_t*, apr_pool_t*, apr_pool_t*) noexcept { return OK; }
 // Cross-directive checks; runs under `apache2 -t` too, so a broken setup never starts.
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server) noexcept {
     return guard_server(main_server, "check_config", HTTP_INTERNAL_SERVER_ERROR, [&] {
-        std::vector<Mount> mounts;
+        std::vector<Mount> mounts, protected_locations;
         collect_mounts(ap_conftree, nullptr, mounts);
+        collect_protected_locations(ap_conftree, nullptr, protected_locations);
         int status = OK;
         for (server_rec* s = main_server; s; s = s->next) {
             ServerConfig& config = server_config(s);
@@ -90,6 +127,22 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server)
                 if (!is_in(mount.virtual_host, s)) continue;
                 config.handler_mounted = true;
                 if (!mount.path.empty()) config.mounts.push_back(mount.path);
+                // A warning, not an error: <Directory>, <LocationMatch> or a proxy in front may protect it in
+                // ways this check cannot see; the handler itself refuses unauthenticated requests (SR0095).
+                bool protected_here = false;
+                for (const Mount& location : protected_locations) {
+                    protected_here = protected_here ||
+                                     (is_in(location.virtual_host, s) && covers(location.path, mount.path));
+                }
+                if (!protected_here && !config.values.allow_anonymous.value_or(false)) {
+                    ap_log_error(
+                        APLOG_MARK, APLOG_WARNING, 0, s,
+                        "SR0012: %s: no AuthType or Require protects <Location \"%s\">: its pages and API "
+                        "will answer 500 (SR0095) to every request no Apache authentication identified. "
+                        "Add AuthType and Require valid-user (or similar), or SinchReminderAllowAnonymous "
+                        "On if it is protected another way",
+                        describe_server(s).c_str(), mount.path.empty() ? "/" : mount.path.c_str());
+                }
             }
             for (const std::string& problem : cross_directive_problems(config.values, config.handler_mounted)) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "SR0010: %s: %s", describe_server(s).c_str(),

@@ -1,5 +1,7 @@
 #include "apache/log.hpp"
 
+#include <string>
+
 #include <httpd.h>
 #include <http_log.h>
 
@@ -35,12 +37,22 @@ bool ApacheLogger::enabled(LogLevel level) const noexcept {
 void ApacheLogger::log(LogLevel level, const char* message_id, const std::string& message) noexcept {
     const int apache_level = to_apache_level(level);
     const char* id = message_id && *message_id ? message_id : nullptr;
+    // NB: a last guard for PostgreSQL text that slipped past loggable_error(): its DETAIL quotes row data.
+    const std::size_t detail = message.find("DETAIL:");
+    const char* text = message.c_str();
+    std::string cut;
+    if (detail != std::string::npos) {
+        try {
+            cut = message.substr(0, detail) + "[DETAIL removed]";
+            text = cut.c_str();
+        } catch (...) {
+            text = "(message withheld: it quoted PostgreSQL row data)";
+        }
+    }
     if (m_request) {
-        ap_log_rerror(APLOG_MARK, apache_level, 0, m_request, "%s%s%s", id ? id : "", id ? ": " : "",
-                      message.c_str());
+        ap_log_rerror(APLOG_MARK, apache_level, 0, m_request, "%s%s%s", id ? id : "", id ? ": " : "", text);
     } else {
-        ap_log_error(APLOG_MARK, apache_level, 0, m_server, "%s%s%s", id ? id : "", id ? ": " : "",
-                     message.c_str());
+        ap_log_error(APLOG_MARK, apache_level, 0, m_server, "%s%s%s", id ? id : "", id ? ": " : "", text);
     }
 }
 

@@ -17,6 +17,7 @@
 #include "core/curl_transport.hpp"
 #include "core/pg_pool.hpp"
 #include "core/reconciler.hpp"
+#include "core/redact.hpp"
 #include "core/sinch_client.hpp"
 
 APLOG_USE_MODULE(sinch_reminder);
@@ -86,7 +87,7 @@ apr_status_t run_reconciliation(int state, void* data, apr_pool_t*) noexcept {
                                          "reconciliation pass: " + report.summary());
             } catch (const std::exception& e) {
                 g_reconciler->logger.log(LogLevel::Error, "SR0604",
-                                         std::string("reconciliation pass failed: ") + e.what());
+                                         std::string("reconciliation pass failed: ") + loggable_error(e));
             }
         }
     } catch (...) {

@@ -144,7 +144,8 @@ apr_status_t run_dispatchers(int state, void* data, apr_pool_t*) noexcept {
                 g_runtime->logger.log(report.idle() ? LogLevel::Debug : LogLevel::Info, "",
                                       "dispatcher pass: " + report.summary());
             } catch (const std::exception& e) {
-                g_runtime->logger.log(LogLevel::Error, "SR0406", std::string("dispatcher pass failed: ") + e.what());
+                g_runtime->logger.log(LogLevel::Error, "SR0406",
+                                      std::string("dispatcher pass failed: ") + loggable_error(e));
             }
         }
     } catch (...) {

@@ -14,6 +14,7 @@
 #include "core/delivery_reports.hpp"
 #include "core/form_token.hpp"
 #include "core/pg_pool.hpp"
+#include "core/redact.hpp"
 #include "core/sms_text.hpp"
 #include "core/store.hpp"
 
@@ -30,10 +31,12 @@ std::map<const PgPool*, std::string> g_tokens;
 
 Actor actor_of(const request_rec* r) {
     Actor actor;
-    actor.user = r->user && *r->user ? r->user : "anonymous";
+    actor.user = r->user ? r->user : "";  // "" = no login: stored as NULL, never as a name
     actor.remote_addr = r->useragent_ip ? r->useragent_ip : "";
     return actor;
 }
+
+std::string shown_user(const std::string& user) { return user.empty() ? "(no login)" : user; }
 
 std::string callback_token(ServerRuntime& runtime) {
     if (!runtime.database) throw DatabaseUnavailable("no SinchReminderDatabase");
@@ -148,7 +151,7 @@ CreateResult store_and_hand_over(PageRequest& p, const NewAppointment& wanted) {
         } catch (const std::exception& e) {
             p.log.log(LogLevel::Warn, "SR0512",
                       std::string("handing the new reminder over now failed; the dispatcher retries it: ") +
-                          e.what());
+                          loggable_error(e));
         }
     }
     return created;
@@ -159,16 +162,16 @@ void hand_to_dispatcher(PageRequest& p, const ChangeResult& change) {
     try {
         if (change.reminder_to_cancel) p.runtime.dispatcher->cancel_now(*change.reminder_to_cancel);
     } catch (const std::exception& e) {
-        p.log.log(
-            LogLevel::Warn, "SR0512",
-            std::string("cancelling the old reminder now failed; the dispatcher retries it: ") + e.what());
+        p.log.log(LogLevel::Warn, "SR0512",
+                  std::string("cancelling the old reminder now failed; the dispatcher retries it: ") +
+                      loggable_error(e));
     }
     try {
         if (change.reminder_to_schedule) p.runtime.dispatcher->hand_over_now(*change.reminder_to_schedule);
     } catch (const std::exception& e) {
-        p.log.log(
-            LogLevel::Warn, "SR0512",
-            std::string("handing the new reminder over now failed; the dispatcher retries it: ") + e.what());
+        p.log.log(LogLevel::Warn, "SR0512",
+                  std::string("handing the new reminder over now failed; the dispatcher retries it: ") +
+                      loggable_error(e));
     }
 }
 
@@ -201,7 +204,10 @@ std::map<std::string, std::string> query_arguments(request_rec* r) {
 int read_body(request_rec* r, std::size_t max_bytes, std::string& body) {
     body.clear();
     if (const int status = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK); status != OK) return status;
-    if (r->remaining > static_cast<apr_off_t>(max_bytes)) return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    if (r->remaining > static_cast<apr_off_t>(max_bytes)) {
+        r->connection->keepalive = AP_CONN_CLOSE;  // NB: else httpd reads the rest to keep the connection
+        return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
     if (!ap_should_client_block(r)) return OK;
     char buffer[8192];
     for (;;) {
@@ -223,6 +229,7 @@ int send_json_text(request_rec* r, int status, const std::string& json) {
     ap_set_content_type(r, "application/json");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
+    apr_table_setn(r->headers_out, "Referrer-Policy", "no-referrer");
     ap_set_content_length(r, static_cast<apr_off_t>(json.size()));
     if (!r->header_only) ap_rwrite(json.data(), static_cast<int>(json.size()), r);
     return OK;
@@ -230,7 +237,7 @@ int send_json_text(request_rec* r, int status, const std::string& json) {
 
 std::string staff_csrf_cookie(PageRequest& p, bool create) {
     std::string value = read_cookie(p.r, k_csrf_cookie);
-    if (value.empty() && create) {
+    if (value.empty() && create && may_set_cookie(p.r)) {
         value = random_token(16);
         set_cookie(p.r, k_csrf_cookie, value, p.mount, p.runtime.settings->cookie_secure);
     }

@@ -24,8 +24,11 @@ std::string account_banner(PageRequest& p);
 // Renders a staff page with what every page shows (the account banner).
 std::string render_page(PageRequest& p, Page page, TemplateData& data);
 
-// Who is acting: the user Apache authenticated (or "anonymous") and the client address.
+// Who is acting: the user Apache authenticated (or "" when none did) and the client address.
 Actor actor_of(const request_rec* r);
+
+// For log lines: the user, or "(no login)".
+std::string shown_user(const std::string& user);
 
 // The shared delivery-report callback token (PostgreSQL), read once per process and database.
 // Throws DatabaseUnavailable.

@@ -42,8 +42,18 @@ int redirect_to_appointment(PageRequest& p, const std::string& id, const char* d
     return HTTP_SEE_OTHER;
 }
 
-// Reads the form and checks its CSRF token; on failure answers and returns the status in `answered`.
-bool accept_form(PageRequest& p, std::map<std::string, std::string>& fields, int& answered) {
+std::string cancel_action(const std::string& id) { return "cancel:" + id; }
+std::string reschedule_action(const std::string& id) { return "reschedule:" + id; }
+
+// Refuses a form from another site (before reading it), reads it and checks its CSRF token, which must
+// have been issued for `action` (cancel:{id} or reschedule:{id}); on failure answers and returns the
+// status in `answered`.
+bool accept_form(PageRequest& p, const std::string& action, std::map<std::string, std::string>& fields,
+                 int& answered) {
+    if (const std::string why = foreign_origin(p.r, settings_of(p).public_base_url); !why.empty()) {
+        answered = refuse_cross_site(p, why);
+        return false;
+    }
     if (const int status = read_form(p.r, k_form_max_bytes, fields); status != OK) {
         const char* why = status == HTTP_UNSUPPORTED_MEDIA_TYPE
                               ? "The form must be sent as a normal web form."
@@ -52,7 +62,7 @@ bool accept_form(PageRequest& p, std::map<std::string, std::string>& fields, int
         answered = show_error(p, status, "The form was not accepted", why);
         return false;
     }
-    const std::string binding = FormTokens::binding(staff_csrf_cookie(p, false), remote_user(p.r));
+    const std::string binding = FormTokens::binding(staff_csrf_cookie(p, false), remote_user(p.r), action);
     const VerifiedToken token =
         p.runtime.form_tokens().verify(fields["csrf_token"], binding, now_utc().time_since_epoch().count());
     if (token.check != TokenCheck::Valid) {
@@ -66,6 +76,20 @@ bool accept_form(PageRequest& p, std::map<std::string, std::string>& fields, int
     return true;
 }
 
+// The cancel and reschedule forms of an appointment, each with a token only it accepts.
+StaffActions staff_actions(PageRequest& p, const std::string& id) {
+    StaffActions actions;
+    const std::string cookie = staff_csrf_cookie(p, true);
+    const std::int64_t now = now_utc().time_since_epoch().count();
+    actions.cancel_token =
+        p.runtime.form_tokens().issue(FormTokens::binding(cookie, remote_user(p.r), cancel_action(id)), now);
+    actions.reschedule_token = p.runtime.form_tokens().issue(
+        FormTokens::binding(cookie, remote_user(p.r), reschedule_action(id)), now);
+    actions.cancel_url = p.mount + "/a/" + id + "/cancel";
+    actions.reschedule_url = p.mount + "/a/" + id + "/reschedule";
+    return actions;
+}
+
 // The appointment page with reschedule errors (422) and what staff typed.
 int render_with_errors(PageRequest& p, const AppointmentRecord& appointment,
                        const std::vector<std::string>& errors, const std::string& date,
@@ -74,12 +98,7 @@ int render_with_errors(PageRequest& p, const AppointmentRecord& appointment,
     PgLease lease = p.runtime.database->acquire();
     const ClinicZone zone = ClinicZone::load(appointment.time_zone);
     TemplateData page = confirmation_view(appointment, zone, s.locale, s.clinic_name, p.mount);
-    StaffActions actions;
-    actions.csrf_token =
-        p.runtime.form_tokens().issue(FormTokens::binding(staff_csrf_cookie(p, true), remote_user(p.r)),
-                                      now_utc().time_since_epoch().count());
-    actions.cancel_url = p.mount + "/a/" + appointment.id + "/cancel";
-    actions.reschedule_url = p.mount + "/a/" + appointment.id + "/reschedule";
+    StaffActions actions = staff_actions(p, appointment.id);
     actions.reschedule_date = date;
     actions.reschedule_time = time;
     actions.errors = errors;
@@ -92,12 +111,7 @@ int render_with_errors(PageRequest& p, const AppointmentRecord& appointment,
 void add_staff_page_details(PageRequest& p, TemplateData& page, const AppointmentRecord& appointment,
                             PgLease& lease, const ClinicZone& zone) {
     const Settings& s = settings_of(p);
-    StaffActions actions;
-    actions.csrf_token =
-        p.runtime.form_tokens().issue(FormTokens::binding(staff_csrf_cookie(p, true), remote_user(p.r)),
-                                      now_utc().time_since_epoch().count());
-    actions.cancel_url = p.mount + "/a/" + appointment.id + "/cancel";
-    actions.reschedule_url = p.mount + "/a/" + appointment.id + "/reschedule";
+    StaffActions actions = staff_actions(p, appointment.id);
     const std::string local = zone.format_local_iso(appointment.starts_at);  // 2026-11-28T14:30-05:00
     actions.reschedule_date = local.substr(0, 10);
     actions.reschedule_time = local.substr(11, 5);
@@ -126,6 +140,12 @@ int show_list(PageRequest& p) {
         if (parsed.ok()) {
             PgLease lease = p.runtime.database->acquire();
             list = list_appointments(lease, parsed.filter);
+            std::vector<std::string> filters, shown;
+            for (const char* name : {"from", "to", "q", "status", "page"}) {
+                if (!arg(name).empty()) filters.push_back(name);  // which filters, never their values
+            }
+            for (const AppointmentRecord& a : list.appointments) shown.push_back(a.id);
+            audit_read(lease, "", "list", actor_of(p.r), list_read_details("page", filters, shown, false));
         }
         TemplateData page = list_view(list, parsed, typed, *p.runtime.zone, s.locale, s.clinic_name, p.mount);
         return send_html(p.r, parsed.ok() ? HTTP_OK : HTTP_BAD_REQUEST, render_page(p, Page::List, page));
@@ -138,7 +158,7 @@ int cancel_from_page(PageRequest& p, const std::string& appointment_id) {
     std::map<std::string, std::string> fields;
     try {
         int answered = 0;
-        if (!accept_form(p, fields, answered)) return answered;
+        if (!accept_form(p, cancel_action(appointment_id), fields, answered)) return answered;
         const Actor actor = actor_of(p.r);
         const ChangeResult change = [&] {
             PgLease lease = p.runtime.database->acquire();
@@ -149,7 +169,8 @@ int cancel_from_page(PageRequest& p, const std::string& appointment_id) {
                               "There is no appointment at this address. It may have been mistyped.");
         }
         if (change.outcome == ChangeOutcome::Done) {
-            p.log.log(LogLevel::Info, "", "appointment " + appointment_id + " cancelled by " + actor.user);
+            p.log.log(LogLevel::Info, "",
+                      "appointment " + appointment_id + " cancelled by " + shown_user(actor.user));
             hand_to_dispatcher(p, change);
         }
         return redirect_to_appointment(p, appointment_id, "cancelled");
@@ -163,7 +184,7 @@ int reschedule_from_page(PageRequest& p, const std::string& appointment_id) {
     std::map<std::string, std::string> fields;
     try {
         int answered = 0;
-        if (!accept_form(p, fields, answered)) return answered;
+        if (!accept_form(p, reschedule_action(appointment_id), fields, answered)) return answered;
         const std::optional<AppointmentRecord> appointment = [&] {
             PgLease lease = p.runtime.database->acquire();
             return AppointmentStore(lease).find(appointment_id);
@@ -203,9 +224,9 @@ int reschedule_from_page(PageRequest& p, const std::string& appointment_id) {
             return show_error(p, HTTP_CONFLICT, "The appointment is cancelled",
                               "A cancelled appointment cannot be moved. Book a new appointment instead.");
         }
-        p.log.log(
-            LogLevel::Info, "",
-            "appointment " + appointment_id + " rescheduled to " + wall_time + " by " + actor_of(p.r).user);
+        p.log.log(LogLevel::Info, "",
+                  "appointment " + appointment_id + " rescheduled to " + wall_time + " by " +
+                      shown_user(actor_of(p.r).user));
         hand_to_dispatcher(p, change);
         return redirect_to_appointment(p, appointment_id, "rescheduled");
     } catch (const DatabaseUnavailable& e) {

@@ -7,6 +7,8 @@
 #include <memory>
 #include <set>
 
+#include "core/redact.hpp"
+
 namespace sr {
 
 namespace {
@@ -160,7 +162,7 @@ json_t* appointment_object(const AppointmentRecord& a, const std::vector<std::st
     json_object_set_new(object, "time_zone", text(a.time_zone));
     json_object_set_new(object, "status", text(a.status));
     json_object_set_new(object, "revision", json_integer(a.revision));
-    json_object_set_new(object, "created_by", text(a.created_by));
+    json_object_set_new(object, "created_by", a.created_by.empty() ? json_null() : text(a.created_by));
     json_object_set_new(object, "created_at", text(format_utc_iso_seconds(a.created_at)));
     json_object_set_new(object, "updated_at", text(format_utc_iso_seconds(a.updated_at)));
     const ReminderRecord* current = a.current_reminder();
@@ -269,10 +271,16 @@ std::string appointment_json(const AppointmentRecord& appointment, const std::ve
     return dump(document.get());
 }
 
-std::string appointment_list_json(const ListPage& page, int limit, int offset) {
+std::string appointment_list_json(const ListPage& page, int limit, int offset, bool full_numbers) {
     JsonPtr document(json_object());
     json_t* list = json_array();
-    for (const AppointmentRecord& a : page.appointments) json_array_append_new(list, appointment_object(a, {}));
+    for (const AppointmentRecord& a : page.appointments) {
+        json_t* object = appointment_object(a, {});
+        json_object_set_new(object, "phone_masked", text(mask_phone(a.phone_e164)));
+        if (!full_numbers)
+            json_object_set_new(object, "phone", json_null());  // only when asked for (audited)
+        json_array_append_new(list, object);
+    }
     json_object_set_new(document.get(), "appointments", list);
     json_object_set_new(document.get(), "limit", json_integer(limit));
     json_object_set_new(document.get(), "offset", json_integer(offset));

@@ -1,6 +1,10 @@
 #include "core/appointment_changes.hpp"
 
+#include <jansson.h>
 #include <pqxx/pqxx>
+
+#include <cstdlib>
+#include <memory>
 
 namespace sr {
 
@@ -27,7 +31,7 @@ void audit(pqxx::work& txn, const std::string& appointment_id, const char* actio
            const std::string& details_json) {
     txn.exec_params(
         "INSERT INTO audit_log (appointment_id, action, actor, remote_addr, details)"
-        " VALUES ($1::uuid, $2, $3, nullif($4, ''), $5::jsonb)",
+        " VALUES ($1::uuid, $2, nullif($3, ''), nullif($4, ''), $5::jsonb)",  // actor NULL: no login
         appointment_id, std::string(action), actor.user, actor.remote_addr, details_json);
 }
 
@@ -106,6 +110,36 @@ ChangeResult reschedule_appointment(PgLease& lease, const std::string& appointme
         result.outcome = ChangeOutcome::Done;
         return result;
     });
+}
+
+void audit_read(PgLease& lease, const std::string& appointment_id, const char* action, const Actor& actor,
+                const std::string& details_json) {
+    with_connection(lease, "auditing a read", [&](pqxx::connection& c) {
+        pqxx::work txn(c);
+        txn.exec_params(
+            "INSERT INTO audit_log (appointment_id, action, actor, remote_addr, details)"
+            " VALUES (nullif($1, '')::uuid, $2, nullif($3, ''), nullif($4, ''), $5::jsonb)",
+            appointment_id, std::string(action), actor.user, actor.remote_addr, details_json);
+        txn.commit();
+    });
+}
+
+std::string list_read_details(const char* via, const std::vector<std::string>& filters,
+                              const std::vector<std::string>& shown_ids, bool full_numbers) {
+    const std::unique_ptr<json_t, void (*)(json_t*)> details(json_object(),
+                                                             [](json_t* j) { json_decref(j); });
+    json_object_set_new(details.get(), "via", json_string(via));
+    json_t* used = json_array();
+    for (const std::string& name : filters) json_array_append_new(used, json_string(name.c_str()));
+    json_object_set_new(details.get(), "filters", used);
+    json_t* shown = json_array();
+    for (const std::string& id : shown_ids) json_array_append_new(shown, json_string(id.c_str()));
+    json_object_set_new(details.get(), "shown", shown);
+    json_object_set_new(details.get(), "full_numbers", json_boolean(full_numbers));
+    char* text = json_dumps(details.get(), JSON_COMPACT);
+    std::string out = text ? text : "{}";
+    free(text);
+    return out;
 }
 
 }  // namespace sr

@@ -6,6 +6,7 @@
 // client_reference, so the new and the old batch can never be confused.
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/clock.hpp"
 #include "core/pg_pool.hpp"
@@ -14,7 +15,8 @@
 namespace sr {
 
 struct Actor {
-    std::string user = "anonymous";  // who Apache authenticated
+    std::string
+        user;  // who Apache authenticated; "" = nobody (stored as NULL, so no user name can look like it)
     std::string remote_addr;
 };
 
@@ -44,5 +46,16 @@ struct NewTime {
 
 ChangeResult reschedule_appointment(PgLease& lease, const std::string& appointment_id, const NewTime& time,
                                     const Actor& actor);
+
+// Reads are audited too: who saw what, when, from where. `appointment_id` is the appointment viewed
+// (action "view"), or "" for a list (action "list"). `details_json` is an object that names what was shown
+// (ids, which filters were used), never names, numbers or search text. Throws DatabaseUnavailable.
+void audit_read(PgLease& lease, const std::string& appointment_id, const char* action, const Actor& actor,
+                const std::string& details_json);
+
+// The details of a list read: {"via": via, "filters": [names of the filters used], "shown": [ids],
+// "full_numbers": bool}.
+std::string list_read_details(const char* via, const std::vector<std::string>& filters,
+                              const std::vector<std::string>& shown_ids, bool full_numbers);
 
 }  // namespace sr

@@ -264,14 +264,14 @@ std::vector<AuditEntry> audit_trail(PgLease& lease, const std::string& appointme
         pqxx::read_transaction txn(c);
         const pqxx::result rows = txn.exec_params(
             "SELECT id, action, actor, remote_addr, floor(extract(epoch FROM at))::bigint, details::text"
-            " FROM audit_log WHERE appointment_id = $1::uuid ORDER BY at, id",
+            " FROM audit_log WHERE appointment_id = $1::uuid AND action <> 'view' ORDER BY at, id",
             appointment_id);
         std::vector<AuditEntry> entries;
         for (const pqxx::row& row : rows) {
             AuditEntry entry;
             entry.id = row[0].as<std::int64_t>();
             entry.action = row[1].as<std::string>();
-            entry.actor = row[2].as<std::string>();
+            entry.actor = row[2].is_null() ? std::string() : row[2].as<std::string>();
             if (!row[3].is_null()) entry.remote_addr = row[3].as<std::string>();
             entry.at = Instant(std::chrono::seconds(row[4].as<long long>()));
             entry.details_json = row[5].as<std::string>();

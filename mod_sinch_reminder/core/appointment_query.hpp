@@ -70,13 +70,13 @@ Instant local_day_start(const ClinicZone& zone, const LocalDateTime& day);
 struct AuditEntry {
     std::int64_t id = 0;
     std::string action;  // create, cancel, reschedule, delivery_report, reconcile, attention
-    std::string actor;   // the user Apache authenticated, "anonymous", "sinch", "reconciler"
+    std::string actor;   // the user Apache authenticated, "" (no login), "sinch", "reconciler"
     std::optional<std::string> remote_addr;
     Instant at;
     std::string details_json;  // an object; never holds the phone number or the message text
 };
 
-// Oldest first. Throws DatabaseUnavailable.
+// Oldest first, without the reads ("view" rows: each page view would add one). Throws DatabaseUnavailable.
 std::vector<AuditEntry> audit_trail(PgLease& lease, const std::string& appointment_id);
 
 }  // namespace sr

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "core/phone.hpp"
+
 namespace sr {
 
 std::string format_utc_for_people(Instant utc) {
@@ -56,6 +58,11 @@ std::string wall_time_notice(const AppointmentRecord& appointment, const ClinicZ
     return zone.describe_resolution(*requested, resolved);
 }
 
+std::string phone_notice(const AppointmentRecord& appointment) {
+    const PhoneResult phone = normalize_phone(appointment.phone_e164, "");
+    return phone.check == PhoneCheck::Valid ? phone.problem : "";
+}
+
 TemplateData confirmation_view(const AppointmentRecord& a, const ClinicZone& zone, const std::string& locale,
                                const std::string& clinic_name, const std::string& mount_url) {
     TemplateData page;
@@ -72,6 +79,8 @@ TemplateData confirmation_view(const AppointmentRecord& a, const ClinicZone& zon
     if (const std::string notice = wall_time_notice(a, zone); !notice.empty()) {
         notices.push_back(TemplateObject{{"message", notice}});
     }
+    if (const std::string notice = phone_notice(a); !notice.empty())
+        notices.push_back(TemplateObject{{"message", notice}});
     if (const ReminderRecord* r = a.current_reminder()) {
         const ReminderStatusText status = describe_reminder(*r, zone, locale);
         page.set("reminder", TemplateObject{{"local_time_text", zone.format(r->send_at, locale)},

@@ -27,4 +27,8 @@ TemplateData confirmation_view(const AppointmentRecord& appointment, const Clini
 // The sentence that says how a DST gap or overlap was resolved, or "" when the time was exact.
 std::string wall_time_notice(const AppointmentRecord& appointment, const ClinicZone& zone);
 
+// What staff should know about the stored number (e.g. "This looks like a landline; SMS may not arrive."),
+// or "". Derived from the stored number, so the notice survives the booking form's redirect.
+std::string phone_notice(const AppointmentRecord& appointment);
+
 }  // namespace sr

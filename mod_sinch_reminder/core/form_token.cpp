@@ -50,8 +50,11 @@ FormTokens::FormTokens(std::string key, std::chrono::seconds max_age) : m_key(st
     if (m_key.size() < 32) throw std::invalid_argument("form token key must be at least 32 bytes");
 }
 
-std::string FormTokens::binding(const std::string& cookie_value, const std::string& user) {
-    return cookie_value + '\n' + user;
+std::string FormTokens::binding(const std::string& cookie_value, const std::string& user,
+                                const std::string& action) {
+    // Length-prefixed, so no part can be shifted into another (the cookie is base64url, the others free
+    // text).
+    return cookie_value + '\n' + std::to_string(action.size()) + ':' + action + '\n' + user;
 }
 
 std::string FormTokens::mac(const std::string& payload) const {

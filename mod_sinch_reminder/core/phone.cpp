@@ -63,6 +63,13 @@ PhoneResult normalize_phone(const std::string& typed, const std::string& default
         return result;
     }
     util.Format(number, PhoneNumberUtil::E164, &result.e164);
+    // E.164 allows at most 15 digits; libphonenumber calls some longer numbers "possible" (and the
+    // database refuses them), so they are refused here with the field's message.
+    if (result.e164.size() > 16) {
+        result.e164.clear();
+        result.problem = "The number is too long.";
+        return result;
+    }
     util.GetRegionCodeForNumber(number, &result.region);
     // GetNumberType is UNKNOWN exactly when IsValidNumber is false (both match the number against its
     // region's patterns); asking once saves a second pass of libphonenumber's regular expressions.

@@ -1,5 +1,6 @@
 #pragma once
-// Masking for logs: phone numbers and secrets never appear in full (hospital PHI rules).
+// Masking for logs: phone numbers, secrets and PostgreSQL row data never appear (hospital PHI rules).
+#include <exception>
 #include <string>
 
 namespace sr {
@@ -12,5 +13,14 @@ std::string mask_secret(const std::string& secret);
 
 // libpq conninfo with any password=... value replaced by "***".
 std::string mask_conninfo(const std::string& conninfo);
+
+// What a log line may say about a caught exception. PostgreSQL errors become their SQLSTATE and, when
+// the server named one, the constraint ("PostgreSQL error 23514 (constraint
+// appointments_phone_e164_format)"): their text can quote row data ("DETAIL: Failing row contains (...,
+// patient, +4930...)"), which must never reach a log. Anything else is its what().
+std::string loggable_error(const std::exception& e);
+
+// The constraint a PostgreSQL message names (`... violates check constraint "name"`), or "".
+std::string constraint_of(const std::string& postgres_message);
 
 }  // namespace sr

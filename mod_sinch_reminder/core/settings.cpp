@@ -101,6 +101,7 @@ Settings Settings::resolve(const SettingValues& v) {
     s.reconcile_interval = v.reconcile_interval.value_or(std::chrono::minutes(5));
     s.dispatch_workers = v.dispatch_workers.value_or(4);
     s.lease_time = v.lease_time.value_or(std::chrono::seconds(45));
+    s.allow_anonymous = v.allow_anonymous.value_or(false);
     return s;
 }
 

@@ -62,6 +62,7 @@ struct Settings {
     std::chrono::seconds reconcile_interval{0};  // 0 = off
     int dispatch_workers = 0;
     std::chrono::seconds lease_time{0};
+    bool allow_anonymous = false;  // serve staff routes to requests without an authenticated user
 
     static Settings resolve(const SettingValues& values);
     // What the Sinch client needs; call only when auth is set.

@@ -106,15 +106,19 @@ void add_staff_details(TemplateData& page, const AppointmentRecord& a, const std
                                            {"revision", std::to_string(a.revision)}});
 
     TemplateList notices;
-    if (actions.done == "cancelled") {
+    // `done` comes from the URL (the redirect after a change), so anyone can write it into a link: it only
+    // picks which sentence to show, and the sentence is shown only when the stored state agrees.
+    if (actions.done == "cancelled" && cancelled) {
         notices.push_back(TemplateObject{{"message", "The appointment was cancelled."}});
-    } else if (actions.done == "rescheduled") {
+    } else if (actions.done == "rescheduled" && !cancelled && a.revision > 1) {
         notices.push_back(TemplateObject{{"message", "The appointment was moved to " +
                                                          zone.format(a.starts_at, locale) + "."}});
     }
     if (const std::string notice = wall_time_notice(a, zone); !notice.empty()) {
         notices.push_back(TemplateObject{{"message", notice}});
     }
+    if (const std::string notice = phone_notice(a); !notice.empty())
+        notices.push_back(TemplateObject{{"message", notice}});
 
     if (const ReminderRecord* r = a.current_reminder()) {
         ReminderStatusText status = describe_reminder(*r, zone, locale);
@@ -162,11 +166,12 @@ void add_staff_details(TemplateData& page, const AppointmentRecord& a, const std
 
     TemplateList trail;
     for (const AuditEntry& entry : audit) {
-        trail.push_back(TemplateObject{{"when_text", zone.format(entry.at, locale)},
-                                       {"actor", entry.actor},
-                                       {"remote_addr", entry.remote_addr.value_or("")},
-                                       {"action", action_words(entry.action)},
-                                       {"details_text", describe_audit_details(entry.action, entry.details_json)}});
+        trail.push_back(
+            TemplateObject{{"when_text", zone.format(entry.at, locale)},
+                           {"actor", entry.actor.empty() ? "(no login)" : entry.actor},
+                           {"remote_addr", entry.remote_addr.value_or("")},
+                           {"action", action_words(entry.action)},
+                           {"details_text", describe_audit_details(entry.action, entry.details_json)}});
     }
     page.set("has_audit", !trail.empty());
     page.set("audit", trail);
@@ -174,7 +179,8 @@ void add_staff_details(TemplateData& page, const AppointmentRecord& a, const std
     if (!cancelled) {
         TemplateList errors;
         for (const std::string& message : actions.errors) errors.push_back(TemplateObject{{"message", message}});
-        page.set("actions", TemplateObject{{"csrf_token", actions.csrf_token},
+        page.set("actions", TemplateObject{{"cancel_csrf_token", actions.cancel_token},
+                                           {"reschedule_csrf_token", actions.reschedule_token},
                                            {"cancel_url", actions.cancel_url},
                                            {"reschedule_url", actions.reschedule_url},
                                            {"reschedule_date", actions.reschedule_date},

@@ -21,13 +21,14 @@ std::string short_reminder_status(const std::string& status);
 
 // What the adapter knows about the request that shows the appointment page.
 struct StaffActions {
-    std::string csrf_token;      // for the cancel and reschedule forms
+    std::string cancel_token;      // the cancel form's CSRF token (bound to "cancel:{id}")
+    std::string reschedule_token;  // the reschedule form's (bound to "reschedule:{id}")
     std::string cancel_url;      // POST targets
     std::string reschedule_url;
     std::string reschedule_date;  // what the reschedule form shows (typed, or the current date/time)
     std::string reschedule_time;
     std::vector<std::string> errors;  // why a reschedule was refused
-    std::string done;                 // "cancelled" / "rescheduled": a sentence at the top
+    std::string done;  // "cancelled" / "rescheduled": a sentence at the top, if the state agrees
 };
 
 // Adds to confirmation_view()'s data: appointment.status / is_cancelled, reminder delivery and attention,

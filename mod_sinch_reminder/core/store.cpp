@@ -151,7 +151,7 @@ AppointmentRecord appointment_from(const pqxx::row& row) {
     appointment.status = row[8].as<std::string>();
     appointment.revision = row[9].as<int>();
     appointment.submission_key = optional_from<std::string>(row[10]);
-    appointment.created_by = row[11].as<std::string>();
+    appointment.created_by = row[11].is_null() ? std::string() : row[11].as<std::string>();  // NULL: no login
     appointment.created_from = optional_from<std::string>(row[12]);
     appointment.created_at = instant_from(row[13]);
     appointment.updated_at = instant_from(row[14]);
@@ -200,7 +200,7 @@ CreateResult AppointmentStore::create(const NewAppointment& appointment,
                 appointment.doctor_name, appointment.phone_e164, epoch_seconds(appointment.starts_at),
                 appointment.time_zone, appointment.local_wall_time,
                 std::string(to_string(appointment.wall_time_resolution)),
-                null_if_empty(appointment.submission_key), appointment.created_by,
+                null_if_empty(appointment.submission_key), null_if_empty(appointment.created_by),
                 null_if_empty(appointment.created_from), epoch_seconds(appointment.reminder_send_at),
                 std::string(reminder_status), appointment.reminder_body, appointment.reminder_delivery_report,
                 null_if_empty(appointment.reminder_callback_url), claim ? claim->owner : std::string(),

@@ -48,7 +48,7 @@ struct NewAppointment {
     std::string local_wall_time;  // as entered: "2026-11-28T14:30"
     WallTimeResolution wall_time_resolution = WallTimeResolution::Exact;
     std::string submission_key;            // the form's one-time token; "" = none
-    std::string created_by = "anonymous";  // the user httpd authenticated
+    std::string created_by;                // the user httpd authenticated; "" = no login (stored as NULL)
     std::string created_from;              // client address; "" = unknown
     Instant reminder_send_at;              // UTC
     InitialReminderStatus reminder_status = InitialReminderStatus::Pending;

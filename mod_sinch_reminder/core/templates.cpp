@@ -43,7 +43,7 @@ const std::set<std::string>& contract_keys(Page page) {
         // staff operations
         "is_cancelled", "revision", "delivery_text", "delivery_is_problem", "attention", "attention_time_text",
         "has_history", "history", "has_audit", "audit", "when_text", "actor", "remote_addr", "action",
-        "details_text", "actions", "csrf_token", "cancel_url", "reschedule_url", "reschedule_date",
+        "details_text", "actions", "cancel_csrf_token", "reschedule_csrf_token", "cancel_url", "reschedule_url", "reschedule_date",
         "reschedule_time", "has_errors", "errors"};
     static const std::set<std::string> error = {"page_title", "account_banner", "status", "title", "message", "back_url"};
     static const std::set<std::string> list = {

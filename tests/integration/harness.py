@@ -363,8 +363,13 @@ DocumentRoot "{self.root}/htdocs"
         return self.request("POST", path, json.dumps(document), all_headers)
 
 
-def module_conf(database_conninfo, fake_url=None, extra="", location="/appointment", location_extra=""):
-    """The usual module configuration for tests: service-plan credentials against the fake."""
+def module_conf(database_conninfo, fake_url=None, extra="", location="/appointment", location_extra="",
+                allow_anonymous=True):
+    """The usual module configuration for tests: service-plan credentials against the fake.
+
+    The mount has no login unless location_extra adds one, so by default SinchReminderAllowAnonymous On lets
+    the handler serve it (on loopback, to the tests only); the staff tests use Basic auth instead
+    (staff_support.staff_httpd) and pass allow_anonymous=False."""
     lines = [
         f'SinchReminderDatabase "{database_conninfo}"',
         "SinchReminderTimeZone America/New_York",
@@ -376,6 +381,8 @@ def module_conf(database_conninfo, fake_url=None, extra="", location="/appointme
         "SinchReminderClinicName \"Riverside Clinic\"",
         "SinchReminderCookieSecure Off",
     ]
+    if allow_anonymous:
+        lines.append("SinchReminderAllowAnonymous On")
     if fake_url:
         lines.append(f"SinchReminderSmsBaseUrl {fake_url}")
         lines.append(f"SinchReminderAuthBaseUrl {fake_url}")

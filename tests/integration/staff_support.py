@@ -47,7 +47,7 @@ def staff_httpd(database, fake, extra="", protect=True):
     conf = module_conf(database.conninfo, fake.url,
                        extra=f"SinchReminderPublicBaseUrl http://127.0.0.1:{port}\n"
                              "SinchReminderDispatchInterval 1s\n" + extra,
-                       location_extra=location_extra)
+                       location_extra=location_extra, allow_anonymous=not protect)
     httpd.write_conf(conf + "\n" + top)
     return httpd
 
@@ -71,18 +71,20 @@ class StaffBrowser(Browser):
             raise AssertionError(f"booking answered {status}: {body[:800]}")
         return headers["location"].rsplit("/", 1)[1]
 
-    def page_token(self, path):
+    def page_token(self, path, form="cancel"):
+        """The csrf_token of the page's `form` ("cancel" or "reschedule"): each form has its own."""
         status, _, body = self.get(path)
         if status != 200:
             raise AssertionError(f"GET {path} answered {status}: {body[:500]}")
-        match = self.TOKEN.search(body)
+        start = body.find(f'/{form}"')
+        match = self.TOKEN.search(body, start) if start >= 0 else None
         if not match:
-            raise AssertionError(f"{path} has no csrf_token field")
+            raise AssertionError(f"{path} has no {form} form with a csrf_token field")
         return match.group(1) or match.group(2)
 
     def post_page_form(self, path, fields, token_from=None, token=None):
         data = dict(fields)
-        data["csrf_token"] = token if token is not None else self.page_token(token_from)
+        data["csrf_token"] = token if token is not None else self.page_token(token_from, path.rsplit("/", 1)[1])
         return self.request("POST", path, urllib.parse.urlencode(data),
                             {"Content-Type": "application/x-www-form-urlencoded"})
 
@@ -132,10 +134,17 @@ def reminder_rows(database, appointment_id):
 
 
 def audit_rows(database, appointment_id):
-    """[(action, actor, remote_addr)] oldest first."""
+    """[(action, actor, remote_addr)] oldest first, without the reads (view rows, see read_audit_rows)."""
     return [tuple(r) for r in database.query(
         "SELECT action, actor, coalesce(remote_addr, '') FROM audit_log "
-        f"WHERE appointment_id = '{appointment_id}' ORDER BY at, id")]
+        f"WHERE appointment_id = '{appointment_id}' AND action <> 'view' ORDER BY at, id")]
+
+
+def read_audit_rows(database):
+    """[(action, actor or '(null)', appointment_id or '', details)] of the audited reads, oldest first."""
+    return [tuple(r) for r in database.query(
+        "SELECT action, coalesce(actor, '(null)'), coalesce(appointment_id::text, ''), details::text "
+        "FROM audit_log WHERE action IN ('view', 'list') ORDER BY at, id")]
 
 
 def next_dst_gap(zone=NEW_YORK):

@@ -164,13 +164,16 @@ class StaffPagesTest(ServicesTestCase):
         self.assertEqual(reminder_rows(self.database, appointment)[0][1], "scheduled")
         self.assertEqual(self.browser.get(f"/appointment/a/{appointment}/cancel")[0], 405)
 
-    def test_cancel_of_an_unknown_appointment_is_404(self):
+    def test_cancel_token_of_one_appointment_cannot_cancel_another(self):
+        # (Was: a cancel of an unknown appointment is 404. Tokens are now bound to their appointment, so no
+        # page issues a token that could cancel an unknown one: it is refused before the lookup.)
         self.browser.book(tomorrow_at(14, 30))
         some = self.database.scalar("SELECT id FROM appointments")
         token = self.browser.page_token(f"/appointment/a/{some}")
         status, _, _ = self.browser.post_page_form("/appointment/a/00000000-0000-0000-0000-000000000000/cancel", {},
                                                    token=token)
-        self.assertEqual(status, 404)
+        self.assertEqual(status, 403)
+        self.assertEqual(self.database.scalar("SELECT status FROM appointments"), "active")
 
     # --- reschedule -----------------------------------------------------------------------------
     def test_reschedule_leaves_exactly_one_live_batch_at_the_new_time(self):
@@ -224,7 +227,7 @@ class StaffPagesTest(ServicesTestCase):
     def test_reschedule_of_a_cancelled_appointment_is_refused(self):
         appointment = self.browser.book(tomorrow_at(10, 0))
         page = f"/appointment/a/{appointment}"
-        token = self.browser.page_token(page)
+        token = self.browser.page_token(page, "reschedule")
         self.assertEqual(self.browser.cancel(appointment)[0], 303)
         status, _, body = self.browser.post_page_form(page + "/reschedule", {
             "appointment_date": tomorrow_at(0, 0).strftime("%Y-%m-%d"), "appointment_time": "12:00"}, token=token)

@@ -15,6 +15,7 @@ class FormTokenTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testIssuedTokenVerifiesOnAnotherNodeWithTheSameKey);
     CPPUNIT_TEST(testEachRenderedFormHasItsOwnSubmissionKey);
     CPPUNIT_TEST(testTokenFromAnotherBrowserOrUserIsRefused);
+    CPPUNIT_TEST(testTokenIsBoundToItsAction);
     CPPUNIT_TEST(testTamperedTokenIsRefused);
     CPPUNIT_TEST(testOldTokenExpires);
     CPPUNIT_TEST(testMissingAndGarbageTokens);
@@ -25,7 +26,7 @@ class FormTokenTest : public CppUnit::TestFixture {
   public:
     void testIssuedTokenVerifiesOnAnotherNodeWithTheSameKey() {
         const sr::FormTokens node_a(k_key, std::chrono::hours(12)), node_b(k_key, std::chrono::hours(12));
-        const auto binding = sr::FormTokens::binding("cookie1", "alice");
+        const auto binding = sr::FormTokens::binding("cookie1", "alice", "book");
         const auto token = node_a.issue(binding, k_now);
         const auto verified = node_b.verify(token, binding, k_now + 60);
         CPPUNIT_ASSERT(verified.check == sr::TokenCheck::Valid);
@@ -35,7 +36,7 @@ class FormTokenTest : public CppUnit::TestFixture {
 
     void testEachRenderedFormHasItsOwnSubmissionKey() {
         const sr::FormTokens tokens(k_key, std::chrono::hours(12));
-        const auto binding = sr::FormTokens::binding("c", "");
+        const auto binding = sr::FormTokens::binding("c", "", "book");
         const auto first = tokens.verify(tokens.issue(binding, k_now), binding, k_now);
         const auto second = tokens.verify(tokens.issue(binding, k_now), binding, k_now);
         CPPUNIT_ASSERT(first.submission_key != second.submission_key);
@@ -43,19 +44,39 @@ class FormTokenTest : public CppUnit::TestFixture {
 
     void testTokenFromAnotherBrowserOrUserIsRefused() {
         const sr::FormTokens tokens(k_key, std::chrono::hours(12));
-        const auto token = tokens.issue(sr::FormTokens::binding("cookie1", "alice"), k_now);
-        CPPUNIT_ASSERT(tokens.verify(token, sr::FormTokens::binding("cookie2", "alice"), k_now).check ==
-                       sr::TokenCheck::BadSignature);
-        CPPUNIT_ASSERT(tokens.verify(token, sr::FormTokens::binding("cookie1", "mallory"), k_now).check ==
-                       sr::TokenCheck::BadSignature);
+        const auto token = tokens.issue(sr::FormTokens::binding("cookie1", "alice", "book"), k_now);
+        CPPUNIT_ASSERT(
+            tokens.verify(token, sr::FormTokens::binding("cookie2", "alice", "book"), k_now).check ==
+            sr::TokenCheck::BadSignature);
+        CPPUNIT_ASSERT(
+            tokens.verify(token, sr::FormTokens::binding("cookie1", "mallory", "book"), k_now).check ==
+            sr::TokenCheck::BadSignature);
         const sr::FormTokens other_key(std::string(40, 'x'), std::chrono::hours(12));
-        CPPUNIT_ASSERT(other_key.verify(token, sr::FormTokens::binding("cookie1", "alice"), k_now).check ==
+        CPPUNIT_ASSERT(
+            other_key.verify(token, sr::FormTokens::binding("cookie1", "alice", "book"), k_now).check ==
+            sr::TokenCheck::BadSignature);
+    }
+
+    void testTokenIsBoundToItsAction() {
+        const sr::FormTokens tokens(k_key, std::chrono::hours(12));
+        const auto cancel_a = tokens.issue(sr::FormTokens::binding("c", "alice", "cancel:a"), k_now);
+        CPPUNIT_ASSERT(
+            tokens.verify(cancel_a, sr::FormTokens::binding("c", "alice", "cancel:a"), k_now).check ==
+            sr::TokenCheck::Valid);
+        for (const char* other : {"cancel:b", "reschedule:a", "book"}) {
+            CPPUNIT_ASSERT_MESSAGE(
+                other, tokens.verify(cancel_a, sr::FormTokens::binding("c", "alice", other), k_now).check ==
+                           sr::TokenCheck::BadSignature);
+        }
+        // The parts cannot be shifted into one another.
+        const auto odd = tokens.issue(sr::FormTokens::binding("c", "book\nalice", "x"), k_now);
+        CPPUNIT_ASSERT(tokens.verify(odd, sr::FormTokens::binding("c", "alice", "x\nbook"), k_now).check ==
                        sr::TokenCheck::BadSignature);
     }
 
     void testTamperedTokenIsRefused() {
         const sr::FormTokens tokens(k_key, std::chrono::hours(12));
-        const auto binding = sr::FormTokens::binding("c", "u");
+        const auto binding = sr::FormTokens::binding("c", "u", "book");
         std::string token = tokens.issue(binding, k_now);
         // Claim a later issue time to extend the token's life.
         const auto first_dot = token.find('.');
@@ -65,7 +86,7 @@ class FormTokenTest : public CppUnit::TestFixture {
 
     void testOldTokenExpires() {
         const sr::FormTokens tokens(k_key, std::chrono::hours(12));
-        const auto binding = sr::FormTokens::binding("c", "u");
+        const auto binding = sr::FormTokens::binding("c", "u", "book");
         const auto token = tokens.issue(binding, k_now);
         CPPUNIT_ASSERT(tokens.verify(token, binding, k_now + 12 * 3600).check == sr::TokenCheck::Valid);
         CPPUNIT_ASSERT(tokens.verify(token, binding, k_now + 12 * 3600 + 1).check == sr::TokenCheck::Expired);

@@ -6,6 +6,8 @@
 #include "core/phone.hpp"
 #include "core/redact.hpp"
 
+#include <pqxx/except>
+
 class PhoneTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(PhoneTest);
     CPPUNIT_TEST(testNationalNumbersUseTheDefaultCountry);
@@ -14,9 +16,11 @@ class PhoneTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testLettersAndWrongLengthsAreRefused);
     CPPUNIT_TEST(testNewAreaCodeUnknownToOldMetadataNeedsConfirmationNotRejection);
     CPPUNIT_TEST(testEmptyNumberIsRequired);
+    CPPUNIT_TEST(testNumbersLongerThanE164AllowsAreRefused);
     CPPUNIT_TEST(testValidExactlyWhenLibphonenumberSaysValidAndLandlinesAreFlagged);
     CPPUNIT_TEST(testLogsSeeMaskedNumbersOnly);
     CPPUNIT_TEST(testConninfoPasswordsAreMasked);
+    CPPUNIT_TEST(testDatabaseErrorsAreLoggedWithoutRowData);
     CPPUNIT_TEST_SUITE_END();
 
   public:
@@ -50,6 +54,14 @@ class PhoneTest : public CppUnit::TestFixture {
         CPPUNIT_ASSERT(!short_number.problem.empty());
         CPPUNIT_ASSERT(sr::normalize_phone("+1 650 253 0000 0000 0000", "US").check ==
                        sr::PhoneCheck::Invalid);
+    }
+
+    void testNumbersLongerThanE164AllowsAreRefused() {
+        // libphonenumber calls this 17-digit German number "possible"; E.164 (and the database) allow 15.
+        const auto r = sr::normalize_phone("+49 301234567890123", "US");
+        CPPUNIT_ASSERT(r.check == sr::PhoneCheck::Invalid);
+        CPPUNIT_ASSERT_EQUAL(std::string("The number is too long."), r.problem);
+        CPPUNIT_ASSERT(r.e164.empty());
     }
 
     void testNewAreaCodeUnknownToOldMetadataNeedsConfirmationNotRejection() {
@@ -107,6 +119,27 @@ class PhoneTest : public CppUnit::TestFixture {
                              sr::mask_conninfo("host=db password=hunter2 dbname=x"));
         CPPUNIT_ASSERT_EQUAL(std::string("postgresql://app:***@db/x"),
                              sr::mask_conninfo("postgresql://app:hunter2@db/x"));
+    }
+
+    void testDatabaseErrorsAreLoggedWithoutRowData() {
+        const pqxx::check_violation check(
+            "ERROR:  new row for relation \"appointments\" violates check constraint "
+            "\"appointments_phone_e164_format\"\nDETAIL:  Failing row contains (1, Long Number, Dr. L, "
+            "+49301234567890123).\n",
+            "INSERT INTO appointments ...", "23514");
+        const std::string logged = sr::loggable_error(check);
+        CPPUNIT_ASSERT_EQUAL(
+            std::string("PostgreSQL error 23514 (constraint appointments_phone_e164_format)"), logged);
+        const pqxx::unique_violation unique(
+            "ERROR:  duplicate key value violates unique constraint \"x\"\n"
+            "DETAIL:  Key (submission_key)=(secret) already exists.\n",
+            "", "23505");
+        CPPUNIT_ASSERT_EQUAL(std::string("PostgreSQL error 23505 (constraint x)"),
+                             sr::loggable_error(unique));
+        const pqxx::data_exception data("ERROR:  invalid input syntax for type uuid: \"Ada Lovelace\"\n", "",
+                                        "22P02");
+        CPPUNIT_ASSERT_EQUAL(std::string("PostgreSQL error 22P02"), sr::loggable_error(data));
+        CPPUNIT_ASSERT_EQUAL(std::string("plain"), sr::loggable_error(std::runtime_error("plain")));
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(PhoneTest);

@@ -375,7 +375,8 @@ class StaffOperationsTest : public CppUnit::TestFixture {
 
         sr::TemplateData page;
         sr::StaffActions actions;
-        actions.csrf_token = "tok";
+        actions.cancel_token = "tok-cancel";
+        actions.reschedule_token = "tok-move";
         a.status = "cancelled";
         sr::add_staff_details(page, a, {}, ny, "en_US", actions);
         sr::PageTemplates templates = sr::PageTemplates::load(std::string(std::getenv("SR_SOURCE_DIR")) + "/templates");
@@ -389,7 +390,8 @@ class StaffOperationsTest : public CppUnit::TestFixture {
         sr::TemplateData active;
         sr::add_staff_details(active, a, {}, ny, "en_US", actions);
         const std::string forms = templates.render(sr::Page::Confirmation, active);
-        CPPUNIT_ASSERT(contains(forms, "name=\"csrf_token\" value=\"tok\""));
+        CPPUNIT_ASSERT(contains(forms, "name=\"csrf_token\" value=\"tok-cancel\""));
+        CPPUNIT_ASSERT(contains(forms, "name=\"csrf_token\" value=\"tok-move\""));
         CPPUNIT_ASSERT(contains(forms, "Cancel this appointment"));
     }
 
