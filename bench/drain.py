@@ -78,7 +78,12 @@ def drain(h, fake, args, latency_ms, nodes):
             first_count = 0
             deadline = started + args.timeout
             while time.monotonic() < deadline:
-                done = int(db.scalar("SELECT count(*) FROM reminders WHERE status = 'scheduled'"))
+                try:
+                    done = int(db.scalar("SELECT count(*) FROM reminders WHERE status = 'scheduled'"))
+                except subprocess.CalledProcessError as e:  # e.g. every connection slot taken for a moment
+                    b.log(f"poll failed: {(e.stderr or '').strip()[:200]}")
+                    time.sleep(0.5)
+                    continue
                 now = time.monotonic()
                 if done and first is None:
                     first, first_count = now, done

@@ -589,6 +589,9 @@ DispatchReport Dispatcher::run_once(const StopRequested& stop) {
     for (int i = 0; i < m_settings.workers; ++i) {
         workers.emplace_back([&, i] {
             try {
+                // Started a few milliseconds apart, so many workers do not all open their first PostgreSQL
+                // connection (and TLS connection to Sinch) in the same instant.
+                nap(std::chrono::milliseconds(std::min(i, 100) * 10), stop);
                 work(deadline, stop, reports[static_cast<std::size_t>(i)]);
             } catch (...) {
                 std::lock_guard<std::mutex> lock(failure_mutex);

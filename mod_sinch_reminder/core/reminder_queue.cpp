@@ -2,6 +2,9 @@
 
 #include <pqxx/pqxx>
 
+#include <iterator>
+#include <thread>
+
 namespace sr {
 
 namespace {
@@ -175,11 +178,23 @@ std::optional<long long> epoch_or_null(std::optional<Instant> instant) {
 // Applies one outcome to a reminder this owner holds; false if the lease was lost meanwhile.
 template <class... Params>
 bool ReminderQueue::update_held(const char* name, const std::string& sql, Params&&... params) {
-    return on_connection(name, [&](pqxx::connection& c) {
-        pqxx::nontransaction txn(c);  // one statement: atomic on its own
-        const pqxx::result rows = exec_prepared(txn, name, sql, std::forward<Params>(params)...);
-        return rows.affected_rows() == 1;
-    });
+    // An outcome that is not recorded costs a lease's wait and a lookup (the batch exists at Sinch): a passing
+    // database hiccup (a connection storm, a failover) gets a few more tries. Each update only applies while
+    // this owner holds the lease, so a try that did apply before its answer was lost makes the next one a no-op.
+    constexpr std::chrono::milliseconds k_waits[] = {std::chrono::milliseconds(200), std::chrono::seconds(1),
+                                                    std::chrono::seconds(2)};
+    for (std::size_t attempt = 0;; ++attempt) {
+        try {
+            return on_connection(name, [&](pqxx::connection& c) {
+                pqxx::nontransaction txn(c);  // one statement: atomic on its own
+                const pqxx::result rows = exec_prepared(txn, name, sql, params...);
+                return rows.affected_rows() == 1;
+            });
+        } catch (const DatabaseUnavailable&) {
+            if (attempt == std::size(k_waits)) throw;
+            std::this_thread::sleep_for(k_waits[attempt]);
+        }
+    }
 }
 
 bool ReminderQueue::scheduled(std::int64_t id, const std::string& batch_id) {
