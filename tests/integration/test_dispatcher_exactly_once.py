@@ -258,8 +258,10 @@ class DispatcherExactlyOnceTest(ExactlyOnceTestCase):
 
         done = wait_until(lambda: status_counts(self.database).get("scheduled") == count, timeout=120, interval=1)
         quiet = done and self.settle(quiet=5)
+        stats = self.fake.stats()
         print(f"\npaused A for {lease + 20} s holding {held_by_a} reminder(s), {done_when_paused} scheduled; "
-              f"at resume: {taken_over}", file=sys.stderr)
+              f"at resume: {taken_over}; at the end {stats['creates']} creates, {stats['canceled_batches']} "
+              f"cancelled, {stats['live_batches']} live", file=sys.stderr)
         self.assertGreater(taken_over.get("scheduled", 0), done_when_paused,
                            "node B scheduled nothing while A was paused: the test did not test a takeover")
         # A create A had started may be left over and cancelled (adopt or cancel the orphan): count live batches.
