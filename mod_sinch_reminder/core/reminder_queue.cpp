@@ -16,22 +16,25 @@ namespace {
     " a.time_zone, floor(extract(epoch FROM a.starts_at))::bigint, (a.status = 'active'), r.body,"           \
     " r.delivery_report, coalesce(r.callback_url, '') "
 
-// Pending reminders enter the horizon; retrying and unknown ones wait for their next attempt. Only the
-// current revision of an active appointment is ever handed to Sinch. $1 horizon, $2 lease, $3 owner.
 // Nothing is claimed while the account is paused (429 / refused credentials), by any process.
 #define SR_ACCOUNT_NOT_PAUSED \
     " NOT EXISTS (SELECT 1 FROM sinch_rate_bucket b WHERE b.id = 1 AND b.paused_until > now()) AND "
 
-#define SR_DUE_FOR_SCHEDULING                                                   \
-    SR_ACCOUNT_NOT_PAUSED                                                       \
-    "a.status = 'active' AND r.revision = a.revision AND ("                     \
-    " (r.status = 'pending' AND r.send_at <= now() + make_interval(secs => $1)" \
-    "  AND coalesce(r.next_attempt_at, now()) <= now())"                        \
-    " OR (r.status IN ('retrying', 'unknown') AND coalesce(r.next_attempt_at, now()) <= now()))"
+// Pending reminders enter the horizon; retrying and unknown ones wait for their next attempt (they were
+// claimed inside the horizon, so their send_at is inside it too). Only the current revision of an active
+// appointment is ever handed to Sinch: its appointment is looked up per candidate through the primary key
+// (a join with an OR of time conditions made the planner hash a full scan of appointments for every claim).
+// $1 horizon, $2 lease, $3 owner.
+#define SR_DUE_FOR_SCHEDULING                                                                 \
+    SR_ACCOUNT_NOT_PAUSED                                                                     \
+    " r.status IN ('pending', 'retrying', 'unknown')"                                         \
+    " AND r.send_at <= now() + make_interval(secs => $1)"                                     \
+    " AND coalesce(r.next_attempt_at, now()) <= now()"                                        \
+    " AND (SELECT a.status = 'active' AND a.revision = r.revision FROM appointments a"        \
+    "      WHERE a.id = r.appointment_id)"
 
 #define SR_CLAIM_FOR_SCHEDULING(selection)                                                        \
-    "WITH due AS (SELECT r.id, r.status AS was FROM reminders r JOIN appointments a ON a.id = "   \
-    "r.appointment_id"                                                                            \
+    "WITH due AS (SELECT r.id, r.status AS was FROM reminders r"                                  \
     " WHERE " SR_DUE_FOR_SCHEDULING selection                                                     \
     " FOR UPDATE OF r SKIP LOCKED)"                                                               \
     " UPDATE reminders r SET status = 'scheduling', attempts = r.attempts + 1, lease_owner = $3," \
