@@ -28,8 +28,9 @@ struct DirectiveSpec {
     const char* syntax;
     const char* help;
     bool argument_is_path;
-    // Parses `argument` and stores it; throws ConfigError saying what is wrong.
+    // Parses `argument` and stores it (appends it, for a list); throws ConfigError saying what is wrong.
     void (*apply)(SettingValues& values, const std::string& argument);
+    bool takes_list = false;  // several arguments, each parsed and appended (SR_LIST_DIRECTIVE)
 };
 const std::vector<DirectiveSpec>& directive_specs();
 
@@ -60,6 +61,11 @@ struct Settings {
     std::string callback_secret;      // "" = callbacks are authenticated by the token in their URL
     std::string delivery_report;      // none|summary|full|per_recipient|per_recipient_final
     std::chrono::seconds reconcile_interval{0};  // 0 = off
+    std::string callback_auth;                   // hmac (the default) | url-token
+    std::chrono::seconds retention{0};           // 0 = off: patient data is kept
+    int bookings_per_user_per_hour = 0;          // 0 = no limit
+    std::vector<std::string> doctors;            // empty: free text (URLs and markup refused)
+    std::vector<std::string> allowed_countries;  // empty: any country
 
     static Settings resolve(const SettingValues& values);
     // What the Sinch client needs; call only when auth is set.
@@ -96,6 +102,12 @@ std::string parse_public_base_url(const std::string& value);
 std::string read_callback_secret_file(const std::string& path);
 std::string parse_delivery_report(const std::string& value);
 std::chrono::seconds parse_reconcile_interval(const std::string& value);
+std::string parse_callback_auth(const std::string& value);
+std::chrono::seconds parse_retention(const std::string& value);
+int parse_bookings_per_hour(const std::string& value);
+std::string parse_doctor_name(const std::string& value);
+// Whether a base URL may be used: https://, or http:// to a loopback host (tests, a local proxy).
+bool is_https_or_loopback(const std::string& url);
 // Where `cmake --install` puts the default templates.
 std::string default_template_dir();
 // "2h", "90m", "1h30m", "1d", "45s", "3600" (seconds); throws ConfigError.

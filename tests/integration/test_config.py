@@ -45,6 +45,13 @@ INVALID_VALUES = [
     ("SinchReminderCallbackSecretFile", "/nonexistent/callback-secret", "cannot read '/nonexistent/callback-secret'"),
     ("SinchReminderDeliveryReport", "always", "must be one of none, summary, full, per_recipient"),
     ("SinchReminderReconcileInterval", "2d", "must be between 0s and 1d"),
+    ("SinchReminderPublicBaseUrl", "http://clinic.example.org", "is plain HTTP"),
+    ("SinchReminderSmsBaseUrl", "http://sms.example.org", "is plain HTTP"),
+    ("SinchReminderCallbackAuth", "path", "must be hmac or url-token"),
+    ("SinchReminderRetention", "1h", "must be between 1d and"),
+    ("SinchReminderBookingsPerUserPerHour", "many", "must be a whole number from 0 to 100000"),
+    ("SinchReminderDoctors", "\"Dr. Who\" \"bit.ly/x\"", "must not contain web addresses"),
+    ("SinchReminderAllowedCountries", "US XX", "is not an ISO 3166 alpha-2 country code"),
 ]
 
 VALID_VALUES = [
@@ -64,10 +71,15 @@ VALID_VALUES = [
     ("SinchReminderLocale", "en_GB"),
     ("SinchReminderMessage", "\"{{clinic}}: see {{doctor}} on {{date_time}}\""),
     ("SinchReminderCookieSecure", "Off"),
-    ("SinchReminderPublicBaseUrl", "https://clinic.example.org/"),
+    ("SinchReminderPublicBaseUrl", "https://clinic.example.org/\nSinchReminderCallbackSecretFile {secret_file}"),
     ("SinchReminderCallbackSecretFile", "{secret_file}"),
-    ("SinchReminderDeliveryReport", "per_recipient"),
+    ("SinchReminderDeliveryReport", "per_recipient\nSinchReminderCallbackAuth url-token"),
     ("SinchReminderReconcileInterval", "0"),
+    ("SinchReminderCallbackAuth", "hmac"),
+    ("SinchReminderRetention", "off"),
+    ("SinchReminderBookingsPerUserPerHour", "0"),
+    ("SinchReminderDoctors", "\"Dr. Rivera\" \"Dr. Chen\"\nSinchReminderDoctors \"Dr. Okafor\""),
+    ("SinchReminderAllowedCountries", "US ca"),
 ]
 
 
