@@ -71,8 +71,8 @@ enum class SignatureCheck { Valid, Missing, Mismatch, Stale };
 
 // How old a signed callback may be. Its nonce is remembered in PostgreSQL this long (so a replay within
 // the window is refused, and after it the timestamp is too old): one hour covers clock skew and the first
-// ten of Sinch's retries (5 s, 10 s, 20 s ... ~43 min after the first failure) even if Sinch kept the
-// first attempt's timestamp; a report lost to a longer outage is caught by reconciliation instead.
+// nine of Sinch's retries (5 s, 10 s, 20 s ... ~43 min after the first failure) even if Sinch kept the
+// first attempt's timestamp; after a longer outage reconciliation still settles the reminder's status.
 constexpr std::chrono::seconds k_callback_replay_window = std::chrono::hours(1);
 // How far in the future a signed callback's timestamp may be (clock skew).
 constexpr std::chrono::seconds k_callback_future_skew = std::chrono::minutes(5);
