@@ -420,7 +420,7 @@ int parse_bookings_per_hour(const std::string& value) { return parse_whole_numbe
 
 std::string parse_doctor_name(const std::string& value) {
     if (const auto problem = doctor_name_problem(value)) throw ConfigError("'" + value + "': " + *problem);
-    return value;
+    return trim(value);  // compared with the form's trimmed entry
 }
 
 std::string default_template_dir() {

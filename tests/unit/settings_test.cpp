@@ -285,7 +285,7 @@ class SettingsTest : public CppUnit::TestFixture {
         CPPUNIT_ASSERT(!spec("SinchReminderRegion").takes_list);
         sr::SettingValues v;
         apply(v, "SinchReminderDoctors", "Dr. Rivera");
-        apply(v, "SinchReminderDoctors", "Dr. Chen");
+        apply(v, "SinchReminderDoctors", " Dr. Chen ");
         apply(v, "SinchReminderAllowedCountries", "us");
         apply(v, "SinchReminderAllowedCountries", "CA");
         const auto s = sr::Settings::resolve(v);
