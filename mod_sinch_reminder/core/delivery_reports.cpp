@@ -232,14 +232,10 @@ const char* to_string(ApplyOutcome outcome) noexcept {
         case ApplyOutcome::UnknownBatch: return "unknown batch";
         case ApplyOutcome::RecipientMismatch: return "recipient mismatch";
         case ApplyOutcome::Ignored: return "ignored";
-        case ApplyOutcome::Replayed:
-            return "replayed";
-        case ApplyOutcome::Busy:
-            return "busy";
-        case ApplyOutcome::OtherBatch:
-            return "other batch";
-        case ApplyOutcome::BeforeSendTime:
-            return "before send time";
+        case ApplyOutcome::Replayed: return "replayed";
+        case ApplyOutcome::Busy: return "busy";
+        case ApplyOutcome::OtherBatch: return "other batch";
+        case ApplyOutcome::BeforeSendTime: return "before send time";
     }
     return "?";
 }
