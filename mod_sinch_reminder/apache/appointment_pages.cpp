@@ -115,17 +115,23 @@ int render_form(PageRequest& p, int status, const FormState& state) {
                        !state.phone_needs_confirmation && state.phone_warning.empty();
     if (blank) {
         // The blank form differs between requests only in its token (and the clock's minute): render it once.
+        const std::string banner = account_banner(p);
         const std::string key = p.mount + '\x1f' + s.clinic_name + '\x1f' + s.time_zone + '\x1f' +
                                 std::to_string(s.lead_time.count()) + '\x1f' + time_zone_now + '\x1f' +
-                                doctor_list_key(s);
-        return send_html(
-            p.r, status,
-            p.runtime.pages->render_cached(
-                Page::Form, key, [&] { return form_page(p, time_zone_now, state); }, "csrf_token", token));
+                                banner + '\x1f' + doctor_list_key(s);
+        return send_html(p.r, status,
+                         p.runtime.pages->render_cached(
+                             Page::Form, key,
+                             [&] {
+                                 TemplateData page = form_page(p, time_zone_now, state);
+                                 page.set("account_banner", banner);
+                                 return page;
+                             },
+                             "csrf_token", token));
     }
     TemplateData page = form_page(p, time_zone_now, state);
     page.set("csrf_token", token);
-    return send_html(p.r, status, p.runtime.pages->render(Page::Form, page));
+    return send_html(p.r, status, render_page(p, Page::Form, page));
 }
 
 bool same_booking(const AppointmentRecord& existing, const NewAppointment& wanted) {
@@ -143,7 +149,7 @@ int show_error(PageRequest& p, int status, const std::string& title, const std::
         page.set("title", title);
         page.set("message", message);
         page.set("back_url", p.mount);
-        return send_html(p.r, status, p.runtime.pages->render(Page::Error, page));
+        return send_html(p.r, status, render_page(p, Page::Error, page));
     } catch (const std::exception& e) {
         p.log.log(LogLevel::Error, "SR0101", std::string("error page template failed: ") + e.what());
         return status;  // httpd's own error page
@@ -268,7 +274,7 @@ int show_confirmation(PageRequest& p, const std::string& appointment_id) {
         TemplateData page = confirmation_view(*appointment, zone, s.locale, s.clinic_name, p.mount);
         add_staff_page_details(p, page, *appointment, lease,
                                zone);  // cancel/reschedule, delivery, audit trail
-        return send_html(p.r, HTTP_OK, p.runtime.pages->render(Page::Confirmation, page));
+        return send_html(p.r, HTTP_OK, render_page(p, Page::Confirmation, page));
     } catch (const DatabaseUnavailable& e) {
         p.log.log(LogLevel::Error, "SR0213", std::string("confirmation: database unavailable: ") + e.what());
         return show_error(

@@ -22,6 +22,7 @@
 #include "apache/log.hpp"
 #include "apache/module_api.h"
 #include "apache/runtime.hpp"
+#include "core/dispatcher.hpp"
 #include "core/migrations.hpp"
 #include "core/pg_pool.hpp"
 #include "core/sms_text.hpp"
@@ -87,6 +88,29 @@ int handle_health(request_rec* r, const ServerRuntime& runtime) {
         } catch (const std::exception& e) {
             healthy = false;
             json_object_set_new(body.get(), "database", json_string("unavailable"));
+            ApacheLogger(r).log(LogLevel::Error, "SR0030", std::string("health check: ") + e.what());
+        }
+    }
+    if (runtime.dispatcher && healthy) {
+        // A paused Sinch account (429 / refused credentials) is shared by every node: say so here too.
+        try {
+            const AccountState account = runtime.dispatcher->account_state();
+            JsonPtr sinch(json_object());
+            const bool paused = account.paused(now_utc());
+            json_object_set_new(sinch.get(), "paused", json_boolean(paused));
+            if (paused) {
+                json_object_set_new(sinch.get(), "paused_until",
+                                    json_string(format_utc_iso_millis(*account.paused_until).c_str()));
+            }
+            if (!account.pause_reason.empty()) {
+                json_object_set_new(sinch.get(), "problem", json_string(account.pause_reason.c_str()));
+                json_object_set_new(sinch.get(), "detail", json_string(account.pause_detail.c_str()));
+            }
+            json_object_set_new(sinch.get(), "refused_credentials_in_a_row", json_integer(account.auth_failures));
+            json_object_set_new(body.get(), "sinch_account", sinch.release());
+            if (account.pause_reason == "credentials_rejected") healthy = false;
+        } catch (const std::exception& e) {
+            healthy = false;
             ApacheLogger(r).log(LogLevel::Error, "SR0030", std::string("health check: ") + e.what());
         }
     }

@@ -96,6 +96,9 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server)
                              problem.c_str());
                 status = HTTP_INTERNAL_SERVER_ERROR;
             }
+            for (const std::string& warning : cross_directive_warnings(config.values, config.handler_mounted)) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s (%s)", warning.c_str(), describe_server(s).c_str());
+            }
         }
         return status;
     });

@@ -48,9 +48,30 @@ CurlTransportOptions transport_options() {
     return options;
 }
 
+// The dispatcher's workers keep their own handles alive too.
+void add_dispatcher_handles(CurlTransportOptions& options, const server_rec* main_server) {
+    int most_workers = 0;
+    for (const server_rec* s = main_server; s; s = s->next) {
+        const ServerConfig& config = server_config(s);
+        if (config.handler_mounted) most_workers = std::max(most_workers, config.settings->dispatch_workers);
+    }
+    options.max_idle_handles += static_cast<std::size_t>(most_workers);
+}
+
+// True once this child is stopping (graceful or not): the dispatcher starts no new Sinch call.
+bool child_stopping() noexcept {
+    int state = AP_MPMQ_RUNNING;
+    return ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS && state == AP_MPMQ_STOPPING;
+}
+
 // Everything one httpd child process owns. Destroyed when the child's pool is cleared.
 struct ChildRuntime {
-    explicit ChildRuntime(const server_rec* main_server) : logger(main_server), transport(transport_options()) {}
+    explicit ChildRuntime(const server_rec* main_server)
+        : logger(main_server), transport([&] {
+              CurlTransportOptions options = transport_options();
+              add_dispatcher_handles(options, main_server);
+              return options;
+          }()) {}
     ApacheLogger logger;
     CurlTransport transport;
     std::map<std::string, std::unique_ptr<PgPool>> pools_by_conninfo;
@@ -59,6 +80,8 @@ struct ChildRuntime {
         std::unique_ptr<Dispatcher> dispatcher;
         const ServerRuntime* server = nullptr;  // the first server using it: its SMS template re-renders texts
         bool tz_rules_checked = false;
+        std::chrono::seconds interval{30};
+        std::chrono::steady_clock::time_point next_pass_at{};  // a pass that left work due sets "now"
     };
     std::map<std::string, DispatcherEntry> dispatchers_by_identity;
     std::vector<std::unique_ptr<ServerRuntime>> servers;
@@ -87,12 +110,15 @@ std::string lease_owner() {
 std::string dispatcher_identity(const Settings& s, const std::string& sinch) {
     return s.database + '\n' + sinch + '\n' + std::to_string(s.horizon.count()) + '\n' +
            std::to_string(s.late_grace.count()) + '\n' + std::to_string(s.max_batches_per_second) + '\n' +
-           std::to_string(s.retry_delay.count());
+           std::to_string(s.retry_delay.count()) + '\n' + std::to_string(s.dispatch_workers) + '\n' +
+           std::to_string(s.lease_time.count());
 }
 
-// mod_watchdog calls this every SinchReminderDispatchInterval in one child process.
+// mod_watchdog calls this every second in one child process. A dispatcher's pass runs every
+// SinchReminderDispatchInterval, or at once again when the previous pass ended with work still due
+// (a backlog drains at the account's rate, not one pass budget per interval).
 apr_status_t run_dispatchers(int state, void* data, apr_pool_t*) noexcept {
-    if (state != AP_WATCHDOG_STATE_RUNNING) return APR_SUCCESS;
+    if (state != AP_WATCHDOG_STATE_RUNNING || child_stopping()) return APR_SUCCESS;
     const server_rec* main_server = static_cast<const server_rec*>(data);
     try {
         std::shared_lock<std::shared_mutex> lock(g_runtime_mutex);
@@ -112,7 +138,10 @@ apr_status_t run_dispatchers(int state, void* data, apr_pool_t*) noexcept {
                         g_runtime->logger);
                     entry.tz_rules_checked = true;
                 }
-                const DispatchReport report = entry.dispatcher->run_once();
+                if (std::chrono::steady_clock::now() < entry.next_pass_at) continue;
+                entry.next_pass_at = std::chrono::steady_clock::now() + entry.interval;
+                const DispatchReport report = entry.dispatcher->run_once(child_stopping);
+                if (report.more_work && !report.account_paused) entry.next_pass_at = {};
                 g_runtime->logger.log(report.idle() ? LogLevel::Debug : LogLevel::Info, "",
                                       "dispatcher pass: " + report.summary());
             } catch (const std::exception& e) {
@@ -208,7 +237,10 @@ void start_child_runtime(apr_pool_t* pchild, server_rec* main_server) {
                 dispatch.late_grace = settings.late_grace;
                 dispatch.first_retry = settings.retry_delay;
                 dispatch.batches_per_second = settings.max_batches_per_second;
+                dispatch.workers = settings.dispatch_workers;
+                dispatch.lease_for = settings.lease_time;
                 dispatch.owner = lease_owner();
+                entry.interval = settings.dispatch_interval;
                 dispatcher = std::make_unique<Dispatcher>(*server->database, *server->sinch, runtime->logger, dispatch);
             }
             server->dispatcher = dispatcher.get();
@@ -239,8 +271,9 @@ void register_dispatcher(apr_pool_t* pconf, server_rec* main_server) {
     }
     ap_watchdog_t* watchdog = nullptr;
     // One child process per httpd runs the passes (singleton); nodes coordinate through PostgreSQL.
+    // The callback ticks every second; each dispatcher keeps its own interval (see run_dispatchers).
     if (get_instance(&watchdog, "sinch-reminder-dispatcher", 0, 1, pconf) != APR_SUCCESS ||
-        register_callback(watchdog, apr_time_from_sec(interval.count()), main_server, run_dispatchers) !=
+        register_callback(watchdog, apr_time_from_sec(1), main_server, run_dispatchers) !=
             APR_SUCCESS) {
         throw std::runtime_error("cannot register the reminder dispatcher with mod_watchdog");
     }

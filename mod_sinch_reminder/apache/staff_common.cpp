@@ -44,9 +44,8 @@ std::string callback_token(ServerRuntime& runtime) {
         if (it != g_tokens.end()) return it->second;
     }
     PgLease lease = runtime.database->acquire();
-    const std::string token = with_connection(lease, "reading the callback token", [](pqxx::connection& c) {
-        return load_callback_token(c);
-    });
+    const std::string token = with_connection(lease, "reading the callback token",
+                                              [](pqxx::connection& c) { return load_callback_token(c); });
     std::lock_guard<std::mutex> lock(g_tokens_mutex);
     g_tokens[runtime.database] = token;
     return token;
@@ -86,13 +85,15 @@ NewAppointment new_appointment(PageRequest& p, const ValidAppointment& a, const 
     wanted.created_by = actor.user;
     wanted.created_from = actor.remote_addr;
     wanted.reminder_send_at = a.reminder_at;
-    wanted.reminder_status = a.reminder_slot_passed ? InitialReminderStatus::TooLate : InitialReminderStatus::Pending;
+    wanted.reminder_status =
+        a.reminder_slot_passed ? InitialReminderStatus::TooLate : InitialReminderStatus::Pending;
     wanted.reminder_body = reminder_body(p, wanted.doctor_name, wanted.starts_at);
     apply_delivery_setup(p, wanted);
     return wanted;
 }
 
-ChangeResult reschedule_to(PageRequest& p, const AppointmentRecord& appointment, const ValidAppointment& valid) {
+ChangeResult reschedule_to(PageRequest& p, const AppointmentRecord& appointment,
+                           const ValidAppointment& valid) {
     NewTime time;
     time.starts_at = valid.starts.utc;
     time.local_wall_time = to_iso_string(valid.requested_local);
@@ -103,6 +104,27 @@ ChangeResult reschedule_to(PageRequest& p, const AppointmentRecord& appointment,
     delivery_setup(p, time.reminder_delivery_report, time.reminder_callback_url);
     PgLease lease = p.runtime.database->acquire();
     return reschedule_appointment(lease, appointment.id, time, actor_of(p.r));
+}
+
+std::string account_banner(PageRequest& p) {
+    if (!p.runtime.dispatcher) return "";
+    try {
+        const AccountState account = p.runtime.dispatcher->account_state();
+        if (account.pause_reason != "credentials_rejected") return "";
+        return "Sinch is refusing this site's credentials, so reminders are not being sent to Sinch right "
+               "now. "
+               "Nothing is lost: bookings are kept and their reminders go out by themselves once the key "
+               "works "
+               "again. Please tell IT (Sinch said: " +
+               account.pause_detail + ").";
+    } catch (const std::exception&) {
+        return "";  // the page itself says what is wrong with the database
+    }
+}
+
+std::string render_page(PageRequest& p, Page page, TemplateData& data) {
+    data.set("account_banner", account_banner(p));
+    return p.runtime.pages->render(page, data);
 }
 
 std::optional<std::chrono::seconds> booking_slot_wait(PageRequest& p, std::string& message) {
@@ -130,18 +152,27 @@ std::optional<std::chrono::seconds> booking_slot_wait(PageRequest& p, std::strin
 
 CreateResult store_and_hand_over(PageRequest& p, const NewAppointment& wanted) {
     Dispatcher* dispatcher = p.runtime.dispatcher;
-    const CreateResult created = [&] {
+    // A rate token first: the claim stored with the appointment is then the lease (the fence) of the create
+    // that follows at once. Without a token the reminder is stored pending for the background pass.
+    const std::optional<ReminderClaim> claim = dispatcher ? dispatcher->booking_claim() : std::nullopt;
+    CreateResult created;
+    try {
         PgLease lease = p.runtime.database->acquire();
         // Stored already claimed for the hand-over below when it is due within the horizon.
-        return AppointmentStore(lease).create(wanted, dispatcher ? std::optional(dispatcher->booking_claim())
-                                                                 : std::nullopt);
-    }();  // NB: the lease goes back before the hand-over: no connection is held while Sinch answers
-    if (created.created && dispatcher) {
+        created = AppointmentStore(lease).create(wanted, claim);
+    } catch (
+        ...) {  // NB: the lease goes back before the hand-over: no connection is held while Sinch answers
+        if (claim) dispatcher->booking_not_claimed();
+        throw;
+    }
+    if (claim && !created.created) dispatcher->booking_not_claimed();
+    if (claim && created.created) {
         try {
             dispatcher->hand_over_booked(created.appointment, wanted.reminder_body);
         } catch (const std::exception& e) {
             p.log.log(LogLevel::Warn, "SR0512",
-                      std::string("handing the new reminder over now failed; the dispatcher retries it: ") + e.what());
+                      std::string("handing the new reminder over now failed; the dispatcher retries it: ") +
+                          e.what());
         }
     }
     return created;
@@ -152,14 +183,16 @@ void hand_to_dispatcher(PageRequest& p, const ChangeResult& change) {
     try {
         if (change.reminder_to_cancel) p.runtime.dispatcher->cancel_now(*change.reminder_to_cancel);
     } catch (const std::exception& e) {
-        p.log.log(LogLevel::Warn, "SR0512",
-                  std::string("cancelling the old reminder now failed; the dispatcher retries it: ") + e.what());
+        p.log.log(
+            LogLevel::Warn, "SR0512",
+            std::string("cancelling the old reminder now failed; the dispatcher retries it: ") + e.what());
     }
     try {
         if (change.reminder_to_schedule) p.runtime.dispatcher->hand_over_now(*change.reminder_to_schedule);
     } catch (const std::exception& e) {
-        p.log.log(LogLevel::Warn, "SR0512",
-                  std::string("handing the new reminder over now failed; the dispatcher retries it: ") + e.what());
+        p.log.log(
+            LogLevel::Warn, "SR0512",
+            std::string("handing the new reminder over now failed; the dispatcher retries it: ") + e.what());
     }
 }
 
@@ -182,7 +215,8 @@ std::map<std::string, std::string> query_arguments(request_rec* r) {
         std::string value = eq == std::string::npos ? "" : pair.substr(eq + 1);
         char* k = apr_pstrdup(r->pool, key.c_str());
         char* v = apr_pstrdup(r->pool, value.c_str());
-        if (ap_unescape_url_keep2f(k, 1) != OK || ap_unescape_url_keep2f(v, 1) != OK) continue;  // malformed or NUL: ignored
+        if (ap_unescape_url_keep2f(k, 1) != OK || ap_unescape_url_keep2f(v, 1) != OK)
+            continue;  // malformed or NUL: ignored
         out.emplace(k, v);
     }
     return out;

@@ -10,6 +10,7 @@
 #include "core/appointment_form.hpp"
 #include "core/clock.hpp"
 #include "core/store.hpp"
+#include "core/templates.hpp"
 
 struct request_rec;
 
@@ -18,6 +19,12 @@ struct NewAppointment;
 }
 
 namespace sr::apache {
+
+// Every staff page's warning that reminders are on hold because Sinch refuses the account's credentials
+// (shared by every node through PostgreSQL); "" when all is well or it cannot be told.
+std::string account_banner(PageRequest& p);
+// Renders a staff page with what every page shows (the account banner).
+std::string render_page(PageRequest& p, Page page, TemplateData& data);
 
 // Who is acting: the user Apache authenticated (or "anonymous") and the client address.
 Actor actor_of(const request_rec* r);

@@ -30,9 +30,10 @@ const Settings& settings_of(const PageRequest& p) { return *p.runtime.settings; 
 
 int database_unavailable(PageRequest& p, const char* id, const char* what, const std::exception& e) {
     p.log.log(LogLevel::Error, id, std::string(what) + ": database unavailable: " + e.what());
-    return show_error(p, HTTP_SERVICE_UNAVAILABLE, "Appointments are unavailable",
-                      "The appointment database cannot be reached right now, so nothing was changed. Please try "
-                      "again in a minute, and tell IT if this persists.");
+    return show_error(
+        p, HTTP_SERVICE_UNAVAILABLE, "Appointments are unavailable",
+        "The appointment database cannot be reached right now, so nothing was changed. Please try "
+        "again in a minute, and tell IT if this persists.");
 }
 
 int redirect_to_appointment(PageRequest& p, const std::string& id, const char* done) {
@@ -44,9 +45,10 @@ int redirect_to_appointment(PageRequest& p, const std::string& id, const char* d
 // Reads the form and checks its CSRF token; on failure answers and returns the status in `answered`.
 bool accept_form(PageRequest& p, std::map<std::string, std::string>& fields, int& answered) {
     if (const int status = read_form(p.r, k_form_max_bytes, fields); status != OK) {
-        const char* why = status == HTTP_UNSUPPORTED_MEDIA_TYPE ? "The form must be sent as a normal web form."
+        const char* why = status == HTTP_UNSUPPORTED_MEDIA_TYPE
+                              ? "The form must be sent as a normal web form."
                           : status == HTTP_REQUEST_ENTITY_TOO_LARGE ? "The form is too large."
-                                                                     : "The form could not be read.";
+                                                                    : "The form could not be read.";
         answered = show_error(p, status, "The form was not accepted", why);
         return false;
     }
@@ -56,31 +58,33 @@ bool accept_form(PageRequest& p, std::map<std::string, std::string>& fields, int
     if (token.check != TokenCheck::Valid) {
         p.log.log(LogLevel::Warn, "SR0511", std::string("staff form refused: ") + describe(token.check));
         answered = show_error(p, HTTP_FORBIDDEN, "The form was not accepted",
-                              std::string(describe(token.check)) + " Nothing was changed: open the appointment again "
-                                                                   "and repeat the change.");
+                              std::string(describe(token.check)) +
+                                  " Nothing was changed: open the appointment again "
+                                  "and repeat the change.");
         return false;
     }
     return true;
 }
 
-
 // The appointment page with reschedule errors (422) and what staff typed.
-int render_with_errors(PageRequest& p, const AppointmentRecord& appointment, const std::vector<std::string>& errors,
-                       const std::string& date, const std::string& time) {
+int render_with_errors(PageRequest& p, const AppointmentRecord& appointment,
+                       const std::vector<std::string>& errors, const std::string& date,
+                       const std::string& time) {
     const Settings& s = settings_of(p);
     PgLease lease = p.runtime.database->acquire();
     const ClinicZone zone = ClinicZone::load(appointment.time_zone);
     TemplateData page = confirmation_view(appointment, zone, s.locale, s.clinic_name, p.mount);
     StaffActions actions;
-    actions.csrf_token = p.runtime.form_tokens().issue(
-        FormTokens::binding(staff_csrf_cookie(p, true), remote_user(p.r)), now_utc().time_since_epoch().count());
+    actions.csrf_token =
+        p.runtime.form_tokens().issue(FormTokens::binding(staff_csrf_cookie(p, true), remote_user(p.r)),
+                                      now_utc().time_since_epoch().count());
     actions.cancel_url = p.mount + "/a/" + appointment.id + "/cancel";
     actions.reschedule_url = p.mount + "/a/" + appointment.id + "/reschedule";
     actions.reschedule_date = date;
     actions.reschedule_time = time;
     actions.errors = errors;
     add_staff_details(page, appointment, audit_trail(lease, appointment.id), zone, s.locale, actions);
-    return send_html(p.r, HTTP_UNPROCESSABLE_ENTITY, p.runtime.pages->render(Page::Confirmation, page));
+    return send_html(p.r, HTTP_UNPROCESSABLE_ENTITY, render_page(p, Page::Confirmation, page));
 }
 
 }  // namespace
@@ -89,8 +93,9 @@ void add_staff_page_details(PageRequest& p, TemplateData& page, const Appointmen
                             PgLease& lease, const ClinicZone& zone) {
     const Settings& s = settings_of(p);
     StaffActions actions;
-    actions.csrf_token = p.runtime.form_tokens().issue(
-        FormTokens::binding(staff_csrf_cookie(p, true), remote_user(p.r)), now_utc().time_since_epoch().count());
+    actions.csrf_token =
+        p.runtime.form_tokens().issue(FormTokens::binding(staff_csrf_cookie(p, true), remote_user(p.r)),
+                                      now_utc().time_since_epoch().count());
     actions.cancel_url = p.mount + "/a/" + appointment.id + "/cancel";
     actions.reschedule_url = p.mount + "/a/" + appointment.id + "/reschedule";
     const std::string local = zone.format_local_iso(appointment.starts_at);  // 2026-11-28T14:30-05:00
@@ -122,9 +127,8 @@ int show_list(PageRequest& p) {
             PgLease lease = p.runtime.database->acquire();
             list = list_appointments(lease, parsed.filter);
         }
-        return send_html(p.r, parsed.ok() ? HTTP_OK : HTTP_BAD_REQUEST,
-                         p.runtime.pages->render(Page::List, list_view(list, parsed, typed, *p.runtime.zone, s.locale,
-                                                                       s.clinic_name, p.mount)));
+        TemplateData page = list_view(list, parsed, typed, *p.runtime.zone, s.locale, s.clinic_name, p.mount);
+        return send_html(p.r, parsed.ok() ? HTTP_OK : HTTP_BAD_REQUEST, render_page(p, Page::List, page));
     } catch (const DatabaseUnavailable& e) {
         return database_unavailable(p, "SR0510", "appointment list", e);
     }
@@ -182,7 +186,8 @@ int reschedule_from_page(PageRequest& p, const std::string& appointment_id) {
         if (!validation.ok()) {
             std::vector<std::string> errors;
             for (const auto& [field, message] : validation.field_errors) errors.push_back(message);
-            return render_with_errors(p, *appointment, errors, fields["appointment_date"], fields["appointment_time"]);
+            return render_with_errors(p, *appointment, errors, fields["appointment_date"],
+                                      fields["appointment_time"]);
         }
         const ValidAppointment& valid = *validation.appointment;
         const std::string wall_time = to_iso_string(valid.requested_local);
@@ -191,14 +196,16 @@ int reschedule_from_page(PageRequest& p, const std::string& appointment_id) {
         }
         const ChangeResult change = reschedule_to(p, *appointment, valid);
         if (change.outcome == ChangeOutcome::NotFound) {
-            return show_error(p, HTTP_NOT_FOUND, "No such appointment", "There is no appointment at this address.");
+            return show_error(p, HTTP_NOT_FOUND, "No such appointment",
+                              "There is no appointment at this address.");
         }
         if (change.outcome == ChangeOutcome::AlreadyCancelled) {
             return show_error(p, HTTP_CONFLICT, "The appointment is cancelled",
                               "A cancelled appointment cannot be moved. Book a new appointment instead.");
         }
-        p.log.log(LogLevel::Info, "",
-                  "appointment " + appointment_id + " rescheduled to " + wall_time + " by " + actor_of(p.r).user);
+        p.log.log(
+            LogLevel::Info, "",
+            "appointment " + appointment_id + " rescheduled to " + wall_time + " by " + actor_of(p.r).user);
         hand_to_dispatcher(p, change);
         return redirect_to_appointment(p, appointment_id, "rescheduled");
     } catch (const DatabaseUnavailable& e) {

@@ -7,6 +7,7 @@
 
 #include "core/appointment_view.hpp"
 #include "core/clock.hpp"
+#include "core/reminder_queue.hpp"
 
 namespace sr {
 
@@ -29,7 +30,11 @@ std::vector<Claimed> claim(PgLease& lease, const ReconcileSettings& settings) {
             " WHERE r.batch_id IS NOT NULL AND NOT r.reconcile_done"
             " AND r.status IN ('scheduled', 'cancelled', 'superseded', 'sent')"
             " AND r.send_at > now() - make_interval(secs => $1)"
-            " AND (r.reconciled_at IS NULL OR r.reconciled_at < now() - make_interval(secs => $2))"
+            " AND (r.reconciled_at IS NULL OR r.reconciled_at < now() - make_interval(secs => $2)"
+            // Once its send time has passed, a scheduled reminder is read again (then every 2 minutes
+            // until Sinch's delivery report says what happened): 'sent' means Sinch said so.
+            "  OR (r.status = 'scheduled' AND r.send_at <= now()"
+            "      AND r.reconciled_at < greatest(r.send_at, now() - interval '2 minutes')))"
             " AND coalesce(r.lease_until, now()) <= now()"
             " ORDER BY r.reconciled_at NULLS FIRST, r.send_at LIMIT $3 FOR UPDATE OF r SKIP LOCKED)"
             " UPDATE reminders r SET reconciled_at = now() FROM due WHERE r.id = due.id"
@@ -99,6 +104,25 @@ class Actions {
         return changed;
     }
 
+    // Sinch accepted the batch but could not send it (e.g. code 410: no sender and no default originator).
+    bool mark_failed(const Claimed& r, int code, const std::string& text) {
+        const bool changed = with_connection(m_lease, "marking a reminder failed", [&](pqxx::connection& c) {
+            pqxx::work txn(c);
+            const pqxx::result rows = txn.exec_params(
+                "UPDATE reminders SET status = 'failed', last_error_code = $2, last_error_text = left($3, 1000)"
+                " WHERE id = $1 AND status = 'scheduled' RETURNING id",
+                r.id, "delivery_" + std::to_string(code), text);
+            if (!rows.empty()) audit(txn, r, "reconcile", text);
+            txn.commit();
+            return !rows.empty();
+        });
+        if (changed) ++m_report.marked_failed;
+        return changed;
+    }
+
+    // Looked at, nothing settled yet: look again later (the claim already moved reconciled_at).
+    void later(const Claimed&) {}
+
     void note(const Claimed& r, const std::string& text) {
         with_connection(m_lease, "auditing reconciliation", [&](pqxx::connection& c) {
             pqxx::work txn(c);
@@ -131,6 +155,51 @@ class Actions {
 };
 
 constexpr std::chrono::seconds k_send_at_tolerance{60};
+
+// Statuses Sinch uses once a message has left it, and once it can no longer be sent (contract §6.2).
+bool reached_the_network(const std::string& status) { return status == "Dispatched" || status == "Delivered"; }
+bool never_sent(const std::string& status) {
+    return status == "Aborted" || status == "Rejected" || status == "Failed" || status == "Expired" ||
+           status == "Deleted";
+}
+
+// The batch's send time has passed: 'sent' only when Sinch's delivery report says it left, 'failed' (flagged for
+// staff) when Sinch says it could not send it; otherwise (still queued) look again later.
+void settle_by_delivery_report(const Claimed& r, SinchClient& sinch, Actions& act, Logger& logger) {
+    const SinchResult report = sinch.get_delivery_report(r.batch_id);
+    if (!report.ok()) {
+        logger.log(LogLevel::Warn, "SR0603",
+                   "reconciliation: could not read the delivery report of batch " + r.batch_id + " (" +
+                       to_string(report.outcome) + ", HTTP " + std::to_string(report.http_status) + " " +
+                       report.error_code + "); tried again next pass");
+        act.retry_later(r);
+        return;
+    }
+    for (const DeliveryStatusCount& line : report.statuses) {
+        if (line.count > 0 && reached_the_network(line.status)) {
+            act.mark_sent(r, "Sinch reports batch " + r.batch_id + " " + line.status + ".");
+            act.settle(r);
+            return;
+        }
+    }
+    for (const DeliveryStatusCount& line : report.statuses) {
+        if (line.count > 0 && never_sent(line.status)) {
+            const std::string why = "Sinch could not send the reminder: " + line.status + ", code " +
+                                    std::to_string(line.code) +
+                                    (line.code == 410 ? " (no sender: set SinchReminderFrom, or a default originator "
+                                                        "on the Sinch account)"
+                                                      : "") +
+                                    ".";
+            if (act.mark_failed(r, line.code, why)) {
+                logger.log(LogLevel::Error, "SR0606", "reconciliation: reminder " + r.client_reference + ": " + why);
+                act.flag(r, why + " Tell the patient another way, or reschedule to try again.");
+            }
+            act.settle(r);
+            return;
+        }
+    }
+    act.later(r);  // still queued at Sinch
+}
 
 void reconcile_one(const Claimed& r, SinchClient& sinch, Actions& act, Logger& logger, ReconcileReport& report) {
     const bool ended = r.status == "cancelled" || r.status == "superseded";
@@ -205,8 +274,7 @@ void reconcile_one(const Claimed& r, SinchClient& sinch, Actions& act, Logger& l
                             ", but this reminder is due at " + format_utc_for_people(r.send_at) +
                             ". Reschedule the appointment to correct it.");
         } else if (dispatched) {
-            act.mark_sent(r, "Sinch sent batch " + r.batch_id + " at " + format_utc_for_people(*sinch_send_at) + ".");
-            act.settle(r);
+            settle_by_delivery_report(r, sinch, act, logger);
         }
         return;
     }
@@ -222,6 +290,7 @@ std::string ReconcileReport::summary() const {
     };
     add(cancelled_at_sinch, "cancelled at Sinch");
     add(marked_sent, "marked sent");
+    add(marked_failed, "marked failed (Sinch could not send)");
     add(flagged, "flagged for staff");
     add(settled, "settled");
     add(errors, "to retry");
@@ -233,7 +302,14 @@ ReconcileReport reconcile(PgPool& database, SinchClient& sinch, Logger& logger, 
     PgLease lease = database.acquire();
     const std::vector<Claimed> claimed = claim(lease, settings);
     Actions act(lease, logger, report);
+    ReminderQueue account(lease, "reconciler");
     for (const Claimed& r : claimed) {
+        if (account.account_state().paused(now_utc())) {
+            // Nobody calls Sinch while the account is paused (429 / refused credentials): look again later.
+            act.retry_later(r);
+            --report.errors;
+            continue;
+        }
         ++report.checked;
         reconcile_one(r, sinch, act, logger, report);
     }

@@ -36,6 +36,7 @@ struct ReconcileReport {
     int checked = 0;
     int cancelled_at_sinch = 0;  // a cancel that had not reached Sinch, done now
     int marked_sent = 0;
+    int marked_failed = 0;  // Sinch's delivery report says it could not send the batch
     int flagged = 0;
     int settled = 0;
     int errors = 0;  // Sinch could not be asked; tried again next pass

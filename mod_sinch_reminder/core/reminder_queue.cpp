@@ -15,7 +15,12 @@ namespace {
 
 // Pending reminders enter the horizon; retrying and unknown ones wait for their next attempt. Only the
 // current revision of an active appointment is ever handed to Sinch. $1 horizon, $2 lease, $3 owner.
+// Nothing is claimed while the account is paused (429 / refused credentials), by any process.
+#define SR_ACCOUNT_NOT_PAUSED \
+    " NOT EXISTS (SELECT 1 FROM sinch_rate_bucket b WHERE b.id = 1 AND b.paused_until > now()) AND "
+
 #define SR_DUE_FOR_SCHEDULING                                                   \
+    SR_ACCOUNT_NOT_PAUSED                                                       \
     "a.status = 'active' AND r.revision = a.revision AND ("                     \
     " (r.status = 'pending' AND r.send_at <= now() + make_interval(secs => $1)" \
     "  AND coalesce(r.next_attempt_at, now()) <= now())"                        \
@@ -33,7 +38,8 @@ namespace {
 // Cancels wait until no create call holds the reminder. $1 unused (0), $2 lease, $3 owner.
 #define SR_CLAIM_FOR_CANCELLING(selection)                                                           \
     "WITH due AS (SELECT r.id, r.status AS was FROM reminders r"                                     \
-    " WHERE (r.status = 'cancelling' OR (r.status = 'cancel_failed'"                                 \
+    " WHERE" SR_ACCOUNT_NOT_PAUSED                                                                    \
+    " (r.status = 'cancelling' OR (r.status = 'cancel_failed'"                                       \
     " AND coalesce(r.next_attempt_at, now()) <= now())) AND coalesce(r.lease_until, now()) <= now()" \
     " AND $1 >= 0" selection                                                                         \
     " FOR UPDATE OF r SKIP LOCKED)"                                                                  \
@@ -50,6 +56,7 @@ const char* const k_claim_one_for_cancelling = SR_CLAIM_FOR_CANCELLING(" AND r.i
 #undef SR_CLAIM_FOR_SCHEDULING
 #undef SR_DUE_FOR_SCHEDULING
 #undef SR_QUEUED_COLUMNS
+#undef SR_ACCOUNT_NOT_PAUSED
 
 Instant instant_of(const pqxx::field& field) { return Instant(std::chrono::seconds(field.as<long long>())); }
 
@@ -226,20 +233,192 @@ bool ReminderQueue::cancel_failed(std::int64_t id, int http_status, const std::s
         id, m_owner, http_status, code, text, next_attempt_at.time_since_epoch().count());
 }
 
-int ReminderQueue::take_rate_tokens(double per_second, double burst, int wanted, int returning) {
+bool ReminderQueue::fence(std::int64_t id, std::chrono::seconds lease_for) {
+    return on_connection("fencing a Sinch call", [&](pqxx::connection& c) {
+        pqxx::nontransaction txn(c);
+        const pqxx::result rows = exec_prepared(
+            txn, "sr_fence",
+            "UPDATE reminders SET lease_until = now() + make_interval(secs => $3)"
+            " WHERE id = $1 AND lease_owner = $2 AND lease_until > now()"
+            " AND status IN ('scheduling', 'cancelling')"
+            " AND NOT EXISTS (SELECT 1 FROM sinch_rate_bucket b WHERE b.id = 1 AND b.paused_until > now())",
+            id, m_owner, static_cast<double>(lease_for.count()));
+        return rows.affected_rows() == 1;
+    });
+}
+
+RateTake ReminderQueue::take_rate_tokens(double per_second, double burst, int wanted, int returning) {
     return on_connection("take rate tokens", [&](pqxx::connection& c) {
         pqxx::nontransaction txn(c);
+        // While paused nothing is taken (returned tokens still go back); the answer says for how long.
         const pqxx::result rows = exec_prepared(
             txn, "sr_take_rate_tokens",
             "WITH bucket AS (SELECT at, least($2, tokens + extract(epoch FROM at - refilled_at) * $1 + $4)"
-            " AS available FROM sinch_rate_bucket, clock_timestamp() AS at WHERE id = 1"
-            " FOR UPDATE OF sinch_rate_bucket),"
-            " taken AS (SELECT at, available, greatest(0, least($3::float8, floor(available))) AS count FROM "
-            "bucket)"
+            " AS available, coalesce(paused_until > at, false) AS paused, paused_until, pause_reason, auth_failures"
+            " FROM sinch_rate_bucket, clock_timestamp() AS at WHERE id = 1 FOR UPDATE OF sinch_rate_bucket),"
+            " taken AS (SELECT at, available, CASE WHEN paused THEN 0"
+            " ELSE greatest(0, least($3::float8, floor(available))) END AS count FROM bucket)"
             " UPDATE sinch_rate_bucket SET tokens = taken.available - taken.count, refilled_at = taken.at"
-            " FROM taken WHERE id = 1 RETURNING taken.count::integer",
+            " FROM taken, bucket WHERE id = 1 RETURNING taken.count::integer,"
+            " CASE WHEN bucket.paused THEN ceil(extract(epoch FROM bucket.paused_until - taken.at) * 1000)"
+            " ELSE 0 END::bigint, (bucket.pause_reason IS NOT NULL OR bucket.auth_failures > 0)",
             per_second, burst, wanted, returning);
-        return rows.empty() ? 0 : rows[0][0].as<int>();
+        RateTake take;
+        if (rows.empty()) return take;
+        take.tokens = rows[0][0].as<int>();
+        take.paused_for = std::chrono::milliseconds(rows[0][1].as<long long>());
+        take.account_troubled = rows[0][2].as<bool>();
+        return take;
+    });
+}
+
+void ReminderQueue::pause_for_rate_limit(std::chrono::seconds seconds, const std::string& detail) {
+    on_connection("pausing the Sinch account", [&](pqxx::connection& c) {
+        pqxx::nontransaction txn(c);
+        exec_prepared(txn, "sr_pause_rate_limited",
+                      "UPDATE sinch_rate_bucket SET paused_until = greatest(paused_until,"
+                      " clock_timestamp() + make_interval(secs => $1)), pause_reason = CASE WHEN"
+                      " pause_reason = 'credentials_rejected' THEN pause_reason ELSE 'rate_limited' END,"
+                      " pause_detail = left($2, 1000) WHERE id = 1",
+                      static_cast<double>(seconds.count()), detail);
+    });
+}
+
+std::optional<int> ReminderQueue::pause_for_refused_credentials(std::chrono::seconds first,
+                                                                std::chrono::seconds longest,
+                                                                const std::string& detail) {
+    return on_connection("pausing the Sinch account", [&](pqxx::connection& c) -> std::optional<int> {
+        pqxx::nontransaction txn(c);
+        const pqxx::result rows = exec_prepared(
+            txn, "sr_pause_credentials",
+            "UPDATE sinch_rate_bucket SET auth_failures = auth_failures + 1, pause_reason = 'credentials_rejected',"
+            " pause_detail = left($3, 1000), paused_until = clock_timestamp() + make_interval(secs =>"
+            " least($2::float8, $1::float8 * power(2, least(auth_failures, 20))))"
+            " WHERE id = 1 AND coalesce(paused_until, '-infinity') <= clock_timestamp() RETURNING auth_failures",
+            static_cast<double>(first.count()), static_cast<double>(longest.count()), detail);
+        if (rows.empty()) return std::nullopt;
+        return rows[0][0].as<int>();
+    });
+}
+
+void ReminderQueue::account_recovered() {
+    on_connection("recording that Sinch works again", [&](pqxx::connection& c) {
+        pqxx::nontransaction txn(c);
+        exec_prepared(txn, "sr_account_recovered",
+                      "UPDATE sinch_rate_bucket SET auth_failures = 0, pause_reason = NULL, pause_detail = NULL"
+                      " WHERE id = 1 AND (auth_failures > 0 OR pause_reason IS NOT NULL)"
+                      " AND coalesce(paused_until, '-infinity') <= clock_timestamp()");
+    });
+}
+
+AccountState ReminderQueue::account_state() {
+    return on_connection("reading the Sinch account state", [&](pqxx::connection& c) {
+        pqxx::nontransaction txn(c);
+        const pqxx::result rows = exec_prepared(
+            txn, "sr_account_state",
+            "SELECT floor(extract(epoch FROM paused_until))::bigint, coalesce(pause_reason, ''),"
+            " coalesce(pause_detail, ''), auth_failures FROM sinch_rate_bucket WHERE id = 1");
+        AccountState state;
+        if (rows.empty()) return state;
+        if (!rows[0][0].is_null()) state.paused_until = instant_of(rows[0][0]);
+        state.pause_reason = rows[0][1].as<std::string>();
+        state.pause_detail = rows[0][2].as<std::string>();
+        state.auth_failures = rows[0][3].as<int>();
+        return state;
+    });
+}
+
+void ReminderQueue::record_orphan(std::int64_t reminder_id, const std::optional<std::string>& batch_id,
+                                  const std::string& client_reference) {
+    on_connection("recording an orphan batch", [&](pqxx::connection& c) {
+        pqxx::nontransaction txn(c);
+        txn.exec_params(
+            "INSERT INTO orphan_batches (reminder_id, batch_id, client_reference, found_by)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (reminder_id, batch_id) DO NOTHING",
+            reminder_id, batch_id, client_reference, m_owner);
+    });
+}
+
+OrphanWork ReminderQueue::claim_orphans(int limit, std::chrono::seconds lease_for) {
+    return on_connection("resolving orphan batches", [&](pqxx::connection& c) {
+        pqxx::work txn(c);
+        // The reminder row is locked too, so no claim or adoption changes it while this decides.
+        const pqxx::result rows = txn.exec_params(
+            "SELECT o.id, o.reminder_id, o.batch_id, o.client_reference, o.attempts,"
+            " floor(extract(epoch FROM r.created_at))::bigint, r.batch_id, r.status,"
+            " (a.status = 'active' AND a.revision = r.revision), r.lease_until"
+            " FROM orphan_batches o JOIN reminders r ON r.id = o.reminder_id"
+            " JOIN appointments a ON a.id = r.appointment_id"
+            " WHERE o.next_attempt_at <= now() ORDER BY o.next_attempt_at LIMIT $1"
+            " FOR UPDATE OF o, r SKIP LOCKED",
+            limit);
+        OrphanWork work;
+        for (const pqxx::row& row : rows) {
+            OrphanBatch orphan;
+            orphan.id = row[0].as<std::int64_t>();
+            orphan.reminder_id = row[1].as<std::int64_t>();
+            if (!row[2].is_null()) orphan.batch_id = row[2].as<std::string>();
+            orphan.client_reference = row[3].as<std::string>();
+            orphan.attempts = row[4].as<int>();
+            orphan.reminder_created_at = instant_of(row[5]);
+            const std::optional<std::string> recorded =
+                row[6].is_null() ? std::nullopt : std::optional(row[6].as<std::string>());
+            const std::string status = row[7].as<std::string>();
+            const bool current = row[8].as<bool>();
+            auto claim_for_call = [&](std::vector<OrphanBatch>& into) {
+                txn.exec_params("UPDATE orphan_batches SET attempts = attempts + 1,"
+                                " next_attempt_at = now() + make_interval(secs => $2) WHERE id = $1",
+                                orphan.id, static_cast<double>(lease_for.count()));
+                ++orphan.attempts;
+                into.push_back(orphan);
+            };
+            if (status == "scheduling" || (status == "cancelling" && !row[9].is_null())) {
+                // Another process is working on the reminder now: decide once it has recorded its outcome.
+                txn.exec_params("UPDATE orphan_batches SET next_attempt_at = greatest(now() + interval '5 s', $2)"
+                                " WHERE id = $1",
+                                orphan.id, row[9].is_null() ? std::optional<std::string>() : row[9].as<std::string>());
+                ++work.postponed;
+            } else if (!orphan.batch_id) {
+                claim_for_call(work.to_look_up);
+            } else if (recorded == orphan.batch_id) {
+                txn.exec_params("DELETE FROM orphan_batches WHERE id = $1", orphan.id);
+                ++work.already_recorded;
+            } else if (!recorded && current && (status == "pending" || status == "retrying" || status == "unknown")) {
+                // The reminder still needs its batch: this one is it.
+                txn.exec_params(
+                    "UPDATE reminders SET batch_id = $2, status = 'scheduled', next_attempt_at = NULL,"
+                    " last_error_code = NULL, last_error_text = NULL, last_http_status = NULL WHERE id = $1",
+                    orphan.reminder_id, *orphan.batch_id);
+                txn.exec_params("DELETE FROM orphan_batches WHERE id = $1", orphan.id);
+                ++work.adopted;
+            } else if (!recorded && (status == "cancelling" || status == "cancel_failed")) {
+                // Being cancelled without a known batch: the cancel reaches this one.
+                txn.exec_params("UPDATE reminders SET batch_id = $2 WHERE id = $1", orphan.reminder_id,
+                                *orphan.batch_id);
+                txn.exec_params("DELETE FROM orphan_batches WHERE id = $1", orphan.id);
+                ++work.adopted;
+            } else {
+                claim_for_call(work.to_cancel);
+            }
+        }
+        txn.commit();
+        return work;
+    });
+}
+
+void ReminderQueue::orphan_resolved(std::int64_t orphan_id) {
+    on_connection("resolving an orphan batch", [&](pqxx::connection& c) {
+        pqxx::nontransaction txn(c);
+        txn.exec_params("DELETE FROM orphan_batches WHERE id = $1", orphan_id);
+    });
+}
+
+void ReminderQueue::orphan_failed(std::int64_t orphan_id, const std::string& error, Instant next_attempt_at) {
+    on_connection("postponing an orphan batch", [&](pqxx::connection& c) {
+        pqxx::nontransaction txn(c);
+        txn.exec_params("UPDATE orphan_batches SET last_error = left($2, 1000), next_attempt_at = to_timestamp($3)"
+                        " WHERE id = $1",
+                        orphan_id, error, static_cast<long long>(next_attempt_at.time_since_epoch().count()));
     });
 }
 

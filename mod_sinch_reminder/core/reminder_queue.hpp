@@ -35,6 +35,37 @@ struct QueuedReminder {
     std::string callback_url;              // "" = the service plan's default
 };
 
+// The Sinch account as every process and node sees it (one row in PostgreSQL).
+struct AccountState {
+    std::optional<Instant> paused_until;  // set and in the future: nobody calls Sinch until then
+    std::string pause_reason;             // "rate_limited", "credentials_rejected", or ""
+    std::string pause_detail;             // what Sinch said, for staff and /health
+    int auth_failures = 0;                // refused credentials in a row (the backoff's exponent)
+    bool paused(Instant now) const { return paused_until && *paused_until > now; }
+};
+
+// What a take from the shared rate bucket gave.
+struct RateTake {
+    int tokens = 0;
+    std::chrono::milliseconds paused_for{0};  // > 0: the account is paused this much longer (no tokens)
+    bool account_troubled = false;            // a pause reason or refused credentials are recorded
+};
+
+// A batch created (or, with no batch_id, perhaps created) by a process that had lost its lease.
+struct OrphanBatch {
+    std::int64_t id = 0, reminder_id = 0;
+    std::optional<std::string> batch_id;
+    std::string client_reference;
+    Instant reminder_created_at;
+    int attempts = 0;
+};
+// What the dispatcher must still do about claimed orphans (the rest was settled in the claim itself).
+struct OrphanWork {
+    std::vector<OrphanBatch> to_cancel;   // the reminder has another batch or needs none: cancel at Sinch
+    std::vector<OrphanBatch> to_look_up;  // outcome unknown: list the client_reference's live batches
+    int adopted = 0, already_recorded = 0, postponed = 0;
+};
+
 class ReminderQueue {
   public:
     // Every operation on this one connection. NB: the lease must outlive the queue.
@@ -80,9 +111,35 @@ class ReminderQueue {
     bool cancel_failed(std::int64_t id, int http_status, const std::string& code, const std::string& text,
                        Instant next_attempt_at);
 
-    // Up to `wanted` tokens of the shared Sinch rate bucket (`per_second`, bursts up to `burst`): how many
-    // were taken (0 if less than one is left). `returning` unspent tokens taken earlier go back first.
-    int take_rate_tokens(double per_second, double burst, int wanted, int returning = 0);
+    // Fencing: right before a create or cancel at Sinch, checks that this owner still holds the reminder's
+    // lease and extends it by `lease_for`, in one statement. False (make no call) if the lease was lost or
+    // the account is paused.
+    bool fence(std::int64_t id, std::chrono::seconds lease_for);
+
+    // Up to `wanted` tokens of the shared Sinch rate bucket (`per_second`, bursts up to `burst`). None while
+    // the account is paused. `returning` unspent tokens taken earlier go back first.
+    RateTake take_rate_tokens(double per_second, double burst, int wanted, int returning = 0);
+
+    // Sinch asked every caller to wait (429 / Retry-After): no process calls it for `seconds`.
+    void pause_for_rate_limit(std::chrono::seconds seconds, const std::string& detail);
+    // Sinch refused the credentials: pause for first * 2^(failures so far), at most `longest`. Only the first
+    // refusal after a pause ended counts (calls that were in flight together are one probe). Returns the
+    // number of refusals in a row if this call started a new pause.
+    std::optional<int> pause_for_refused_credentials(std::chrono::seconds first, std::chrono::seconds longest,
+                                                     const std::string& detail);
+    // A call went through: forget refused credentials and the pause reason.
+    void account_recovered();
+    AccountState account_state();
+
+    // Records a batch this process created after it lost the reminder's lease (batch_id empty: the call's
+    // outcome is unknown), for resolve_orphans().
+    void record_orphan(std::int64_t reminder_id, const std::optional<std::string>& batch_id,
+                       const std::string& client_reference);
+    // Settles up to `limit` due orphans that need no Sinch call (adopt, or already recorded; postponed while
+    // another process holds the reminder) and claims the rest for `lease_for`.
+    OrphanWork claim_orphans(int limit, std::chrono::seconds lease_for);
+    void orphan_resolved(std::int64_t orphan_id);
+    void orphan_failed(std::int64_t orphan_id, const std::string& error, Instant next_attempt_at);
 
   private:
     std::vector<QueuedReminder> claim(const char* name, const std::string& sql, std::chrono::seconds horizon,

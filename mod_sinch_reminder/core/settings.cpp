@@ -116,6 +116,8 @@ Settings Settings::resolve(const SettingValues& v) {
     s.callback_secret = v.callback_secret.value_or("");
     s.delivery_report = v.delivery_report.value_or(s.public_base_url.empty() ? "none" : "per_recipient_final");
     s.reconcile_interval = v.reconcile_interval.value_or(std::chrono::minutes(5));
+    s.dispatch_workers = v.dispatch_workers.value_or(4);
+    s.lease_time = v.lease_time.value_or(std::chrono::seconds(45));
     s.callback_auth = v.callback_auth.value_or("hmac");
     s.retention = v.retention.value_or(std::chrono::hours(24 * 180));
     s.bookings_per_user_per_hour = v.bookings_per_user_per_hour.value_or(100);
@@ -190,6 +192,19 @@ std::vector<std::string> cross_directive_problems(const SettingValues& v, bool h
         }
     }
     return problems;
+}
+
+std::vector<std::string> cross_directive_warnings(const SettingValues& v, bool handler_mounted) {
+    std::vector<std::string> warnings;
+    if (!handler_mounted) return warnings;
+    const bool reports = v.delivery_report ? *v.delivery_report != "none" : v.public_base_url.has_value();
+    if (!v.from && !reports) {
+        warnings.push_back(
+            "SR0026: neither SinchReminderFrom nor delivery reports (SinchReminderPublicBaseUrl) are configured: "
+            "if the Sinch account has no default originator, Sinch accepts each batch and then aborts it (code 410); "
+            "reminders show 'scheduled' until reconciliation reads the batch's delivery report after its send time");
+    }
+    return warnings;
 }
 
 // --- parsers --------------------------------------------------------------------------------
@@ -376,6 +391,13 @@ std::chrono::seconds parse_retry_delay(const std::string& value) {
 }
 
 int parse_batches_per_second(const std::string& value) { return parse_whole_number(value, 1, 1000); }
+
+int parse_dispatch_workers(const std::string& value) { return parse_whole_number(value, 1, 256); }
+
+// Longer than one Sinch call (10 s timeout) plus a lookup, since the lease is extended before each call.
+std::chrono::seconds parse_lease_time(const std::string& value) {
+    return parse_duration_between(value, std::chrono::seconds(25), std::chrono::hours(1));
+}
 
 std::string parse_public_base_url(const std::string& value) {
     static const std::regex url(R"(https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/\-]*)?)");

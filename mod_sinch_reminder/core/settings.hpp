@@ -61,6 +61,8 @@ struct Settings {
     std::string callback_secret;      // "" = callbacks are authenticated by the token in their URL
     std::string delivery_report;      // none|summary|full|per_recipient|per_recipient_final
     std::chrono::seconds reconcile_interval{0};  // 0 = off
+    int dispatch_workers = 0;
+    std::chrono::seconds lease_time{0};
     std::string callback_auth;                   // hmac (the default) | url-token
     std::chrono::seconds retention{0};           // 0 = off: patient data is kept
     int bookings_per_user_per_hour = 0;          // 0 = no limit
@@ -75,6 +77,8 @@ struct Settings {
 // Problems that need several directives to see. `handler_mounted` says whether this server
 // serves the sinch-reminder handler (then a database, credentials and a time zone are required).
 std::vector<std::string> cross_directive_problems(const SettingValues& values, bool handler_mounted);
+// Combinations that work but that a sysadmin should hear about at `apache2 -t` (each starts with its log id).
+std::vector<std::string> cross_directive_warnings(const SettingValues& values, bool handler_mounted);
 
 // --- value parsers (each directive names one in settings.def); exposed for unit tests ---------
 std::string parse_identifier(const std::string& value);
@@ -102,6 +106,8 @@ std::string parse_public_base_url(const std::string& value);
 std::string read_callback_secret_file(const std::string& path);
 std::string parse_delivery_report(const std::string& value);
 std::chrono::seconds parse_reconcile_interval(const std::string& value);
+int parse_dispatch_workers(const std::string& value);
+std::chrono::seconds parse_lease_time(const std::string& value);
 std::string parse_callback_auth(const std::string& value);
 std::chrono::seconds parse_retention(const std::string& value);
 int parse_bookings_per_hour(const std::string& value);

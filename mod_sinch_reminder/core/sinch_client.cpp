@@ -38,6 +38,9 @@ constexpr const char* k_user_agent = "mod_sinch_reminder/" SR_MODULE_VERSION;
 constexpr std::size_t k_list_page_size = 100;  // Sinch's maximum
 constexpr int k_list_max_pages = 20;
 constexpr std::size_t k_max_error_text = 300;
+// How long a failed token fetch is answered from memory.
+constexpr std::chrono::seconds k_token_failure_memory_rejected{5};
+constexpr std::chrono::seconds k_token_failure_memory_retryable{1};
 // Refresh this long before the token expires (the SDK's margin), at most half its lifetime.
 constexpr std::chrono::seconds k_token_refresh_margin{60};
 constexpr std::chrono::seconds k_default_token_lifetime{3600};
@@ -291,6 +294,23 @@ std::string describe(const SinchResult& result) {
 
 }  // namespace
 
+AccountProblem account_problem(const SinchResult& result) noexcept {
+    if (result.http_status == 429) return AccountProblem::RateLimited;
+    if (result.outcome == SinchOutcome::Retryable && result.retry_after_seconds) return AccountProblem::RateLimited;
+    if (result.outcome != SinchOutcome::Rejected) return AccountProblem::None;
+    if (result.http_status == 401) return AccountProblem::CredentialsRejected;
+    if (result.http_status == 403) {
+        // 403s that are about this one request (contract §7); every other 403 (blocked_account, a refused
+        // token, ...) is about the account, and nothing was created.
+        static constexpr const char* k_about_the_request[] = {"batch_already_dispatched", "illegal_number_type",
+                                                              "unknown_group", "conflict_group_name"};
+        for (const char* code : k_about_the_request)
+            if (result.error_code == code) return AccountProblem::None;
+        return AccountProblem::CredentialsRejected;
+    }
+    return AccountProblem::None;
+}
+
 const char* to_string(SinchOutcome outcome) noexcept {
     switch (outcome) {
         case SinchOutcome::Ok:
@@ -436,6 +456,10 @@ std::optional<std::string> SinchClient::bearer_token(SinchResult& failure) {
         }
     }
     if (!m_token.empty() && m_now() < m_token_refresh_at) return m_token;
+    if (m_last_token_failure && m_now() < m_token_failure_until) {
+        failure = *m_last_token_failure;
+        return std::nullopt;
+    }
 
     m_token_fetch_in_progress = true;
     lock.unlock();
@@ -463,6 +487,11 @@ std::optional<std::string> SinchClient::bearer_token(SinchResult& failure) {
         m_last_token_failure.reset();
     } else {
         m_last_token_failure = result;
+        // Refused keys stay refused for a while; an unavailable auth server says when (Retry-After).
+        const auto remember = result.retry_after_seconds ? std::chrono::seconds(*result.retry_after_seconds)
+                              : result.outcome == SinchOutcome::Rejected ? k_token_failure_memory_rejected
+                                                                         : k_token_failure_memory_retryable;
+        m_token_failure_until = m_now() + remember;
     }
     m_token_fetched.notify_all();
     if (!result.ok()) {
@@ -622,6 +651,8 @@ SinchResult SinchClient::schedule(const ScheduleRequest& request) {
     valid = valid && set_member(json.get(), "body", json_stringn(request.body.data(), request.body.size()));
     valid = valid &&
             set_member(json.get(), "send_at", json_string(format_utc_iso_millis(request.send_at).c_str()));
+    if (valid && request.expire_at)
+        valid = set_member(json.get(), "expire_at", json_string(format_utc_iso_millis(*request.expire_at).c_str()));
     if (valid && !request.delivery_report.empty())
         valid = set_member(json.get(), "delivery_report", json_string(request.delivery_report.c_str()));
     if (valid && !request.client_reference.empty())
@@ -685,6 +716,35 @@ SinchResult SinchClient::update_send_at(const std::string& batch_id, Instant sen
     SinchResult result = execute(call, response);
     if (!result.ok()) return result;
     return with_batch(std::move(result), response.body, true, m_logger, "Sinch update_send_at: ");
+}
+
+SinchResult SinchClient::get_delivery_report(const std::string& batch_id) {
+    Call call("get_delivery_report", "GET", batch_url(batch_id) + "/delivery_report?type=summary",
+              "batch " + batch_id);
+    call.names_a_batch = true;
+    HttpResponse response;
+    SinchResult result = execute(call, response);
+    if (!result.ok()) return result;
+    const JsonPtr json = parse_json(response.body);
+    const json_t* statuses = json_object_get(json.get(), "statuses");
+    if (!json_is_array(statuses)) {
+        auto invalid = make_result(SinchOutcome::Retryable, response.status, "invalid_response",
+                                   "Sinch answered the delivery report without a readable status list");
+        m_logger.log(LogLevel::Error, k_log_invalid_response, "Sinch get_delivery_report " + call.context + ": " +
+                                                                  invalid.error_text);
+        return invalid;
+    }
+    for (std::size_t i = 0; i < json_array_size(statuses); ++i) {
+        const json_t* line = json_array_get(statuses, i);
+        DeliveryStatusCount status;
+        status.status = string_member(line, "status");
+        const json_t* code = json_object_get(line, "code");
+        const json_t* count = json_object_get(line, "count");
+        status.code = json_is_integer(code) ? static_cast<int>(json_integer_value(code)) : 0;
+        status.count = json_is_integer(count) ? static_cast<int>(json_integer_value(count)) : 0;
+        if (!status.status.empty()) result.statuses.push_back(std::move(status));
+    }
+    return result;
 }
 
 SinchResult SinchClient::find_by_client_reference(const std::string& client_reference,

@@ -50,8 +50,18 @@ struct ScheduleRequest {
     std::string body;              // message text (never logged)
     std::string client_reference;  // identifies this reminder revision; the key for lookups after Unknown
     Instant send_at;               // sent as "2026-11-29T13:00:00.000Z"
+    // Sinch gives up delivering after this (default and maximum: send_at + 3 days). The dispatcher sets the
+    // appointment's start, so a delayed SMS never arrives after the visit.
+    std::optional<Instant> expire_at;
     std::string delivery_report = "none";
     std::string callback_url;  // empty: not sent (the service plan's default applies)
+};
+
+// One line of a batch's delivery report: how many recipients have this status and code.
+struct DeliveryStatusCount {
+    std::string status;  // Queued, Dispatched, Delivered, Failed, Aborted, Rejected, Expired, Cancelled, ...
+    int code = 0;        // e.g. 0 delivered, 401 dispatched, 410 unmatched default originator
+    int count = 0;
 };
 
 // What we read back from a batch. MSISDNs come back without '+' ("15551234567").
@@ -73,6 +83,15 @@ enum class SinchOutcome {
 // "ok", "rejected", "retryable", "unknown", "not_found" (stable; used in logs and stored errors)
 const char* to_string(SinchOutcome outcome) noexcept;
 
+// What an answer says about the whole Sinch account rather than about one reminder.
+enum class AccountProblem {
+    None,
+    RateLimited,          // 429, or any answer with Retry-After: nobody may call for that long
+    CredentialsRejected,  // 401/403 from the SMS API or the token endpoint: nothing was created; retry later
+};
+struct SinchResult;
+AccountProblem account_problem(const SinchResult& result) noexcept;
+
 struct SinchResult {
     SinchOutcome outcome = SinchOutcome::Retryable;
     int http_status = 0;     // 0 when no HTTP response arrived
@@ -82,6 +101,7 @@ struct SinchResult {
     std::optional<int> retry_after_seconds;  // from Retry-After (seconds or HTTP date)
     std::optional<Batch> batch;              // the batch acted on; for lookups the newest live match
     std::vector<Batch> batches;              // lookups: every match, newest first
+    std::vector<DeliveryStatusCount> statuses;  // get_delivery_report
 
     bool ok() const noexcept { return outcome == SinchOutcome::Ok; }
 };
@@ -103,6 +123,8 @@ class SinchClient {
     SinchResult cancel_batch(const std::string& batch_id);
     // POST /xms/v1/{id}/batches/{batch_id} {"send_at": ...}
     SinchResult update_send_at(const std::string& batch_id, Instant send_at);
+    // GET /xms/v1/{id}/batches/{batch_id}/delivery_report?type=summary: `statuses` holds its lines.
+    SinchResult get_delivery_report(const std::string& batch_id);
     // GET /xms/v1/{id}/batches?client_reference=...&start_date=..., every page. Ok with an empty list when
     // nothing matches. NB: Sinch lists only batches created in the last 14 days.
     SinchResult find_by_client_reference(const std::string& client_reference, Instant created_since);
@@ -143,6 +165,8 @@ class SinchClient {
     bool m_token_fetch_in_progress = false;
     std::uint64_t m_token_fetch_generation = 0;  // bumped when a fetch finishes
     std::optional<SinchResult> m_last_token_failure;
+    // A refused or failed token fetch is answered from memory until then, instead of once per reminder.
+    std::chrono::steady_clock::time_point m_token_failure_until{};
     std::atomic<std::size_t> m_token_fetches{0};
 };
 

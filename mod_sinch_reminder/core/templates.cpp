@@ -30,13 +30,13 @@ const std::set<std::string> kTrustedRawKeys = {};
 // clang-format off
 const std::set<std::string>& contract_keys(Page page) {
     static const std::set<std::string> form = {
-        "page_title", "clinic_name", "time_zone", "time_zone_now", "lead_time_text", "form_action",
+        "page_title", "account_banner", "clinic_name", "time_zone", "time_zone_now", "lead_time_text", "form_action",
         "csrf_token", "has_errors", "errors", "message",
         "patient_name", "doctor_name", "phone", "appointment_date", "appointment_time", "value", "error",
         "phone_needs_confirmation", "phone_warning", "list_url",
         "has_doctor_choices", "doctor_choices", "name", "selected"};
     static const std::set<std::string> confirmation = {
-        "page_title", "clinic_name",
+        "page_title", "account_banner", "clinic_name",
         "appointment", "id", "patient_name", "doctor_name", "phone_e164", "local_time_text", "time_zone",
         "utc_text",
         "reminder", "batch_id", "status", "status_text", "is_problem",
@@ -46,9 +46,9 @@ const std::set<std::string>& contract_keys(Page page) {
         "has_history", "history", "has_audit", "audit", "when_text", "actor", "remote_addr", "action",
         "details_text", "actions", "csrf_token", "cancel_url", "reschedule_url", "reschedule_date",
         "reschedule_time", "has_errors", "errors"};
-    static const std::set<std::string> error = {"page_title", "status", "title", "message", "back_url"};
+    static const std::set<std::string> error = {"page_title", "account_banner", "status", "title", "message", "back_url"};
     static const std::set<std::string> list = {
-        "page_title", "clinic_name",
+        "page_title", "account_banner", "clinic_name",
         "filters", "from", "to", "q", "status",
         "appointments", "url", "patient_name", "doctor_name", "phone_masked", "local_time_text",
         "reminder_status", "reminder_status_text", "reminder_local_time_text", "is_problem",

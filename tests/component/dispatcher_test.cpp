@@ -29,7 +29,15 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
     CPPUNIT_TEST(testLostAnswerIsLookedUpAndAdoptedNotResent);
     CPPUNIT_TEST(testLeaseOfADeadProcessExpiresAndIsLookedUpFirst);
     CPPUNIT_TEST(testMissedSlotBecomesTooLateInsteadOfBeingSentLate);
-    CPPUNIT_TEST(testRateLimitDefersTheRestToTheNextPass);
+    CPPUNIT_TEST(testOnePassDrainsABacklogAtTheAccountsRate);
+    CPPUNIT_TEST(testRefusedCredentialsPauseTheAccountAndFailNothing);
+    CPPUNIT_TEST(testRefusedCredentialsBackOffExponentially);
+    CPPUNIT_TEST(testRateLimitAnswerPausesTheWholeAccount);
+    CPPUNIT_TEST(testCreateAfterTheLeaseWasLostIsCancelledAsAnOrphan);
+    CPPUNIT_TEST(testSlowAnswerAfterTheLeaseWasLostLeavesOneLiveBatch);
+    CPPUNIT_TEST(testOrphanIsAdoptedWhenTheReminderStillNeedsABatch);
+    CPPUNIT_TEST(testBatchExpiresAtTheAppointmentStart);
+    CPPUNIT_TEST(testUnknownOutcomeBacksOffExponentially);
     CPPUNIT_TEST(testCancelReachesSinchAndPendingRemindersNeverDo);
     CPPUNIT_TEST(testCancelDuringAnInFlightCreateStillCancelsTheBatch);
     CPPUNIT_TEST(testRescheduleLeavesExactlyOneLiveBatchAtTheNewTime);
@@ -79,7 +87,7 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         return sr::AppointmentStore(lease).create(a).appointment;
     }
 
-    sr::CreateResult store_claimed(const sr::NewAppointment& a, const sr::Dispatcher& d) {
+    sr::CreateResult store_claimed(const sr::NewAppointment& a, sr::Dispatcher& d) {
         sr::PgLease lease = m_pool->acquire();
         return sr::AppointmentStore(lease).create(a, d.booking_claim());
     }
@@ -163,9 +171,10 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         m_fake.add_fault(
             R"({"match":{"method":"POST","path_regex":"/batches$"},"latency_ms":1000,"count":1})");
         const sr::NewAppointment first = new_booking(sr::now_utc() + 1h);
+        const auto claim = d.booking_claim();  // as the adapter does: the token before the connection
         const sr::CreateResult created = [&] {
             sr::PgLease lease = pool.acquire();
-            return sr::AppointmentStore(lease).create(first, d.booking_claim());
+            return sr::AppointmentStore(lease).create(first, claim);
         }();
         auto slow = std::async(std::launch::async,
                                [&] { return d.hand_over_booked(created.appointment, first.reminder_body); });
@@ -183,17 +192,22 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         sr::PgLease lease = m_pool->acquire();
         sr::ReminderQueue queue(lease, "node-a:1");
         // A rate of 0.001/s refills nothing noticeable during the test.
-        CPPUNIT_ASSERT_EQUAL(3, queue.take_rate_tokens(0.001, 100, 3));
-        CPPUNIT_ASSERT_EQUAL(2, queue.take_rate_tokens(0.001, 100, 3));  // only 2 were left
-        CPPUNIT_ASSERT_EQUAL(0, queue.take_rate_tokens(0.001, 100, 3));
+        CPPUNIT_ASSERT_EQUAL(3, queue.take_rate_tokens(0.001, 100, 3).tokens);
+        CPPUNIT_ASSERT_EQUAL(2, queue.take_rate_tokens(0.001, 100, 3).tokens);  // only 2 were left
+        CPPUNIT_ASSERT_EQUAL(0, queue.take_rate_tokens(0.001, 100, 3).tokens);
         // Unspent tokens go back: 3 returned, 3 taken again, nothing more.
-        CPPUNIT_ASSERT_EQUAL(3, queue.take_rate_tokens(0.001, 100, 3, 3));
-        CPPUNIT_ASSERT_EQUAL(0, queue.take_rate_tokens(0.001, 100, 3));
-        CPPUNIT_ASSERT_EQUAL(
-            2, queue.take_rate_tokens(0.001, 100, 0, 2) + queue.take_rate_tokens(0.001, 100, 5));
+        CPPUNIT_ASSERT_EQUAL(3, queue.take_rate_tokens(0.001, 100, 3, 3).tokens);
+        CPPUNIT_ASSERT_EQUAL(0, queue.take_rate_tokens(0.001, 100, 3).tokens);
+        CPPUNIT_ASSERT_EQUAL(2, queue.take_rate_tokens(0.001, 100, 0, 2).tokens +
+                                    queue.take_rate_tokens(0.001, 100, 5).tokens);
         // The burst caps what a long idle time accumulates.
         sql("UPDATE sinch_rate_bucket SET tokens = 0, refilled_at = clock_timestamp() - interval '1 hour'");
-        CPPUNIT_ASSERT_EQUAL(4, queue.take_rate_tokens(10, 4, 100));
+        CPPUNIT_ASSERT_EQUAL(4, queue.take_rate_tokens(10, 4, 100).tokens);
+        // While the account is paused nothing is taken, and the take says for how long.
+        queue.pause_for_rate_limit(3s, "HTTP 429");
+        const sr::RateTake paused = queue.take_rate_tokens(10, 4, 100);
+        CPPUNIT_ASSERT_EQUAL(0, paused.tokens);
+        CPPUNIT_ASSERT(paused.paused_for > 2s && paused.paused_for <= 3s);
     }
 
     void testDueReminderIsHandedOverOnceWithItsStoredText() {
@@ -230,14 +244,14 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
 
     void testServerErrorIsRetriedWithBackoffAndThenScheduled() {
         const auto appointment = book(sr::now_utc() + 1h);
-        m_fake.add_fault(R"({"match":{"method":"POST","path_regex":"/batches$"},"status":503,"count":1,
-                             "headers":{"Retry-After":"120"}})");
+        m_fake.add_fault(R"({"match":{"method":"POST","path_regex":"/batches$"},"status":503,"count":1})");
         auto d = dispatcher(settings());
         CPPUNIT_ASSERT_EQUAL(1, d.run_once().retrying);
         auto reminder = reminder_of(appointment.id);
         CPPUNIT_ASSERT_EQUAL(std::string("retrying"), reminder.status);
         CPPUNIT_ASSERT(reminder.last_http_status == std::optional<int>(503));
-        CPPUNIT_ASSERT(*reminder.next_attempt_at >= sr::now_utc() + 110s);  // Retry-After honoured
+        CPPUNIT_ASSERT(*reminder.next_attempt_at >= sr::now_utc() + 20s);  // 30 s +- 20 %, then doubling
+        CPPUNIT_ASSERT(!d.account_state().paused(sr::now_utc()));  // no Retry-After: this reminder only
         CPPUNIT_ASSERT(d.run_once().idle());                                // not before its time
         sql("UPDATE reminders SET next_attempt_at = now()");
         CPPUNIT_ASSERT_EQUAL(1, d.run_once().scheduled);
@@ -249,15 +263,187 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
 
     void testRefusalIsFinalAndKeepsSinchsCode() {
         const auto appointment = book(sr::now_utc() + 1h);
-        m_fake.add_fault(R"({"match":{"method":"POST","path_regex":"/batches$"},"status":403,"count":1,
-                             "body":{"code":"blocked_account","text":"The account is blocked"}})");
+        m_fake.add_fault(R"({"match":{"method":"POST","path_regex":"/batches$"},"status":400,"count":1,
+                             "body":{"code":"syntax_constraint_violation","text":"bad recipient"}})");
         auto d = dispatcher(settings());
         CPPUNIT_ASSERT_EQUAL(1, d.run_once().failed);
         const auto reminder = reminder_of(appointment.id);
         CPPUNIT_ASSERT_EQUAL(std::string("failed"), reminder.status);
-        CPPUNIT_ASSERT(reminder.last_error_code == std::optional<std::string>("blocked_account"));
+        CPPUNIT_ASSERT(reminder.last_error_code == std::optional<std::string>("syntax_constraint_violation"));
         CPPUNIT_ASSERT(d.run_once().idle());
         CPPUNIT_ASSERT(m_logger.has_message_id("SR0401"));
+        CPPUNIT_ASSERT(!d.account_state().paused(sr::now_utc()));  // about this reminder, not the account
+    }
+
+    // 401, or a 403 about the account (blocked, refused token): nothing was created, so the reminder stays
+    // 'retrying'; every process stops calling until the backoff ends; the first call that works clears it.
+    void testRefusedCredentialsPauseTheAccountAndFailNothing() {
+        const auto first = book(sr::now_utc() + 1h);
+        const auto second = book(sr::now_utc() + 1h);
+        m_fake.add_fault(R"({"match":{"method":"POST","path_regex":"/batches$"},"status":403,"count":1,
+                             "body":{"code":"blocked_account","text":"The account is blocked"}})");
+        auto one_at_a_time = settings();
+        one_at_a_time.workers = 1;
+        one_at_a_time.pass_budget = 2s;  // ends inside the 5 s pause
+        auto d = dispatcher(one_at_a_time);
+        const auto report = d.run_once();
+        CPPUNIT_ASSERT_EQUAL(0, report.failed);
+        CPPUNIT_ASSERT_EQUAL(0, report.scheduled);
+        CPPUNIT_ASSERT(m_logger.has_message_id("SR0408"));
+        const auto reminder = reminder_of(first.id).status == "retrying" ? reminder_of(first.id) : reminder_of(second.id);
+        CPPUNIT_ASSERT_EQUAL(std::string("retrying"), reminder.status);
+        CPPUNIT_ASSERT(reminder.last_error_code == std::optional<std::string>("blocked_account"));
+        sr::ReminderQueue queue(*m_pool, "test");
+        const sr::AccountState account = queue.account_state();
+        CPPUNIT_ASSERT(account.paused(sr::now_utc()));
+        CPPUNIT_ASSERT_EQUAL(std::string("credentials_rejected"), account.pause_reason);
+        CPPUNIT_ASSERT_EQUAL(1, account.auth_failures);
+        const long calls = m_fake.stat("requests");
+        auto brief = settings("node-b:2");
+        brief.pass_budget = 1s;
+        CPPUNIT_ASSERT(dispatcher(brief).run_once().account_paused);  // no process calls Sinch meanwhile
+        CPPUNIT_ASSERT_EQUAL(calls, m_fake.stat("requests"));
+        sql("UPDATE sinch_rate_bucket SET paused_until = now() - interval '1 second'");
+        auto other_node = dispatcher(settings("node-b:2"));
+        CPPUNIT_ASSERT_EQUAL(2, other_node.run_once().scheduled);
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), reminder_of(first.id).status);
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), reminder_of(second.id).status);
+        const sr::AccountState recovered = queue.account_state();
+        CPPUNIT_ASSERT_EQUAL(std::string(""), recovered.pause_reason);
+        CPPUNIT_ASSERT_EQUAL(0, recovered.auth_failures);
+    }
+
+    // Probes while the keys stay refused double the pause; calls in flight together count once.
+    void testRefusedCredentialsBackOffExponentially() {
+        sr::ReminderQueue queue(*m_pool, "test");
+        CPPUNIT_ASSERT(queue.pause_for_refused_credentials(5s, 300s, "401") == std::optional<int>(1));
+        CPPUNIT_ASSERT(!queue.pause_for_refused_credentials(5s, 300s, "401"));  // same probe
+        auto pause_left = [&] { return *queue.account_state().paused_until - sr::now_utc(); };
+        CPPUNIT_ASSERT(pause_left() <= 5s);
+        sql("UPDATE sinch_rate_bucket SET paused_until = now()");
+        CPPUNIT_ASSERT(queue.pause_for_refused_credentials(5s, 300s, "401") == std::optional<int>(2));
+        CPPUNIT_ASSERT(pause_left() >= 8s && pause_left() <= 10s);
+        sql("UPDATE sinch_rate_bucket SET paused_until = now(), auth_failures = 12");
+        queue.pause_for_refused_credentials(5s, 300s, "401");
+        CPPUNIT_ASSERT(pause_left() >= 298s && pause_left() <= 300s);  // capped
+    }
+
+    // A 429 (or any Retry-After) stops every caller for that long; the pass waits and then drains.
+    void testRateLimitAnswerPausesTheWholeAccount() {
+        for (int i = 0; i < 3; ++i) book(sr::now_utc() + 1h);
+        m_fake.add_fault(R"({"match":{"method":"POST","path_regex":"/batches$"},"status":429,"count":1,
+                             "headers":{"Retry-After":"2"}})");
+        auto d = dispatcher(settings());
+        const auto started = std::chrono::steady_clock::now();
+        const auto report = d.run_once();
+        const auto took = std::chrono::steady_clock::now() - started;
+        CPPUNIT_ASSERT_EQUAL(3, report.scheduled);
+        CPPUNIT_ASSERT_EQUAL(0, report.failed);
+        CPPUNIT_ASSERT(took >= 1900ms);  // nobody called during the pause
+        CPPUNIT_ASSERT(m_logger.has_message_id("SR0407"));
+        CPPUNIT_ASSERT_EQUAL(3L, m_fake.stat("creates"));
+    }
+
+    // The fencing invariant: a process that loses its lease while Sinch answers slowly never leaves its
+    // batch live beside the one its successor created.
+    void testCreateAfterTheLeaseWasLostIsCancelledAsAnOrphan() {
+        auto short_lease = settings("node-a:1");
+        short_lease.lease_for = 1s;
+        auto stalled = dispatcher(short_lease);
+        const sr::NewAppointment wanted = new_booking(sr::now_utc() + 1h);
+        const sr::CreateResult booked = store_claimed(wanted, stalled);
+        std::this_thread::sleep_for(1500ms);  // node a stalls after its claim, before its create
+        auto other = dispatcher(settings("node-b:2"));
+        const auto taken_over = other.run_once();
+        CPPUNIT_ASSERT_EQUAL(1, taken_over.leases_released);
+        CPPUNIT_ASSERT_EQUAL(1, taken_over.scheduled);  // looked up: nothing yet, so node b created it
+        // Node a resumes and its create goes out: it cannot record it, so the batch is an orphan.
+        CPPUNIT_ASSERT_EQUAL(std::string(""), stalled.hand_over_booked(booked.appointment, wanted.reminder_body));
+        CPPUNIT_ASSERT(m_logger.has_message_id("SR0411"));
+        CPPUNIT_ASSERT_EQUAL(2L, m_fake.stat("creates"));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), live_batches());  // for a moment
+        const auto resolved = other.run_once();
+        CPPUNIT_ASSERT_EQUAL(1, resolved.orphans_cancelled);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), live_batches());
+        const auto reminder = reminder_of(booked.appointment.id);
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), reminder.status);
+        const JsonPtr batches = m_fake.batches();
+        for (std::size_t i = 0; i < json_array_size(batches.get()); ++i) {
+            const json_t* batch = json_array_get(batches.get(), i);
+            const bool canceled = json_is_true(json_object_get(batch, "canceled"));
+            CPPUNIT_ASSERT_EQUAL(sr::test::string_member(batch, "id") != *reminder.batch_id, canceled);
+        }
+    }
+
+    // The same stall while Sinch is answering: whichever way the race goes, one live batch remains.
+    void testSlowAnswerAfterTheLeaseWasLostLeavesOneLiveBatch() {
+        const auto appointment = book(sr::now_utc() + 1h);
+        m_fake.add_fault(R"({"match":{"method":"POST","path_regex":"/batches$"},"latency_ms":3000,"count":1})");
+        auto short_lease = settings("node-a:1");
+        short_lease.lease_for = 1s;
+        auto slow_node = std::async(std::launch::async, [&] { return dispatcher(short_lease).run_once(); });
+        std::this_thread::sleep_for(1500ms);
+        auto other = dispatcher(settings("node-b:2"));
+        other.run_once();
+        CPPUNIT_ASSERT_EQUAL(1, slow_node.get().lease_lost);
+        other.run_once();  // resolves the orphan
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), live_batches());
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), reminder_of(appointment.id).status);
+    }
+
+    // An orphan whose reminder still needs a batch (its successor's call failed) is adopted, not cancelled.
+    void testOrphanIsAdoptedWhenTheReminderStillNeedsABatch() {
+        const auto appointment = book(sr::now_utc() + 1h);
+        const auto reminder = reminder_of(appointment.id);
+        sr::ScheduleRequest request;
+        request.to_e164 = appointment.phone_e164;
+        request.body = "x";
+        request.client_reference = reminder.client_reference;
+        request.send_at = reminder.send_at;
+        const std::string batch = m_sinch->schedule(request).batch->id;
+        sql("UPDATE reminders SET status = 'retrying', next_attempt_at = now() + interval '1 hour'");
+        sr::ReminderQueue queue(*m_pool, "node-a:1");
+        queue.record_orphan(reminder.id, batch, reminder.client_reference);
+        const auto report = dispatcher(settings()).run_once();
+        CPPUNIT_ASSERT_EQUAL(1, report.orphans_adopted);
+        const auto adopted = reminder_of(appointment.id);
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), adopted.status);
+        CPPUNIT_ASSERT(adopted.batch_id == std::optional<std::string>(batch));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), live_batches());
+    }
+
+    // Sinch must not deliver after the visit: expire_at is the appointment's start (at most send_at + 3 days).
+    void testBatchExpiresAtTheAppointmentStart() {
+        const auto appointment = book(sr::now_utc() + 1h);
+        CPPUNIT_ASSERT_EQUAL(1, dispatcher(settings()).run_once().scheduled);
+        const JsonPtr batches = m_fake.batches();
+        const json_t* batch = json_array_get(batches.get(), 0);
+        CPPUNIT_ASSERT_EQUAL(sr::format_utc_iso_millis(appointment.starts_at),
+                             sr::test::string_member(batch, "expire_at"));
+        const sr::Instant send_at = sr::now_utc();
+        CPPUNIT_ASSERT(sr::reminder_expire_at(send_at, send_at + 10 * 24h) == send_at + 72h);
+        CPPUNIT_ASSERT(!sr::reminder_expire_at(send_at, send_at));
+    }
+
+    // An unknown outcome is looked up again later, with the same exponential backoff as retries.
+    void testUnknownOutcomeBacksOffExponentially() {
+        const auto appointment = book(sr::now_utc() + 1h);
+        m_fake.add_fault(R"({"match":{"method":"POST","path_regex":"/batches$"},"act_then_drop":true,"count":1})");
+        m_fake.add_fault(R"({"match":{"method":"GET","path_regex":"/batches$"},"status":503,"count":2})");
+        auto d = dispatcher(settings());
+        CPPUNIT_ASSERT_EQUAL(1, d.run_once().unknown);
+        auto reminder = reminder_of(appointment.id);
+        CPPUNIT_ASSERT_EQUAL(std::string("unknown"), reminder.status);
+        const auto first_wait = *reminder.next_attempt_at - sr::now_utc();
+        CPPUNIT_ASSERT(first_wait >= 20s && first_wait <= 37s);  // 30 s +- 20 % jitter
+        sql("UPDATE reminders SET next_attempt_at = now()");
+        CPPUNIT_ASSERT_EQUAL(1, d.run_once().unknown);  // the lookup failed again
+        reminder = reminder_of(appointment.id);
+        const auto second_wait = *reminder.next_attempt_at - sr::now_utc();
+        CPPUNIT_ASSERT(second_wait >= 44s && second_wait <= 73s);  // doubled
+        sql("UPDATE reminders SET next_attempt_at = now()");
+        CPPUNIT_ASSERT_EQUAL(1, d.run_once().adopted);  // found, never created twice
+        CPPUNIT_ASSERT_EQUAL(1L, m_fake.stat("creates"));
     }
 
     void testLostAnswerIsLookedUpAndAdoptedNotResent() {
@@ -312,22 +498,19 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         CPPUNIT_ASSERT(m_logger.has_message_id("SR0405"));
     }
 
-    void testRateLimitDefersTheRestToTheNextPass() {
+    // A pass keeps going at the account's rate instead of stopping at the first empty bucket.
+    void testOnePassDrainsABacklogAtTheAccountsRate() {
         for (int i = 0; i < 6; ++i) book(sr::now_utc() + 1h);
+        sql("UPDATE sinch_rate_bucket SET tokens = 0, refilled_at = clock_timestamp()");
         auto slow = settings();
-        slow.batches_per_second = 2;
+        slow.batches_per_second = 4;
         auto d = dispatcher(slow);
-        const auto first = d.run_once();
-        CPPUNIT_ASSERT(first.rate_limited);
-        CPPUNIT_ASSERT(first.scheduled >= 1 && first.scheduled <= 3);
-        CPPUNIT_ASSERT_EQUAL(6, first.scheduled + first.deferred);
-        int scheduled = first.scheduled;
-        for (int pass = 0; pass < 20 && scheduled < 6; ++pass) {
-            std::this_thread::sleep_for(600ms);
-            sql("UPDATE reminders SET next_attempt_at = NULL WHERE status = 'pending'");
-            scheduled += d.run_once().scheduled;
-        }
-        CPPUNIT_ASSERT_EQUAL(6, scheduled);
+        const auto started = std::chrono::steady_clock::now();
+        const auto report = d.run_once();
+        const auto took = std::chrono::steady_clock::now() - started;
+        CPPUNIT_ASSERT_EQUAL(6, report.scheduled);
+        CPPUNIT_ASSERT(!report.more_work);
+        CPPUNIT_ASSERT(took >= 1250ms);  // 6 tokens at 4/s from an empty bucket: never faster than the rate
         CPPUNIT_ASSERT_EQUAL(6L, m_fake.stat("creates"));
     }
 
@@ -361,11 +544,12 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         }
         auto other_node = dispatcher(settings("node-b:2"));
         CPPUNIT_ASSERT(other_node.run_once().idle());  // the create still holds it
-        const std::string batch =
-            m_sinch
-                ->schedule({appointment.phone_e164, "x", reminder_of(appointment.id).client_reference,
-                            sr::now_utc() + 1h, "none", ""})
-                .batch->id;
+        sr::ScheduleRequest request;
+        request.to_e164 = appointment.phone_e164;
+        request.body = "x";
+        request.client_reference = reminder_of(appointment.id).client_reference;
+        request.send_at = sr::now_utc() + 1h;
+        const std::string batch = m_sinch->schedule(request).batch->id;
         CPPUNIT_ASSERT(worker.scheduled(id, batch));  // recorded, but it stays 'cancelling'
         CPPUNIT_ASSERT_EQUAL(std::string("cancelling"), reminder_of(appointment.id).status);
         CPPUNIT_ASSERT_EQUAL(1, other_node.run_once().cancelled);
@@ -416,7 +600,7 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         std::set<std::string> appointment_ids;
         for (int i = 0; i < 60; ++i) appointment_ids.insert(book(sr::now_utc() + 1h).id);
         auto settings_a = settings("node-a:1"), settings_b = settings("node-b:2");
-        settings_a.claim_limit = settings_b.claim_limit = 7;
+        settings_a.workers = settings_b.workers = 3;
         auto node = [&](sr::DispatchSettings s) {
             auto d = dispatcher(s);
             int scheduled = 0;

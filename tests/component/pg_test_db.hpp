@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstdio>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -46,6 +47,7 @@ class CapturingLogger final : public Logger {
     bool enabled(LogLevel) const noexcept override { return true; }
     void log(LogLevel level, const char* message_id, const std::string& message) noexcept override {
         std::lock_guard<std::mutex> lock(m_mutex);
+        if (std::getenv("SR_TEST_LOG")) std::fprintf(stderr, "[%s] %s\n", message_id ? message_id : "", message.c_str());
         m_entries.push_back({level, message_id ? message_id : "", message});
     }
     bool contains(const std::string& fragment) const {

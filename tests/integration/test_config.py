@@ -45,6 +45,8 @@ INVALID_VALUES = [
     ("SinchReminderCallbackSecretFile", "/nonexistent/callback-secret", "cannot read '/nonexistent/callback-secret'"),
     ("SinchReminderDeliveryReport", "always", "must be one of none, summary, full, per_recipient"),
     ("SinchReminderReconcileInterval", "2d", "must be between 0s and 1d"),
+    ("SinchReminderDispatchWorkers", "0", "must be a whole number from 1 to 256"),
+    ("SinchReminderLeaseTime", "10s", "must be between 25s and 1h"),
     ("SinchReminderPublicBaseUrl", "http://clinic.example.org", "is plain HTTP"),
     ("SinchReminderSmsBaseUrl", "http://sms.example.org", "is plain HTTP"),
     ("SinchReminderCallbackAuth", "path", "must be hmac or url-token"),
@@ -75,6 +77,8 @@ VALID_VALUES = [
     ("SinchReminderCallbackSecretFile", "{secret_file}"),
     ("SinchReminderDeliveryReport", "per_recipient\nSinchReminderCallbackAuth url-token"),
     ("SinchReminderReconcileInterval", "0"),
+    ("SinchReminderDispatchWorkers", "32"),
+    ("SinchReminderLeaseTime", "2m"),
     ("SinchReminderCallbackAuth", "hmac"),
     ("SinchReminderRetention", "off"),
     ("SinchReminderBookingsPerUserPerHour", "0"),
@@ -113,6 +117,17 @@ class ConfigTest(HttpdTestCase):
                 self.assertNotEqual(rc, 0, output)
                 self.assertIn(f"{directive}: ", output)
                 self.assertIn(message, output)
+
+    def test_no_sender_and_no_delivery_reports_warns_at_configtest(self):
+        # Sinch would accept each batch and abort it (410) if the account has no default originator.
+        rc, output = self.configtest("\n".join(VALID + [MOUNT]))
+        self.assertEqual(rc, 0, output)
+        self.assertIn("SR0026", output)
+        for enough in ("SinchReminderFrom +12025550100", "SinchReminderPublicBaseUrl https://clinic.example.org"):
+            with self.subTest(enough):
+                rc, output = self.configtest("\n".join(VALID + [enough, MOUNT]))
+                self.assertEqual(rc, 0, output)
+                self.assertNotIn("SR0026", output)
 
     def test_directives_are_refused_inside_location(self):
         rc, output = self.configtest("\n".join(VALID) + '\n<Location "/appointment">\n'

@@ -283,7 +283,9 @@ class ReconciliationTest(DeliveryCase):
     def test_a_moved_send_time_at_sinch_is_flagged(self):
         appointment, batch_id = self.book()
         moved = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)
-        sinch_api(self.fake, "POST", f"/batches/{batch_id}", {"send_at": iso_ms(moved)})
+        # Moved past the appointment, so expire_at (the appointment's start) has to move too.
+        sinch_api(self.fake, "POST", f"/batches/{batch_id}",
+                  {"send_at": iso_ms(moved), "expire_at": iso_ms(moved + datetime.timedelta(hours=1))})
         self.recheck_now(appointment)
         self.assertTrue(wait_until(lambda: self.delivery(appointment)["attention"], 20), "not flagged")
         self.assertIn("Sinch will send batch", self.delivery(appointment)["attention"])

@@ -66,7 +66,10 @@ Every point that contract.md marks UNCONFIRMED, and what this fake does:
    milliseconds are truncated.  Anything else -> 400
    ``syntax_invalid_parameter_format``.
 4. API-side rate limits / 429 + Retry-After: none by default; inject them
-   with a fault rule (``status: 429`` and ``headers: {"Retry-After": "1"}``).
+   with a fault rule (``status: 429`` and ``headers: {"Retry-After": "1"}``),
+   or account-wide with ``POST /_fake/rate_limit`` (every /xms request answers
+   429 for a while; the token endpoint is a separate service and is not
+   limited).
 5. How far ahead ``send_at`` may lie: no limit.  ``send_at`` in the past is
    accepted and the batch is dispatched at once.
 6. ``expire_at`` > ``send_at`` + 3 days: ``--expire-policy reject`` (default)
@@ -142,8 +145,13 @@ Every point that contract.md marks UNCONFIRMED, and what this fake does:
     ``syntax_invalid_parameter_format`` ("Invalid MSISDN ...").  Duplicates in
     ``to`` are collapsed (first occurrence kept).  ``from``: numeric senders
     are normalised the same way (1..15 digits); alphanumeric senders are 1..11
-    printable ASCII characters and echoed unchanged.  ``from`` is optional
-    (no default originator is modelled; it is simply omitted).
+    printable ASCII characters and echoed unchanged.  ``from`` is optional.
+    By default the service plan has a default originator, so a batch without
+    ``from`` is sent normally (``from`` is omitted from the answer).  With
+    ``--no-default-originator`` (or config ``default_originator: false``) such
+    a batch is still accepted (201), but once dispatched its recipients get
+    ``Aborted``/410 ("Unmatched default originator", contract 6.3) instead of
+    ``Dispatched``/401.
 20. ``type``: absent or ``mt_text``; ``mt_binary``/``mt_media``/anything else
     -> 400 ``syntax_invalid_parameter_format``.  Unknown request fields are
     ignored.  ``parameters``: object of objects of strings, keys
@@ -582,6 +590,13 @@ class Fake:
         modes = args.auth_modes
         self.project_enabled = modes in ("both", "project")
         self.plan_enabled = modes in ("both", "service-plan")
+        # Set by FakeServer: called (from any thread) with a fault rule id, or None for all rules, to let
+        # the requests held by `hold` rules go on.
+        self.on_release = None
+        # Fault rule id -> requests it holds now (kept by FakeServer).  Its own lock: the event loop must not
+        # wait for self.lock, which a control call may hold for long.
+        self.held_now = collections.Counter()
+        self.held_lock = threading.Lock()
         self.reset()
 
     # ---- state ----
@@ -594,6 +609,7 @@ class Fake:
                 "cancel_dispatched_status": a.cancel_dispatched_status,
                 "default_callback_url": a.default_callback_url,
                 "seed": a.seed,
+                "default_originator": getattr(a, "default_originator", True),
             }
             self.rng = random.Random(a.seed)
             self.offset_ms = 0
@@ -605,9 +621,53 @@ class Fake:
             self.faults = []
             self.fault_seq = 0
             self.stats = collections.Counter()
+            self.creates_by_ref = collections.Counter()
+            self.revoked_until = None      # monotonic deadline (math.inf: until restored); None: keys work
+            self.rate_limit_until = None   # monotonic deadline of an account-wide 429; None: off
+            self.rate_limit_retry_after = None
+        release = self.on_release
+        if release is not None:
+            release(None)  # held requests go on
 
     def now_ms(self):
         return int(time.time() * 1000) + self.offset_ms
+
+    # ---- account-wide states (real clock) ----
+    def keys_revoked(self):
+        """True while the credentials are revoked (POST /_fake/credentials)."""
+        until = self.revoked_until
+        if until is None:
+            return False
+        if time.monotonic() < until:
+            return True
+        with self.lock:
+            if self.revoked_until == until:
+                self.revoked_until = None
+        return False
+
+    def rate_limit_response(self, path):
+        """The 429 every /xms request gets while an account-wide rate limit is on, else None."""
+        until = self.rate_limit_until
+        if until is None or not path.startswith("/xms/"):
+            return None
+        left = until - time.monotonic()
+        if left <= 0:
+            with self.lock:
+                if self.rate_limit_until == until:
+                    self.rate_limit_until = None
+            return None
+        retry_after = self.rate_limit_retry_after
+        if retry_after is None:
+            retry_after = max(1, math.ceil(left))
+        self.stats["rate_limited"] += 1
+        return Response(429, {"code": "too_many_requests", "text": "account rate limit exceeded"},
+                        {"Retry-After": str(retry_after)})
+
+    @staticmethod
+    def _remaining(until):
+        if until is None:
+            return None
+        return None if until == math.inf else max(0.0, round(until - time.monotonic(), 3))
 
     # ---- request log ----
     def record(self, method, path, query, headers, body):
@@ -639,8 +699,8 @@ class Fake:
         out = {"seq": r["seq"], "method": r["method"], "path": r["path"], "query": r["query"],
                "query_params": {k: v[-1] for k, v in parse_query(r["query"]).items()},
                "headers": r["headers"], "body": text, "json": js, "status": r["status"],
-               "at": fmt_ms(r["at_ms"]), "real_at": r["real_at"]}
-        for k in ("fault", "dropped"):
+               "at": fmt_ms(r["at_ms"]), "real_at": r["real_at"], "answered_at": r.get("answered_at")}
+        for k in ("fault", "dropped", "held", "rate_limited"):
             if k in r:
                 out[k] = r[k]
         return out
@@ -686,22 +746,41 @@ class Fake:
         if not isinstance(headers, dict):
             raise ValueError("'headers' must be an object")
         drop = bool(rule.get("act_then_drop", False))
-        if status is None and not drop and not latency:
-            raise ValueError("a fault rule needs 'status', 'act_then_drop' or 'latency_ms'")
+        hold = bool(rule.get("hold", False))
+        hold_max = rule.get("hold_max_ms")
+        if hold_max is not None and (not isinstance(hold_max, (int, float)) or isinstance(hold_max, bool)
+                                     or hold_max < 0):
+            raise ValueError("'hold_max_ms' must be null or a number >= 0")
+        act_first = bool(rule.get("act_first", False))
+        if status is None and not drop and not latency and not hold:
+            raise ValueError("a fault rule needs 'status', 'act_then_drop', 'latency_ms' or 'hold'")
         with self.lock:
             self.fault_seq += 1
             f = {"id": self.fault_seq, "match": m, "methods": [x.upper() for x in methods] if methods else None,
                  "re": compiled, "status": status, "has_body": "body" in rule, "body": rule.get("body"),
                  "headers": {str(k): str(v) for k, v in headers.items()}, "probability": float(prob),
                  "count": count, "skip": skip, "latency_ms": latency, "act_then_drop": drop,
-                 "shape": shape, "fired": 0, "matched": 0}
+                 "shape": shape, "fired": 0, "matched": 0, "hold": hold, "hold_max_ms": hold_max,
+                 "act_first": act_first}
             self.faults.append(f)
             return f["id"]
 
-    @staticmethod
-    def fault_public(f):
-        return {k: f[k] for k in ("id", "match", "status", "body", "headers", "probability", "count",
-                                  "skip", "latency_ms", "act_then_drop", "shape", "fired", "matched")}
+    def fault_public(self, f):
+        out = {k: f[k] for k in ("id", "match", "status", "body", "headers", "probability", "count",
+                                 "skip", "latency_ms", "act_then_drop", "shape", "fired", "matched",
+                                 "hold", "hold_max_ms", "act_first")}
+        with self.held_lock:
+            out["held"] = self.held_now.get(f["id"], 0)
+        return out
+
+    def release_held(self, rule_id):
+        """Lets the requests that `hold` rules hold now go on (rule_id None: every rule's); returns how many."""
+        with self.held_lock:
+            n = sum(self.held_now.values()) if rule_id is None else self.held_now.get(rule_id, 0)
+        release = self.on_release
+        if release is not None:
+            release(rule_id)
+        return n
 
     def pick_fault(self, method, path, query, body):
         with self.lock:
@@ -793,7 +872,11 @@ class Fake:
             cid, csec = form["client_id"][-1], (form.get("client_secret") or [""])[-1]
         if not (self.project_enabled and cid is not None
                 and hmac.compare_digest(cid.encode(), self.args.key_id.encode())
-                and hmac.compare_digest((csec or "").encode(), self.args.key_secret.encode())):
+                and hmac.compare_digest((csec or "").encode(), self.args.key_secret.encode())
+                and not self.keys_revoked()):
+            if self.keys_revoked():
+                with self.lock:
+                    self.stats["revoked_rejections"] += 1
             return Response(401, {"error": "invalid_client", "error_description": "Client authentication failed"},
                             {"WWW-Authenticate": 'Basic realm="sinch"'})
         grant = (form.get("grant_type") or [None])[-1]
@@ -814,6 +897,13 @@ class Fake:
 
         def unauthorized(text, www='Bearer realm="sinch"'):
             return ApiError(401, "unauthorized", text, {"WWW-Authenticate": www})
+
+        if token is not None and self.keys_revoked() and (
+                (self.project_enabled and ident == self.args.project_id)
+                or (self.plan_enabled and ident == self.args.service_plan_id)):
+            self.stats["revoked_rejections"] += 1
+            # Not "expired": a new token would not help, the key itself is revoked.
+            raise unauthorized("the access key or API token has been revoked", 'Bearer error="invalid_token"')
 
         if self.project_enabled and ident == self.args.project_id:
             if token is None:
@@ -845,9 +935,12 @@ class Fake:
             b["dispatched"] = True
             at = max(self.eff_send(b), b["created_at"])
             b["dispatched_at"] = at
+            # Without a sender Sinch uses the plan's default originator; with none it aborts the message.
+            no_sender = b["from"] is None and not self.config["default_originator"]
+            status, code = ("Aborted", 410) if no_sender else ("Dispatched", 401)
             for r in b["recipients"].values():
                 if r["status"] == "Queued":
-                    r.update(status="Dispatched", code=401, at=at)
+                    r.update(status=status, code=code, at=at)
 
     def render(self, b):
         out = {"id": b["id"], "to": list(b["to"])}
@@ -953,6 +1046,8 @@ class Fake:
         self.batches[bid] = b
         self.refresh(b, now)
         self.stats["creates"] += 1
+        if b["client_reference"] is not None:
+            self.creates_by_ref[b["client_reference"]] += 1
         return Response(201, self.render(b))
 
     def op_get(self, bid):
@@ -1279,6 +1374,7 @@ class Fake:
         segs = path.split("/")[2:]  # after '', '_fake'
         name = segs[0] if segs else ""
         arg = urllib.parse.unquote(segs[1]) if len(segs) > 1 else None
+        sub = segs[2] if len(segs) > 2 else None
         try:
             if name == "health" and method in ("GET", "HEAD"):
                 return Response(200, {"ok": True, "now": fmt_ms(self.now_ms())})
@@ -1332,7 +1428,72 @@ class Fake:
                     st["canceled_batches"] = sum(1 for b in self.batches.values() if b["canceled"])
                     st["live_tokens"] = sum(1 for t in self.tokens.values() if t["expires_at"] > now)
                     st["now"] = fmt_ms(now)
+                    st["rate_limited"] = self.stats.get("rate_limited", 0)
+                    st["revoked_rejections"] = self.stats.get("revoked_rejections", 0)
+                    st["client_references"] = len(self.creates_by_ref)
+                    st["duplicate_client_references"] = sum(1 for n in self.creates_by_ref.values() if n > 1)
+                    st["max_creates_per_client_reference"] = max(self.creates_by_ref.values(), default=0)
                 return Response(200, st)
+            if name == "client_references" and method == "GET" and arg is None:
+                # Per client_reference: batches created (201 creates) and what became of them.
+                with self.lock:
+                    now = self.now_ms()
+                    out = {ref: {"creates": n, "batches": 0, "live": 0, "canceled": 0, "dispatched": 0}
+                           for ref, n in self.creates_by_ref.items()}
+                    for b in self.batches.values():
+                        ref = b["client_reference"]
+                        if ref is None:
+                            continue
+                        self.refresh(b, now)
+                        e = out.setdefault(ref, {"creates": 0, "batches": 0, "live": 0, "canceled": 0,
+                                                 "dispatched": 0})
+                        e["batches"] += 1
+                        if b["canceled"]:
+                            e["canceled"] += 1
+                        elif b["dispatched"]:
+                            e["dispatched"] += 1
+                        else:
+                            e["live"] += 1
+                return Response(200, out)
+            if name == "credentials" and arg is None:
+                if method == "POST":
+                    data = js()
+                    revoked = data.get("revoked")
+                    seconds = data.get("seconds")
+                    if not isinstance(revoked, bool):
+                        raise ValueError("'revoked' must be true or false")
+                    if seconds is not None and (not isinstance(seconds, (int, float)) or isinstance(seconds, bool)
+                                                or seconds <= 0):
+                        raise ValueError("'seconds' must be a number > 0")
+                    with self.lock:
+                        if not revoked:
+                            self.revoked_until = None
+                        else:
+                            self.revoked_until = math.inf if seconds is None else time.monotonic() + seconds
+                if method in ("GET", "POST"):
+                    revoked = self.keys_revoked()
+                    return Response(200, {"revoked": revoked,
+                                          "remaining_s": self._remaining(self.revoked_until) if revoked else None})
+            if name == "rate_limit" and arg is None:
+                if method == "POST":
+                    data = js()
+                    seconds = data.get("seconds")
+                    retry_after = data.get("retry_after")
+                    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+                        raise ValueError("'seconds' must be a number >= 0 (0 ends the rate limit)")
+                    if retry_after is not None and not (is_int(retry_after) and retry_after >= 0):
+                        raise ValueError("'retry_after' must be null or an integer >= 0")
+                    with self.lock:
+                        self.rate_limit_until = time.monotonic() + seconds if seconds > 0 else None
+                        self.rate_limit_retry_after = retry_after
+                if method in ("GET", "POST"):
+                    until = self.rate_limit_until
+                    left = self._remaining(until)
+                    active = left is not None and left > 0
+                    return Response(200, {"active": active, "remaining_s": left if active else None,
+                                          "retry_after": self.rate_limit_retry_after if active else None})
+            if name == "release" and method == "POST" and arg is None:
+                return Response(200, {"released": self.release_held(None)})
             if name == "reset" and method == "POST" and arg is None:
                 self.reset()
                 return Response(200, {"reset": True})
@@ -1340,13 +1501,24 @@ class Fake:
                 if method == "GET" and arg is None:
                     with self.lock:
                         return Response(200, [self.fault_public(f) for f in self.faults])
-                if method == "DELETE":
+                if method == "DELETE" and sub is None:
                     with self.lock:
                         if arg is None:
-                            self.faults.clear()
+                            gone = self.faults
+                            self.faults = []
                         else:
+                            gone = [f for f in self.faults if str(f["id"]) == arg]
                             self.faults = [f for f in self.faults if str(f["id"]) != arg]
+                    for f in gone:  # a deleted hold rule lets its requests go on
+                        if f["hold"]:
+                            self.release_held(f["id"])
                     return Response(200, {"cleared": True})
+                if method == "POST" and arg is not None and sub == "release":
+                    with self.lock:
+                        known = any(str(f["id"]) == arg for f in self.faults)
+                    if not known:
+                        return Response(404, {"error": f"no fault rule {arg}"})
+                    return Response(200, {"released": self.release_held(int(arg))})
                 if method == "POST" and arg is None:
                     data = js()
                     rules = data if isinstance(data, list) else [data]
@@ -1395,6 +1567,8 @@ class Fake:
                             elif k == "seed" and (v is None or is_int(v)):
                                 self.config[k] = v
                                 self.rng = random.Random(v)
+                            elif k == "default_originator" and isinstance(v, bool):
+                                self.config[k] = v
                             else:
                                 raise ValueError(f"bad config item {k!r}: {v!r}")
                 if method in ("GET", "POST"):
@@ -1418,6 +1592,7 @@ class Fake:
         kind = data.get("kind", "recipient")
         if kind not in ("recipient", "batch"):
             raise ValueError("'kind' must be 'recipient' or 'batch'")
+        explicit = "status" in data
         status = data.get("status", "Delivered")
         if status not in DELIVERY_STATUSES:
             raise ValueError(f"'status' must be one of {', '.join(DELIVERY_STATUSES)}")
@@ -1440,7 +1615,10 @@ class Fake:
             else:
                 targets = list(b["recipients"])
             for m in targets:
-                b["recipients"][m].update(status=status, code=code, at=now)
+                r = b["recipients"][m]
+                if not explicit and (r["status"], r["code"]) == ("Aborted", 410):
+                    continue  # aborted for want of a sender: it can never be delivered
+                r.update(status=status, code=code, at=now)
             url = data.get("url") or b["callback_url"] or self.config["default_callback_url"]
             payloads = []
             if "payload" in data:
@@ -1910,7 +2088,7 @@ class _Conn(asyncio.Protocol):
             finally:
                 lock.release()
             if resp is not None:
-                self._respond(req, resp)
+                self._respond(req, resp, rec)
             else:
                 self._go(self._fault(req, rec, rule))
         except Exception:  # noqa: BLE001 - never kill the connection silently
@@ -1921,6 +2099,11 @@ class _Conn(asyncio.Protocol):
         fake = self.fake
         with fake.lock:
             rec = fake.record(req.method, req.path, req.query, req.headers, req.body)
+            resp = fake.rate_limit_response(req.path)
+            if resp is not None:  # an account-wide 429 comes before any fault rule
+                rec["status"] = resp.status
+                rec["rate_limited"] = True
+                return rec, None, resp
             rule = fake.pick_fault(req.method, req.path, req.query, req.body)
             if rule is not None:
                 rec["fault"] = rule["id"]
@@ -1933,7 +2116,7 @@ class _Conn(asyncio.Protocol):
         try:
             rec, rule, resp = await self.loop.run_in_executor(self.server.pool, self._record_and_act, req)
             if resp is not None:
-                self._respond(req, resp)
+                self._respond(req, resp, rec)
             else:
                 await self._fault(req, rec, rule)
         except Exception:  # noqa: BLE001
@@ -1951,22 +2134,32 @@ class _Conn(asyncio.Protocol):
 
     async def _fault(self, req, rec, rule):
         try:
-            if rule["latency_ms"]:
-                await asyncio.sleep(rule["latency_ms"] / 1000.0)
-            if rule["act_then_drop"]:
+            resp = None
+            if rule["act_first"]:  # the operation happens on arrival; only the answer waits
                 resp = await self._call_api(req)
                 rec["status"] = resp.status
+            if rule["latency_ms"]:
+                await asyncio.sleep(rule["latency_ms"] / 1000.0)
+            if rule["hold"]:
+                rec["held"] = True
+                await self.server.hold(rule)
+            if rule["act_then_drop"]:
+                if resp is None:
+                    resp = await self._call_api(req)
+                    rec["status"] = resp.status
                 rec["dropped"] = True
+                rec["answered_at"] = time.time()
                 self._close()  # flushes earlier answers, then FIN without answering this one
                 return
             if rule["status"] is not None:
                 resp = self.fake.fault_response(rule)
                 rec["status"] = resp.status
-                self._respond(req, resp)
+                self._respond(req, resp, rec)
                 return
-            resp = await self._call_api(req)
-            rec["status"] = resp.status
-            self._respond(req, resp)
+            if resp is None:
+                resp = await self._call_api(req)
+                rec["status"] = resp.status
+            self._respond(req, resp, rec)
         except Exception:  # noqa: BLE001
             self._crash(req)
 
@@ -1991,7 +2184,9 @@ class _Conn(asyncio.Protocol):
             self._process()
 
     # ---- answers ----
-    def _respond(self, req, resp):
+    def _respond(self, req, resp, rec=None):
+        if rec is not None:
+            rec["answered_at"] = time.time()  # real clock, like real_at
         if self.closed:
             return  # the client is gone; the request has still been acted on, as before
         close = req.close or resp.close
@@ -2067,6 +2262,44 @@ class FakeServer:
         self.loop = None
         self.stopping = None
         self.stop_requested = False
+        self.holds = {}  # fault rule id -> asyncio.Event the requests it holds now wait for (loop thread only)
+        fake.on_release = self.release
+
+    def release(self, rule_id):
+        """Lets the requests held by one `hold` rule (None: by all) go on; callable from any thread."""
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._release, rule_id)
+
+    def _release(self, rule_id):
+        for rid in list(self.holds) if rule_id is None else [rule_id]:
+            ev = self.holds.pop(rid, None)
+            if ev is not None:
+                ev.set()
+
+    async def hold(self, rule):
+        """Waits until the rule's held requests are released, or hold_max_ms has passed."""
+        rid = rule["id"]
+        ev = self.holds.get(rid)
+        if ev is None:
+            ev = self.holds[rid] = asyncio.Event()
+        fake = self.fake
+        with fake.held_lock:
+            fake.held_now[rid] += 1
+        try:
+            limit = rule["hold_max_ms"]
+            if limit is None:
+                await ev.wait()
+            else:
+                try:
+                    await asyncio.wait_for(ev.wait(), limit / 1000.0)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            with fake.held_lock:
+                fake.held_now[rid] -= 1
+                if fake.held_now[rid] <= 0:
+                    del fake.held_now[rid]
 
     def stop(self):
         """Ends run(); callable from any thread."""
@@ -2141,6 +2374,9 @@ def build_arg_parser():
     ap.add_argument("--seed", type=int, default=0, help="seed of the fault-probability RNG (default 0)")
     ap.add_argument("--max-recorded", type=int, default=100_000,
                     help="keep at most this many recorded requests (default 100000)")
+    ap.add_argument("--no-default-originator", dest="default_originator", action="store_false",
+                    help="the service plan has no default originator: batches without 'from' are accepted "
+                         "but their recipients end Aborted/410 once dispatched")
     ap.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT_S,
                     help=f"close keep-alive connections idle this many seconds (default {IDLE_TIMEOUT_S})")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")

@@ -1342,6 +1342,279 @@ class ControlTest(FakeTestCase):
         self.assertEqual(self.fake.ctl("GET", "/_fake/stats")["creates"], 200)
 
 
+# ============================================================================================
+# what the dispatcher tests need: stalls, no default originator, revoked keys, account-wide 429,
+# counts per client_reference
+# ============================================================================================
+
+class DispatcherSupportTest(FakeTestCase):
+    BODY = {"to": ["+15551234567"], "from": "+15557654321", "body": "x", "send_at": "2099-01-01T00:00:00Z"}
+
+    def create_async(self, results, key, body=None, token=None, ident=None):
+        """Sends a create in a thread; the answer lands in results[key]."""
+        tok = token if token is not None else self.get_token()
+
+        def run():
+            try:
+                results[key] = self.api("POST", "/batches", body or self.BODY, token=tok, ident=ident)
+            except Exception as e:  # noqa: BLE001
+                results[key] = e
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t
+
+    def fault(self, fid):
+        return next(f for f in self.fake.ctl("GET", "/_fake/faults") if f["id"] == fid)
+
+    def wait_held(self, fid, n, timeout=5):
+        deadline = time.monotonic() + timeout
+        while self.fault(fid)["held"] != n:
+            if time.monotonic() > deadline:
+                self.fail(f"rule {fid} holds {self.fault(fid)['held']} requests, not {n}")
+            time.sleep(0.02)
+
+    # -- stalls and per-endpoint latency --
+    def test_latency_per_endpoint_leaves_other_calls_fast(self):
+        tok = self.get_token()
+        self.fake.ctl("POST", "/_fake/faults", {"match": {"method": "POST", "path_regex": "/batches$"},
+                                                "latency_ms": 400})
+        t0 = time.monotonic()
+        b = self.api("POST", "/batches", dict(self.BODY, client_reference="slow"), token=tok)
+        took = time.monotonic() - t0
+        self.assertEqual(b.status, 201)
+        self.assertGreaterEqual(took, 0.39)
+        t0 = time.monotonic()
+        self.assertEqual(self.api("GET", f"/batches/{b.json['id']}", token=tok).status, 200)
+        self.assertEqual(self.api("GET", "/batches?client_reference=slow", token=tok).json["count"], 1)
+        self.assertLess(time.monotonic() - t0, 0.3)
+        rec = self.fake.ctl("GET", "/_fake/requests?method=POST&path_regex=/batches$")[-1]
+        # arrival and answer on the real clock, sub-second
+        self.assertGreaterEqual(rec["answered_at"] - rec["real_at"], 0.39)
+        self.assertNotEqual(rec["real_at"], int(rec["real_at"]))
+
+    def test_hold_until_released(self):
+        fid = self.fake.ctl("POST", "/_fake/faults", {"match": {"method": "POST", "path_regex": "/batches$"},
+                                                      "hold": True})["id"]
+        out = {}
+        threads = [self.create_async(out, i, dict(self.BODY, client_reference=f"held-{i}")) for i in range(3)]
+        self.wait_held(fid, 3)
+        time.sleep(0.2)
+        self.assertEqual(out, {})
+        # a held create has not happened yet (the default: act after the stall)
+        self.assertEqual(self.fake.ctl("GET", "/_fake/stats")["creates"], 0)
+        self.assertEqual(self.api("GET", "/batches").status, 200)  # other calls are not held
+        self.assertEqual(self.fake.ctl("POST", f"/_fake/faults/{fid}/release"), {"released": 3})
+        for t in threads:
+            t.join(5)
+        self.assertEqual(sorted(r.status for r in out.values()), [201, 201, 201])
+        recs = self.fake.ctl("GET", "/_fake/requests?method=POST&path_regex=/batches$")
+        self.assertTrue(all(r["held"] for r in recs))
+        # the rule still holds new requests until it is deleted; deleting it lets them go on
+        t = self.create_async(out, "late")
+        self.wait_held(fid, 1)
+        self.fake.ctl("DELETE", f"/_fake/faults/{fid}")
+        t.join(5)
+        self.assertEqual(out["late"].status, 201)
+        self.assertEqual(self.fake.call("POST", "/_fake/faults/999/release").status, 404)
+
+    def test_hold_max_and_act_first_and_reset(self):
+        self.fake.ctl("POST", "/_fake/faults", {"match": {"method": "POST", "path_regex": "/batches$"},
+                                                "hold": True, "hold_max_ms": 500, "act_first": True})
+        out = {}
+        t0 = time.monotonic()
+        t = self.create_async(out, "a", dict(self.BODY, client_reference="acted"))
+        deadline = time.monotonic() + 5
+        while self.fake.ctl("GET", "/_fake/stats")["creates"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # act_first: the batch exists while its answer is still held
+        self.assertNotIn("a", out)
+        self.assertEqual([b["client_reference"] for b in self.fake.ctl("GET", "/_fake/batches")], ["acted"])
+        t.join(5)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.45)
+        self.assertEqual(out["a"].status, 201)
+        self.assertEqual(self.fake.ctl("GET", "/_fake/stats")["creates"], 1)
+        # /_fake/release lets every held request go; /_fake/reset does too
+        fid = self.fake.ctl("POST", "/_fake/faults", {"match": {"method": "GET"}, "hold": True})["id"]
+        tok = self.get_token()
+        got = {}
+        ts = [threading.Thread(target=lambda k=k: got.setdefault(k, self.api("GET", "/batches", token=tok)))
+              for k in range(2)]
+        for x in ts:
+            x.start()
+        self.wait_held(fid, 2)
+        self.assertEqual(self.fake.ctl("POST", "/_fake/release"), {"released": 2})
+        for x in ts:
+            x.join(5)
+        self.assertEqual([got[k].status for k in range(2)], [200, 200])
+        x = threading.Thread(target=lambda: got.setdefault("r", self.api("GET", "/batches", token=tok)))
+        x.start()
+        self.wait_held(fid, 1)
+        self.fake.ctl("POST", "/_fake/reset")
+        x.join(5)
+        self.assertIn("r", got)
+        self.assertEqual(self.fake.call("POST", "/_fake/faults", {"match": {}, "act_first": True}).status, 400)
+        self.assertEqual(self.fake.call("POST", "/_fake/faults", {"hold": True, "hold_max_ms": -1}).status, 400)
+
+    # -- no default originator --
+    def test_without_default_originator_a_batch_without_sender_is_aborted_410(self):
+        rx = CallbackReceiver()
+        try:
+            self.assertTrue(self.fake.ctl("GET", "/_fake/config")["default_originator"])
+            nosender = {"to": ["+15551234567", "+15559990000"], "body": "x", "client_reference": "no-from",
+                        "callback_url": rx.url, "delivery_report": "per_recipient"}
+            b = self.create(**dict(nosender, **{"from": ...}))
+            # with a default originator (the default) it is sent like any other
+            self.assertEqual(self.api("GET", f"/batches/{b['id']}/delivery_report").json["statuses"],
+                             [{"code": 401, "status": "Dispatched", "count": 2}])
+            self.fake.ctl("POST", "/_fake/config", {"default_originator": False})
+            b = self.create(**dict(nosender, **{"from": ...}))
+            self.assertNotIn("from", b)
+            with_sender = self.create(to=["+15551234567"])
+            pending = self.create(**dict(nosender, **{"from": ..., "send_at": "2099-01-01T00:00:00Z"}))
+            self.assertEqual(self.api("GET", f"/batches/{pending['id']}/delivery_report").json["statuses"],
+                             [{"code": 400, "status": "Queued", "count": 2}])
+            rep = self.api("GET", f"/batches/{b['id']}/delivery_report?type=full").json
+            self.assertEqual(rep["statuses"], [{"code": 410, "status": "Aborted", "count": 2,
+                                                "recipients": ["15551234567", "15559990000"]}])
+            rr = self.api("GET", f"/batches/{b['id']}/delivery_report/+15559990000").json
+            self.assertEqual((rr["status"], rr["code"]), ("Aborted", 410))
+            self.assertEqual(self.api("GET", f"/batches/{with_sender['id']}/delivery_report").json["statuses"],
+                             [{"code": 401, "status": "Dispatched", "count": 1}])
+            # once its send_at comes, the pending one is aborted too
+            self.fake.ctl("POST", "/_fake/clock", {"now": "2099-01-01T00:00:01Z"})
+            self.get_token(fresh=True)  # the old one expired on the way
+            self.assertEqual(self.api("GET", f"/batches/{pending['id']}/delivery_report").json["statuses"],
+                             [{"code": 410, "status": "Aborted", "count": 2}])
+            # callbacks carry it: without an explicit status the aborted recipients stay Aborted/410
+            r = self.fake.ctl("POST", f"/_fake/callbacks/{b['id']}", {})
+            self.assertEqual(r["callback_statuses"], [200, 200])
+            got = [json.loads(x["raw"]) for x in rx.received]
+            self.assertEqual([(p["recipient"], p["status"], p["code"]) for p in got],
+                             [("15551234567", "Aborted", 410), ("15559990000", "Aborted", 410)])
+            self.fake.ctl("POST", f"/_fake/callbacks/{b['id']}", {"kind": "batch"})
+            self.assertEqual(json.loads(rx.received[-1]["raw"])["statuses"],
+                             [{"code": 410, "status": "Aborted", "count": 2}])
+            # reset restores the command line's choice
+            self.fake.ctl("POST", "/_fake/reset")
+            self.assertTrue(self.fake.ctl("GET", "/_fake/config")["default_originator"])
+            self.assertEqual(self.fake.call("POST", "/_fake/config", {"default_originator": "no"}).status, 400)
+        finally:
+            rx.close()
+
+    # -- revoked keys --
+    def test_revoked_keys_refuse_tokens_and_every_call_until_restored(self):
+        tok = self.get_token()
+        b = self.create()
+        token_form = ("grant_type=client_credentials",
+                      {"content-type": "application/x-www-form-urlencoded",
+                       "authorization": "Basic " + b64("test-key:test-secret")})
+        self.assertEqual(self.fake.ctl("POST", "/_fake/credentials", {"revoked": True}),
+                         {"revoked": True, "remaining_s": None})
+        r = self.fake.call("POST", "/oauth2/token", *token_form)
+        self.assertEqual((r.status, r.json["error"]), (401, "invalid_client"))
+        for ident, token in ((None, tok), ("test-plan", "test-api-token")):
+            for method, rel, body in (("GET", f"/batches/{b['id']}", None), ("GET", "/batches", None),
+                                      ("POST", "/batches", self.BODY), ("DELETE", f"/batches/{b['id']}", None)):
+                r = self.api(method, rel, body, token=token, ident=ident)
+                self.assertError(r, 401, "unauthorized")
+                self.assertNotIn("expired", r.headers["www-authenticate"])
+        st = self.fake.ctl("GET", "/_fake/stats")
+        self.assertEqual((st["creates"], st["canceled_batches"], st["token_fetches"]), (1, 0, 1))
+        self.assertEqual(st["revoked_rejections"], 9)
+        self.assertEqual(self.fake.ctl("POST", "/_fake/credentials", {"revoked": False}),
+                         {"revoked": False, "remaining_s": None})
+        self.assertEqual(self.api("GET", f"/batches/{b['id']}", token=tok).status, 200)
+        self.assertEqual(self.api("GET", "/batches", token="test-api-token", ident="test-plan").status, 200)
+        self.assertEqual(self.fake.call("POST", "/oauth2/token", *token_form).status, 200)
+        # revoked for a while: it comes back by itself
+        st = self.fake.ctl("POST", "/_fake/credentials", {"revoked": True, "seconds": 0.5})
+        self.assertTrue(st["revoked"])
+        self.assertLessEqual(st["remaining_s"], 0.5)
+        self.assertEqual(self.api("GET", "/batches", token=tok).status, 401)
+        time.sleep(0.6)
+        self.assertEqual(self.fake.ctl("GET", "/_fake/credentials")["revoked"], False)
+        self.assertEqual(self.api("GET", "/batches", token=tok).status, 200)
+        self.assertEqual(self.fake.call("POST", "/_fake/credentials", {"revoked": "yes"}).status, 400)
+        self.fake.ctl("POST", "/_fake/credentials", {"revoked": True})
+        self.fake.ctl("POST", "/_fake/reset")
+        self.assertEqual(self.fake.ctl("GET", "/_fake/credentials")["revoked"], False)
+
+    # -- account-wide 429 --
+    def test_account_rate_limit_answers_429_to_every_api_call_for_a_while(self):
+        tok = self.get_token()
+        b = self.create()
+        fid = self.fake.ctl("POST", "/_fake/faults", {"match": {"method": "GET"}, "status": 503, "count": 1})["id"]
+        st = self.fake.ctl("POST", "/_fake/rate_limit", {"seconds": 1, "retry_after": 5})
+        self.assertEqual((st["active"], st["retry_after"]), (True, 5))
+        t_on = time.time()
+        for method, rel, body, ident, token in (
+                ("POST", "/batches", self.BODY, None, tok), ("GET", f"/batches/{b['id']}", None, None, tok),
+                ("GET", "/batches", None, "test-plan", "test-api-token"),
+                ("DELETE", f"/batches/{b['id']}", None, None, tok),
+                ("GET", "/batches", None, None, "not-a-token")):
+            r = self.api(method, rel, body, token=token, ident=ident)
+            self.assertError(r, 429, "too_many_requests")
+            self.assertEqual(r.headers["retry-after"], "5")
+        # the token endpoint is another service: not limited
+        self.assertEqual(self.get_token(fresh=True) != tok, True)
+        st = self.fake.ctl("GET", "/_fake/stats")
+        self.assertEqual((st["creates"], st["canceled_batches"], st["rate_limited"]), (1, 0, 5))
+        self.assertEqual(self.fault(fid)["fired"], 0)  # faults are not used up meanwhile
+        recs = [r for r in self.fake.ctl("GET", "/_fake/requests") if r["path"].startswith("/xms/")]
+        limited = [r for r in recs if r.get("rate_limited")]
+        self.assertEqual(len(limited), 5)
+        self.assertTrue(all(r["status"] == 429 and r["real_at"] >= t_on - 0.01 for r in limited))
+        self.assertEqual([r["real_at"] for r in limited], sorted(r["real_at"] for r in limited))
+        time.sleep(max(0.0, t_on + 1.05 - time.time()))
+        self.assertFalse(self.fake.ctl("GET", "/_fake/rate_limit")["active"])
+        self.assertEqual(self.api("GET", f"/batches/{b['id']}", token=tok).status, 503)  # the fault, now
+        self.assertEqual(self.api("GET", f"/batches/{b['id']}", token=tok).status, 200)
+        # without retry_after the header says the seconds left, rounded up; seconds 0 ends it at once
+        self.fake.ctl("POST", "/_fake/rate_limit", {"seconds": 2.5})
+        r = self.api("GET", "/batches", token=tok)
+        self.assertEqual((r.status, r.headers["retry-after"]), (429, "3"))
+        self.assertEqual(self.fake.ctl("POST", "/_fake/rate_limit", {"seconds": 0})["active"], False)
+        self.assertEqual(self.api("GET", "/batches", token=tok).status, 200)
+        self.assertEqual(self.fake.call("POST", "/_fake/rate_limit", {"seconds": -1}).status, 400)
+        self.fake.ctl("POST", "/_fake/rate_limit", {"seconds": 60})
+        self.fake.ctl("POST", "/_fake/reset")
+        self.assertEqual(self.api("GET", "/batches", token=self.get_token(fresh=True)).status, 200)
+
+    # -- counts per client_reference --
+    def test_counts_per_client_reference(self):
+        a1 = self.create(client_reference="A", send_at="2099-01-01T00:00:00Z")
+        self.create(client_reference="A", send_at="2099-01-01T00:00:00Z")
+        b1 = self.create(client_reference="B", send_at="2099-01-01T00:00:00Z")
+        self.create(client_reference="C")  # no send_at: dispatched at once
+        self.create()  # no client_reference: not listed
+        self.api("DELETE", f"/batches/{a1['id']}")
+        self.api("DELETE", f"/batches/{b1['id']}")
+        self.fake.ctl("POST", "/_fake/faults", {"match": {"method": "POST"}, "status": 503, "count": 1})
+        self.assertEqual(self.api("POST", "/batches", dict(self.BODY, client_reference="D")).status, 503)
+        refs = self.fake.ctl("GET", "/_fake/client_references")
+        self.assertEqual(refs, {
+            "A": {"creates": 2, "batches": 2, "live": 1, "canceled": 1, "dispatched": 0},
+            "B": {"creates": 1, "batches": 1, "live": 0, "canceled": 1, "dispatched": 0},
+            "C": {"creates": 1, "batches": 1, "live": 0, "canceled": 0, "dispatched": 1}})
+        st = self.fake.ctl("GET", "/_fake/stats")
+        self.assertEqual((st["client_references"], st["duplicate_client_references"],
+                          st["max_creates_per_client_reference"]), (3, 1, 2))
+        self.fake.ctl("POST", "/_fake/reset")
+        self.assertEqual(self.fake.ctl("GET", "/_fake/client_references"), {})
+
+
+class NoDefaultOriginatorOptionTest(FakeTestCase):
+    fake_args = ("--no-default-originator",)
+
+    def test_command_line_option(self):
+        self.assertFalse(self.fake.ctl("GET", "/_fake/config")["default_originator"])
+        b = self.create(**{"from": ...})
+        rr = self.api("GET", f"/batches/{b['id']}/delivery_report/15551234567").json
+        self.assertEqual((rr["status"], rr["code"]), ("Aborted", 410))
+        self.fake.ctl("POST", "/_fake/reset")
+        self.assertFalse(self.fake.ctl("GET", "/_fake/config")["default_originator"])
+
+
 class RawConn:
     """A client socket for exact bytes on the wire; reads responses one by one (pipelining-safe)."""
 

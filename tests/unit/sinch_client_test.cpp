@@ -140,6 +140,8 @@ class SinchClientTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testUnauthorizedWithoutExpiredIsNotRetried);
     CPPUNIT_TEST(testTokenEndpointRejectsCredentials);
     CPPUNIT_TEST(testTokenEndpoint429IsRetryableWithRetryAfter);
+    CPPUNIT_TEST(testRefusedKeyIsRememberedBrieflyNotAskedPerReminder);
+    CPPUNIT_TEST(testAccountProblemsAreToldApartFromReminderProblems);
     CPPUNIT_TEST(testTokenEndpointUnreachableIsRetryable);
     CPPUNIT_TEST(testCodeTextErrorShape);
     CPPUNIT_TEST(testGoogleErrorShape);
@@ -388,9 +390,54 @@ class SinchClientTest : public CppUnit::TestFixture {
         CPPUNIT_ASSERT(result.retry_after_seconds == 3);
         CPPUNIT_ASSERT(m_transport.api_requests().empty());
         CPPUNIT_ASSERT(m_logger.has_id("SR0307"));
-        // The failure is not cached: the next call fetches again and succeeds.
+        // The failure is remembered for its Retry-After (not asked again per reminder), then fetched again.
+        m_now += 2s;
+        const auto remembered = client.schedule(capture_request());
+        CPPUNIT_ASSERT(remembered.outcome == SinchOutcome::Retryable);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), client.token_fetches());
+        m_now += 2s;
         CPPUNIT_ASSERT(client.schedule(capture_request()).ok());
         CPPUNIT_ASSERT_EQUAL(std::size_t(2), client.token_fetches());
+    }
+
+    void testRefusedKeyIsRememberedBrieflyNotAskedPerReminder() {
+        auto client = make_client();
+        m_transport.token_answers.push_back(http(401, R"({"error":"invalid_client"})"));
+        CPPUNIT_ASSERT(client.schedule(capture_request()).outcome == SinchOutcome::Rejected);
+        for (int i = 0; i < 5; ++i) {
+            const auto again = client.schedule(capture_request());
+            CPPUNIT_ASSERT(again.outcome == SinchOutcome::Rejected);
+            CPPUNIT_ASSERT(sr::account_problem(again) == sr::AccountProblem::CredentialsRejected);
+        }
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), client.token_fetches());
+        m_now += 6s;
+        CPPUNIT_ASSERT(client.schedule(capture_request()).ok());  // the key works again
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), client.token_fetches());
+    }
+
+    // Which answers are about the whole account: they pause every process instead of failing one reminder.
+    void testAccountProblemsAreToldApartFromReminderProblems() {
+        auto result = [](sr::SinchOutcome outcome, int status, const char* code, std::optional<int> retry_after) {
+            sr::SinchResult r;
+            r.outcome = outcome;
+            r.http_status = status;
+            r.error_code = code;
+            r.retry_after_seconds = retry_after;
+            return sr::account_problem(r);
+        };
+        using sr::AccountProblem;
+        CPPUNIT_ASSERT(result(SinchOutcome::Retryable, 429, "", std::nullopt) == AccountProblem::RateLimited);
+        CPPUNIT_ASSERT(result(SinchOutcome::Retryable, 503, "", 30) == AccountProblem::RateLimited);
+        CPPUNIT_ASSERT(result(SinchOutcome::Retryable, 503, "", std::nullopt) == AccountProblem::None);
+        CPPUNIT_ASSERT(result(SinchOutcome::Rejected, 401, "unauthorized", std::nullopt) ==
+                       AccountProblem::CredentialsRejected);
+        CPPUNIT_ASSERT(result(SinchOutcome::Rejected, 403, "blocked_account", std::nullopt) ==
+                       AccountProblem::CredentialsRejected);
+        CPPUNIT_ASSERT(result(SinchOutcome::Rejected, 403, "illegal_number_type", std::nullopt) == AccountProblem::None);
+        CPPUNIT_ASSERT(result(SinchOutcome::Rejected, 403, "batch_already_dispatched", std::nullopt) ==
+                       AccountProblem::None);
+        CPPUNIT_ASSERT(result(SinchOutcome::Rejected, 400, "syntax_constraint_violation", std::nullopt) ==
+                       AccountProblem::None);
     }
 
     void testTokenEndpointUnreachableIsRetryable() {
