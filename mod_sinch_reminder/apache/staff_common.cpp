@@ -130,7 +130,9 @@ std::string render_page(PageRequest& p, Page page, TemplateData& data) {
 std::optional<std::chrono::seconds> booking_slot_wait(PageRequest& p, std::string& message) {
     const int per_hour = p.runtime.settings->bookings_per_user_per_hour;
     if (per_hour <= 0) return std::nullopt;
-    const std::string user = actor_of(p.r).user;
+    // Per Apache user; without an authenticated user, per client address (not one bucket for everyone).
+    const std::string user =
+        p.r->user && *p.r->user ? std::string(p.r->user) : "address " + actor_of(p.r).remote_addr;
     const auto wait = [&] {
         PgLease lease = p.runtime.database->acquire();
         return take_booking_slot(lease, user, per_hour);

@@ -123,7 +123,8 @@ class ConfigTest(HttpdTestCase):
         rc, output = self.configtest("\n".join(VALID + [MOUNT]))
         self.assertEqual(rc, 0, output)
         self.assertIn("SR0026", output)
-        for enough in ("SinchReminderFrom +12025550100", "SinchReminderPublicBaseUrl https://clinic.example.org"):
+        for enough in ("SinchReminderFrom +12025550100",
+                       "SinchReminderPublicBaseUrl https://clinic.example.org\nSinchReminderCallbackAuth url-token"):
             with self.subTest(enough):
                 rc, output = self.configtest("\n".join(VALID + [enough, MOUNT]))
                 self.assertEqual(rc, 0, output)
