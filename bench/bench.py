@@ -369,6 +369,9 @@ class Bench:
         lines = []
         if "SinchReminderMaxBatchesPerSecond" in known:
             lines.append("SinchReminderMaxBatchesPerSecond 1000")
+        # One bench user books 100 000 appointments: the per-user limit (default 100/hour) would refuse them.
+        if "SinchReminderBookingsPerUserPerHour" in known:
+            lines.append("SinchReminderBookingsPerUserPerHour 0")
         return lines
 
     def service_plan_conf(self):

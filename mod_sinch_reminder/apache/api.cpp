@@ -77,6 +77,8 @@ ValidationContext validation_context(const PageRequest& p, bool strict) {
     context.lead_time = s.lead_time;
     context.now = now_utc();
     context.wall_time_policy = strict ? WallTimePolicy::Strict : WallTimePolicy::Lenient;
+    context.doctors = s.doctors;
+    context.allowed_countries = s.allowed_countries;
     return context;
 }
 
@@ -140,6 +142,8 @@ int create(PageRequest& p) {
         fields["phone"] += " If the number is right, send \"phone_confirmed\": true.";
     }
     if (!fields.empty()) return json_error(p, HTTP_UNPROCESSABLE_ENTITY, "The appointment was not booked.", fields);
+    if (std::string message; booking_slot_wait(p, message))
+        return json_error(p, HTTP_TOO_MANY_REQUESTS, message);
 
     const NewAppointment wanted = new_appointment(p, *validation.appointment, submission_key);
     const CreateResult created = store_and_hand_over(p, wanted);

@@ -42,6 +42,13 @@ std::string human_duration(std::chrono::seconds d) {
 
 const Settings& settings_of(const PageRequest& p) { return *p.runtime.settings; }
 
+// The doctors' list as part of the cached blank form's key (virtual hosts may have different lists).
+std::string doctor_list_key(const Settings& s) {
+    std::string key;
+    for (const std::string& doctor : s.doctors) key += doctor + '\x1e';
+    return key;
+}
+
 // The browser's CSRF cookie, created on its first visit to the form.
 std::string csrf_cookie(PageRequest& p, bool create) {
     std::string value = read_cookie(p.r, k_csrf_cookie);
@@ -85,6 +92,15 @@ TemplateData form_page(PageRequest& p, const std::string& time_zone_now, const F
     page.set("errors", errors);
     page.set("phone_needs_confirmation", state.phone_needs_confirmation);
     page.set("phone_warning", state.phone_warning);
+    // SinchReminderDoctors: a list to choose from instead of free text.
+    TemplateList doctors;
+    const auto chosen = state.values.find("doctor_name");
+    for (const std::string& doctor : s.doctors) {
+        doctors.push_back(TemplateObject{
+            {"name", doctor}, {"selected", chosen != state.values.end() && chosen->second == doctor}});
+    }
+    page.set("has_doctor_choices", !s.doctors.empty());
+    page.set("doctor_choices", doctors);
     return page;
 }
 
@@ -104,7 +120,7 @@ int render_form(PageRequest& p, int status, const FormState& state) {
         const std::string banner = account_banner(p);
         const std::string key = p.mount + '\x1f' + s.clinic_name + '\x1f' + s.time_zone + '\x1f' +
                                 std::to_string(s.lead_time.count()) + '\x1f' + time_zone_now + '\x1f' +
-                                banner;
+                                banner + '\x1f' + doctor_list_key(s);
         return send_html(p.r, status,
                          p.runtime.pages->render_cached(
                              Page::Form, key,
@@ -212,12 +228,20 @@ int create_appointment(PageRequest& p) {
         context.default_country = s.default_country;
         context.lead_time = s.lead_time;
         context.now = now_utc();
+        context.doctors = s.doctors;
+        context.allowed_countries = s.allowed_countries;
         const FormValidation validation = validate_appointment(input, context);
         if (!validation.ok()) {
             state.errors = validation.field_errors;
             state.phone_needs_confirmation = validation.phone_needs_confirmation;
             state.phone_warning = validation.phone_warning;
             return render_form(p, HTTP_UNPROCESSABLE_ENTITY, state);
+        }
+        // SinchReminderBookingsPerUserPerHour (the entries are kept, with a fresh token so they can be sent
+        // again).
+        if (std::string message; booking_slot_wait(p, message)) {
+            state.general_errors.push_back(message);
+            return render_form(p, HTTP_TOO_MANY_REQUESTS, state);
         }
 
         // 4. Stored first, then handed to Sinch.

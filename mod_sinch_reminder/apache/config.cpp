@@ -37,7 +37,8 @@ const DirectiveSpec* find_spec(const char* name) {
     return nullptr;
 }
 
-// Every SinchReminder… directive lands here; the spec says how to parse and where to store.
+// Every SinchReminder… directive lands here (a list directive once per argument); the spec says how to
+// parse and where to store.
 const char* set_directive(cmd_parms* cmd, void*, const char* argument) noexcept {
     const char* name = cmd->cmd->name;
     try {
@@ -110,6 +111,12 @@ const command_rec sr_directives[] = {
     AP_INIT_TAKE1(#name, sr::apache::as_cmd_func(sr::apache::set_directive), nullptr, RSRC_CONF, syntax " - " help),
 #include "core/settings.def"
 #undef SR_DIRECTIVE
+// Each argument is parsed and appended (set_directive is called once per argument).
+#define SR_LIST_DIRECTIVE(name, member, parser, syntax, help)                                      \
+    AP_INIT_ITERATE(#name, sr::apache::as_cmd_func(sr::apache::set_directive), nullptr, RSRC_CONF, \
+                    syntax " - " help),
+#include "core/settings.def"
+#undef SR_LIST_DIRECTIVE
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr},
 };
 

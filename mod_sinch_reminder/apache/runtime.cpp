@@ -28,6 +28,7 @@
 #include "core/module_secrets.hpp"
 #include "core/pg_pool.hpp"
 #include "core/redact.hpp"
+#include "core/retention.hpp"
 #include "core/sinch_client.hpp"
 
 APLOG_USE_MODULE(sinch_reminder);
@@ -146,6 +147,15 @@ apr_status_t run_dispatchers(int state, void* data, apr_pool_t*) noexcept {
             } catch (const std::exception& e) {
                 g_runtime->logger.log(LogLevel::Error, "SR0406",
                                       std::string("dispatcher pass failed: ") + loggable_error(e));
+            }
+            // --- retention (issue 12 item 6): once a day per database, whichever node comes first ----
+            try {
+                purge_patient_data_if_due(*entry.server->database, entry.server->settings->retention,
+                                          g_runtime->logger);
+            } catch (const std::exception& e) {
+                g_runtime->logger.log(
+                    LogLevel::Warn, "SR0701",
+                    std::string("daily retention purge failed; tried again after a day: ") + e.what());
             }
         }
     } catch (...) {

@@ -10,6 +10,7 @@
 
 #include "apache/request.hpp"
 #include "apache/runtime.hpp"
+#include "core/booking_limit.hpp"
 #include "core/dispatcher.hpp"
 #include "core/delivery_reports.hpp"
 #include "core/form_token.hpp"
@@ -59,8 +60,8 @@ void delivery_setup(PageRequest& p, std::string& delivery_report, std::string& c
     callback_url.clear();
     if (s.public_base_url.empty()) return;
     callback_url = s.public_base_url + p.mount + "/callbacks/sinch";
-    // With an HMAC secret the signature authenticates; otherwise the URL carries the shared token.
-    if (s.callback_secret.empty()) callback_url += "/" + callback_token(p.runtime);
+    // SinchReminderCallbackAuth hmac (the default): the signature authenticates, the URL carries no secret.
+    if (s.callback_auth == "url-token") callback_url += "/" + callback_token(p.runtime);
 }
 
 void apply_delivery_setup(PageRequest& p, NewAppointment& appointment) {
@@ -127,6 +128,31 @@ std::string account_banner(PageRequest& p) {
 std::string render_page(PageRequest& p, Page page, TemplateData& data) {
     data.set("account_banner", account_banner(p));
     return p.runtime.pages->render(page, data);
+}
+
+std::optional<std::chrono::seconds> booking_slot_wait(PageRequest& p, std::string& message) {
+    const int per_hour = p.runtime.settings->bookings_per_user_per_hour;
+    if (per_hour <= 0) return std::nullopt;
+    // Per Apache user; without an authenticated user, per client address (not one bucket for everyone).
+    const std::string user =
+        p.r->user && *p.r->user ? std::string(p.r->user) : "address " + actor_of(p.r).remote_addr;
+    const auto wait = [&] {
+        PgLease lease = p.runtime.database->acquire();
+        return take_booking_slot(lease, user, per_hour);
+    }();
+    if (!wait) return std::nullopt;
+    const long long minutes = (wait->count() + 59) / 60;
+    message = "You have booked " + std::to_string(per_hour) +
+              " appointments in the last hour, the most one user may (SinchReminderBookingsPerUserPerHour). "
+              "Nothing was booked; please try again in " +
+              std::to_string(minutes) + (minutes == 1 ? " minute" : " minutes") +
+              ", or ask IT to raise the limit.";
+    p.log.log(LogLevel::Warn, "SR0541",
+              "booking refused (429): user " + user + " reached " + std::to_string(per_hour) +
+                  " bookings in an hour");
+    apr_table_setn(p.r->headers_out, "Retry-After",
+                   apr_pstrdup(p.r->pool, std::to_string(wait->count()).c_str()));
+    return wait;
 }
 
 CreateResult store_and_hand_over(PageRequest& p, const NewAppointment& wanted) {

@@ -1,6 +1,8 @@
 #pragma once
 // Helpers shared by the staff pages, the JSON API and the delivery-report endpoint.
+#include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "apache/appointment_pages.hpp"
@@ -35,7 +37,7 @@ std::string shown_user(const std::string& user);
 std::string callback_token(ServerRuntime& runtime);
 
 // What a new reminder's batch asks Sinch for: SinchReminderDeliveryReport, and the callback URL
-// {SinchReminderPublicBaseUrl}{mount}/callbacks/sinch[/token] ("" without a public base URL).
+// {SinchReminderPublicBaseUrl}{mount}/callbacks/sinch[/token with url-token] ("" without a public base URL).
 // Throws DatabaseUnavailable (the token is read from the database).
 void delivery_setup(PageRequest& p, std::string& delivery_report, std::string& callback_url);
 void apply_delivery_setup(PageRequest& p, NewAppointment& appointment);
@@ -46,6 +48,11 @@ std::string reminder_body(const PageRequest& p, const std::string& doctor, Insta
 // What a booking (form or API) stores: the validated appointment, who booked it, the SMS text and
 // the delivery-report setup.
 NewAppointment new_appointment(PageRequest& p, const ValidAppointment& appointment, const std::string& submission_key);
+
+// SinchReminderBookingsPerUserPerHour: nullopt when this user may book now (a slot is taken, counted in
+// PostgreSQL); otherwise how long until they may, and `message` says so for staff. Logged (SR0541).
+// Throws DatabaseUnavailable.
+std::optional<std::chrono::seconds> booking_slot_wait(PageRequest& p, std::string& message);
 
 // Stores a booking (form or API) and, if its reminder is due within the horizon, hands it to Sinch now.
 // The booking stands even if the hand-over fails (logged SR0512; the background dispatcher retries).

@@ -1,6 +1,8 @@
 #include "core/appointment_form.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <regex>
 
 namespace sr {
 
@@ -119,6 +121,53 @@ void check_time(const std::string& raw_date, const std::string& raw_time, const 
 
 }  // namespace
 
+std::optional<std::string> doctor_name_problem(const std::string& name) {
+    static const std::string k_link =
+        "The doctor's name must not contain web addresses, e-mail addresses or markup: it goes into the SMS "
+        "as "
+        "typed. Write it like \"Dr. Rivera\", with a space after a dot.";
+    if (!is_valid_utf8(name) || trim(name).empty() || utf8_length(name) > k_max_name_characters) {
+        return "A doctor's name must be 1 to " + std::to_string(k_max_name_characters) +
+               " characters of text.";
+    }
+    // Markup, and the characters links, e-mail addresses and templates are made of.
+    if (name.find_first_of("<>{}[]`\\|/@:;=\"") != std::string::npos) return k_link;
+    // A domain name ("evil.example", "bit.ly"): a dot directly followed by letters; or "www".
+    static const std::regex domain(R"([A-Za-z0-9-]\.[A-Za-z]{2,})", std::regex::optimize);
+    static const std::regex www(R"((^|[^A-Za-z])www([^A-Za-z]|$))", std::regex::icase | std::regex::optimize);
+    if (std::regex_search(name, domain) || std::regex_search(name, www)) return k_link;
+    // A number to call back: four digits or more, however they are grouped.
+    static const std::regex digits(R"([0-9][0-9 ().-]{2,}[0-9])", std::regex::optimize);
+    if (std::regex_search(name, digits)) {
+        return std::string(
+            "The doctor's name must not contain a phone number: it goes into the SMS as typed.");
+    }
+    return std::nullopt;
+}
+
+namespace {
+
+// SinchReminderAllowedCountries: a number of an allowed country, or one whose calling code only allowed
+// countries use (a number the old numbering data cannot place).
+bool phone_country_allowed(const PhoneResult& phone, const std::vector<std::string>& allowed) {
+    if (allowed.empty()) return true;
+    if (!phone.region.empty() && phone.region != "ZZ") {
+        return std::find(allowed.begin(), allowed.end(), phone.region) != allowed.end();
+    }
+    const int code = phone_calling_code(phone.e164);
+    return std::any_of(allowed.begin(), allowed.end(), [&](const std::string& country) {
+        return phone_calling_code_of_region(country) == code;
+    });
+}
+
+std::string join_countries(const std::vector<std::string>& countries) {
+    std::string out;
+    for (const auto& c : countries) out += (out.empty() ? "" : ", ") + c;
+    return out;
+}
+
+}  // namespace
+
 FormValidation validate_appointment(const AppointmentInput& input, const ValidationContext& context) {
     FormValidation v;
     ValidAppointment a;
@@ -128,6 +177,13 @@ FormValidation validate_appointment(const AppointmentInput& input, const Validat
     }
     if (auto error = check_name(input.doctor_name, "doctor's name", a.doctor_name)) {
         v.field_errors["doctor_name"] = *error;
+    } else if (!context.doctors.empty()) {
+        if (std::find(context.doctors.begin(), context.doctors.end(), a.doctor_name) ==
+            context.doctors.end()) {
+            v.field_errors["doctor_name"] = "Choose the doctor from the list.";
+        }
+    } else if (const auto problem = doctor_name_problem(a.doctor_name)) {
+        v.field_errors["doctor_name"] = *problem;
     }
 
     const PhoneResult phone = normalize_phone(input.phone, context.default_country);
@@ -137,6 +193,10 @@ FormValidation validate_appointment(const AppointmentInput& input, const Validat
         v.phone_needs_confirmation = true;
         v.phone_warning = phone.problem;
         v.field_errors["phone"] = "Please confirm this number: " + phone.problem;
+    } else if (!phone_country_allowed(phone, context.allowed_countries)) {
+        v.field_errors["phone"] = "This clinic sends reminders only to numbers of " +
+                                  join_countries(context.allowed_countries) +
+                                  "; this number is of another country.";
     } else {
         a.phone_e164 = phone.e164;
         if (!phone.problem.empty()) v.notices.push_back(phone.problem);

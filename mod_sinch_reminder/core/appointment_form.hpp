@@ -27,6 +27,11 @@ struct ValidationContext {
     std::chrono::seconds lead_time{7200};
     Instant now{};
     WallTimePolicy wall_time_policy = WallTimePolicy::Lenient;
+    // SinchReminderDoctors: when not empty, the doctor must be one of these (exactly, after trimming).
+    std::vector<std::string> doctors;
+    // SinchReminderAllowedCountries (upper-case ISO alpha-2): when not empty, the number must be of one of
+    // them.
+    std::vector<std::string> allowed_countries;
 };
 
 // An appointment that passed every check, ready to store.
@@ -59,6 +64,10 @@ FormValidation validate_appointment(const AppointmentInput& input, const Validat
 // has requested_local, starts, reminder_at and reminder_slot_passed set; names and phone are empty.
 FormValidation validate_appointment_time(const std::string& date, const std::string& time,
                                          const ValidationContext& context);
+
+// Why free text cannot be a doctor's name in an SMS (a web address, an e-mail address, markup, a phone
+// number: what a phishing text needs), or nullopt. Also used for SinchReminderDoctors at parse time.
+std::optional<std::string> doctor_name_problem(const std::string& name);
 
 // Helpers, exposed for tests.
 bool is_valid_utf8(const std::string& text);

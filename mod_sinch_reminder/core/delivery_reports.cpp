@@ -27,6 +27,11 @@ std::string string_member(json_t* object, const char* name) {
     return std::string(json_string_value(value), json_string_length(value));
 }
 
+std::string string_member_of(json_t* value) {
+    if (!json_is_string(value)) return "";
+    return std::string(json_string_value(value), json_string_length(value));
+}
+
 std::optional<int> int_member(json_t* object, const char* name) {
     json_t* value = json_object_get(object, name);
     if (!json_is_integer(value)) return std::nullopt;
@@ -117,6 +122,14 @@ ParsedCallback parse_delivery_callback(const std::string& body) {
             if (report.status.empty() || delivery_status_rank(status) > delivery_status_rank(report.status)) {
                 report.status = status;
                 report.code = int_member(entry, "code");
+                // A full report lists the numbers; a reminder's batch has exactly one.
+                json_t* recipients = json_object_get(entry, "recipients");
+                report.recipient.clear();
+                if (json_is_array(recipients) && json_array_size(recipients) == 1) {
+                    report.recipient = string_member_of(json_array_get(recipients, 0));
+                    if (report.recipient.size() > 20 || !printable(report.recipient))
+                        report.recipient.clear();
+                }
             }
         }
     }
@@ -179,11 +192,12 @@ SignatureCheck verify_webhook_signature(const std::string& secret, const std::st
                                         std::chrono::seconds max_age) {
     if (signature.empty() || nonce.empty() || timestamp.empty()) return SignatureCheck::Missing;
     if (timestamp.size() > 12 || digits_of(timestamp) != timestamp) return SignatureCheck::Mismatch;
+    if (nonce.size() > 200 || !printable(nonce)) return SignatureCheck::Mismatch;
     if (!constant_time_equals(webhook_signature(secret, body, nonce, timestamp), signature)) {
         return SignatureCheck::Mismatch;
     }
     const Instant signed_at{std::chrono::seconds(std::stoll(timestamp))};
-    if (signed_at < now - max_age || signed_at > now + max_age) return SignatureCheck::Stale;
+    if (signed_at < now - max_age || signed_at > now + k_callback_future_skew) return SignatureCheck::Stale;
     return SignatureCheck::Valid;
 }
 
@@ -218,12 +232,79 @@ const char* to_string(ApplyOutcome outcome) noexcept {
         case ApplyOutcome::UnknownBatch: return "unknown batch";
         case ApplyOutcome::RecipientMismatch: return "recipient mismatch";
         case ApplyOutcome::Ignored: return "ignored";
+        case ApplyOutcome::Replayed: return "replayed";
+        case ApplyOutcome::Busy: return "busy";
+        case ApplyOutcome::OtherBatch: return "other batch";
+        case ApplyOutcome::BeforeSendTime: return "before send time";
     }
     return "?";
 }
 
+namespace {
+
+long long epoch_of(Instant at) { return static_cast<long long>(at.time_since_epoch().count()); }
+
+// The reminder a report is about, locked for the transaction.
+struct LockedReminder {
+    std::int64_t id = 0;
+    std::string appointment_id;
+    std::string status;
+    std::optional<std::string> delivery_status;
+    std::optional<Instant> delivery_at;
+    std::string phone_e164;
+    Instant send_at;
+    std::string batch_id;  // "" = none yet
+    bool leased = false;   // a process is handing it to Sinch right now
+};
+
+#define SR_LOCKED_REMINDER_SELECT                                              \
+    "SELECT r.id, r.appointment_id::text, r.status, r.delivery_status,"        \
+    " floor(extract(epoch FROM r.delivery_at))::bigint, a.phone_e164,"         \
+    " floor(extract(epoch FROM r.send_at))::bigint, coalesce(r.batch_id, '')," \
+    " (r.status = 'scheduling' AND r.lease_until > now())"                     \
+    " FROM reminders r JOIN appointments a ON a.id = r.appointment_id "
+
+std::optional<LockedReminder> lock_reminder(pqxx::work& txn, const char* where, const std::string& key) {
+    const pqxx::result rows =
+        txn.exec_params(std::string(SR_LOCKED_REMINDER_SELECT) + where + " FOR UPDATE OF r", key);
+    if (rows.empty()) return std::nullopt;
+    const pqxx::row row = rows[0];
+    LockedReminder r;
+    r.id = row[0].as<std::int64_t>();
+    r.appointment_id = row[1].as<std::string>();
+    r.status = row[2].as<std::string>();
+    if (!row[3].is_null()) r.delivery_status = row[3].as<std::string>();
+    if (!row[4].is_null()) r.delivery_at = Instant(std::chrono::seconds(row[4].as<long long>()));
+    r.phone_e164 = row[5].as<std::string>();
+    r.send_at = Instant(std::chrono::seconds(row[6].as<long long>()));
+    r.batch_id = row[7].as<std::string>();
+    r.leased = row[8].as<bool>();
+    return r;
+}
+
+#undef SR_LOCKED_REMINDER_SELECT
+
+// The status a reminder takes when Sinch turns out to have its batch (a lost create answer): a cancelled or
+// replaced one must now be cancelled at Sinch unless the report is already final.
+std::string status_after_adoption(const std::string& status, const std::string& report_status) {
+    if (status == "cancelling" || status == "cancel_failed" || status == "sent") return status;
+    if (status == "cancelled" || status == "superseded") {
+        return is_final_delivery_status(report_status) ? status : "cancelling";
+    }
+    return "scheduled";  // pending, scheduling (lease expired), retrying, unknown, failed, too_late
+}
+
+}  // namespace
+
 ApplyResult apply_delivery_report(PgLease& lease, const DeliveryReport& report, Instant received_at,
                                   const std::string& remote_addr) {
+    ReportOrigin origin;
+    origin.received_at = received_at;
+    origin.remote_addr = remote_addr;
+    return apply_delivery_report(lease, report, origin);
+}
+
+ApplyResult apply_delivery_report(PgLease& lease, const DeliveryReport& report, const ReportOrigin& origin) {
     ApplyResult result;
     if (report.kind == CallbackKind::Ignored) {
         result.outcome = ApplyOutcome::Ignored;
@@ -231,73 +312,141 @@ ApplyResult apply_delivery_report(PgLease& lease, const DeliveryReport& report, 
     }
     return with_connection(lease, "applying a delivery report", [&](pqxx::connection& c) {
         pqxx::work txn(c);
-        const pqxx::result rows = txn.exec_params(
-            "SELECT r.id, r.appointment_id::text, r.status, r.delivery_status,"
-            " floor(extract(epoch FROM r.delivery_at))::bigint, a.phone_e164"
-            " FROM reminders r JOIN appointments a ON a.id = r.appointment_id WHERE r.batch_id = $1"
-            " FOR UPDATE OF r",
-            report.batch_id);
-        if (rows.empty()) return result;
-        const pqxx::row row = rows[0];
-        result.reminder_id = row[0].as<std::int64_t>();
-        result.appointment_id = row[1].as<std::string>();
-        const std::string status = row[2].as<std::string>();
-        result.reminder_status = status;
-        if (!report.recipient.empty() && digits_of(report.recipient) != digits_of(row[5].as<std::string>())) {
-            result.outcome = ApplyOutcome::RecipientMismatch;
-            return result;
+        // A replayed signed callback changes nothing. The nonce is remembered in this transaction, so a
+        // report that could not be applied (database error, 503) can still be retried with it.
+        if (!origin.nonce.empty()) {
+            const pqxx::result fresh = txn.exec_params(
+                "INSERT INTO callback_nonces (nonce, expires_at) VALUES ($1, to_timestamp($2))"
+                " ON CONFLICT (nonce) DO NOTHING",
+                origin.nonce, epoch_of(origin.nonce_expires_at));
+            if (fresh.affected_rows() == 0) {
+                result.outcome = ApplyOutcome::Replayed;
+                return result;
+            }
         }
-        std::optional<std::string> old_status;
-        if (!row[3].is_null()) old_status = row[3].as<std::string>();
-        std::optional<Instant> old_at;
-        if (!row[4].is_null()) old_at = Instant(std::chrono::seconds(row[4].as<long long>()));
-        const Instant at = report.at.value_or(received_at);
-        if (!delivery_report_replaces(old_status, old_at, report.status, at)) {
-            result.outcome = ApplyOutcome::Unchanged;
+        auto finish = [&](ApplyOutcome outcome) {
+            txn.commit();  // the nonce (if any) is spent whatever the outcome
+            result.outcome = outcome;
             return result;
+        };
+
+        std::optional<LockedReminder> found = lock_reminder(txn, "WHERE r.batch_id = $1", report.batch_id);
+        bool adopting = false;
+        if (!found && !report.client_reference.empty()) {
+            // A batch not stored yet: its create answer was lost, or the process died before recording it.
+            found = lock_reminder(txn, "WHERE r.client_reference = $1", report.client_reference);
+            if (found) {
+                result.reminder_id = found->id;
+                result.appointment_id = found->appointment_id;
+                result.reminder_status = found->status;
+                if (!found->batch_id.empty()) {
+                    result.other_batch_id = found->batch_id;
+                    return finish(ApplyOutcome::OtherBatch);
+                }
+                if (found->leased) {
+                    result.outcome =
+                        ApplyOutcome::Busy;  // rolled back: Sinch retries, with the nonce unspent
+                    return result;
+                }
+                // Only a report that names the appointment's number may attach a batch to it.
+                if (report.recipient.empty() || digits_of(report.recipient) != digits_of(found->phone_e164)) {
+                    return finish(report.recipient.empty() ? ApplyOutcome::UnknownBatch
+                                                           : ApplyOutcome::RecipientMismatch);
+                }
+                adopting = true;
+            }
+        }
+        if (!found) return finish(ApplyOutcome::UnknownBatch);
+        LockedReminder& r = *found;
+        result.reminder_id = r.id;
+        result.appointment_id = r.appointment_id;
+        result.reminder_status = r.status;
+        const bool names_recipient = !report.recipient.empty();
+        if (names_recipient && digits_of(report.recipient) != digits_of(r.phone_e164)) {
+            return finish(ApplyOutcome::RecipientMismatch);
+        }
+        const Instant at = report.at.value_or(origin.received_at);
+        // The SMS cannot have gone out before its send time, nor can a report about it arrive before then.
+        if (delivery_means_sent(report.status) &&
+            (at < r.send_at - k_sent_tolerance || origin.received_at < r.send_at - k_sent_tolerance)) {
+            return finish(ApplyOutcome::BeforeSendTime);
         }
 
-        std::string new_status = status;
+        if (adopting) {
+            const std::string adopted_status = status_after_adoption(r.status, report.status);
+            txn.exec_params(
+                "UPDATE reminders SET batch_id = $2, status = $3, lease_owner = NULL, lease_until = NULL,"
+                " next_attempt_at = CASE WHEN $3 = 'cancelling' THEN now() ELSE NULL END,"
+                " last_error_code = NULL, last_error_text = NULL, last_http_status = NULL WHERE id = $1",
+                r.id, report.batch_id, adopted_status);
+            txn.exec_params(
+                "INSERT INTO audit_log (appointment_id, action, actor, remote_addr, details)"
+                " VALUES ($1::uuid, 'adopt_batch', 'sinch', nullif($2, ''), jsonb_build_object("
+                "'batch_id', $3::text, 'reminder_status', jsonb_build_object('from', $4::text, 'to', "
+                "$5::text)))",
+                r.appointment_id, origin.remote_addr, report.batch_id, r.status, adopted_status);
+            r.status = adopted_status;
+            result.adopted = true;
+            result.reminder_status = adopted_status;
+        }
+
+        // Whether the report replaces the stored delivery status (a duplicate or lower-ranked one does not).
+        const bool replaces = delivery_report_replaces(r.delivery_status, r.delivery_at, report.status, at);
+        std::string new_status = r.status;
         std::string attention;
-        if (delivery_means_sent(report.status)) {
-            if (status == "scheduled") {
+        // Only a report naming the appointment's number says *this* SMS went out; one without a number
+        // (a summary report) is recorded, and reconciliation confirms the send with Sinch itself.
+        if (delivery_means_sent(report.status) && names_recipient) {
+            if (r.status == "scheduled") {
                 new_status = "sent";
-            } else if (status == "cancelled" || status == "superseded") {
+            } else if (replaces && (r.status == "cancelled" || r.status == "superseded")) {
                 // Sinch had confirmed the cancel, or a lookup found no batch, yet the message went out.
                 new_status = "sent";
-                attention = status == "superseded"
-                                ? "Sinch reports the reminder for the OLD time as " + report.status +
-                                      " although the appointment was rescheduled: tell the patient the new time."
-                                : "Sinch reports this reminder as " + report.status +
-                                      " although the appointment was cancelled: tell the patient it is cancelled.";
+                attention =
+                    r.status == "superseded"
+                        ? "Sinch reports the reminder for the OLD time as " + report.status +
+                              " although the appointment was rescheduled: tell the patient the new time."
+                        : "Sinch reports this reminder as " + report.status +
+                              " although the appointment was cancelled: tell the patient it is cancelled.";
                 result.needs_attention = true;
             }
         }
+        if (!replaces && new_status == r.status) {
+            return finish(adopting ? ApplyOutcome::Applied : ApplyOutcome::Unchanged);
+        }
         txn.exec_params(
-            "UPDATE reminders SET delivery_status = $2, delivery_code = $3, delivery_at = to_timestamp($4),"
-            " status = $5, attention = coalesce(nullif($6, ''), attention),"
-            " attention_at = CASE WHEN $6 = '' THEN attention_at ELSE now() END"
+            "UPDATE reminders SET status = $5, attention = coalesce(nullif($6, ''), attention),"
+            " attention_at = CASE WHEN $6 = '' THEN attention_at ELSE now() END,"
+            " delivery_status = CASE WHEN $7 THEN $2 ELSE delivery_status END,"
+            " delivery_code = CASE WHEN $7 THEN $3 ELSE delivery_code END,"
+            " delivery_at = CASE WHEN $7 THEN to_timestamp($4) ELSE delivery_at END"
             " WHERE id = $1",
-            result.reminder_id, report.status, report.code, static_cast<long long>(at.time_since_epoch().count()),
-            new_status, attention);
+            r.id, report.status, report.code, epoch_of(at), new_status, attention, replaces);
         txn.exec_params(
             "INSERT INTO audit_log (appointment_id, action, actor, remote_addr, details)"
             " VALUES ($1::uuid, 'delivery_report', 'sinch', nullif($2, ''), jsonb_build_object("
             "'batch_id', $3::text, 'delivery_status', $4::text, 'code', $5::integer, 'at', to_timestamp($6),"
             " 'reminder_status', CASE WHEN $7::text = $8::text THEN to_jsonb($7::text)"
             " ELSE jsonb_build_object('from', $7::text, 'to', $8::text) END))",
-            result.appointment_id, remote_addr, report.batch_id, report.status, report.code,
-            static_cast<long long>(at.time_since_epoch().count()), status, new_status);
+            r.appointment_id, origin.remote_addr, report.batch_id, report.status, report.code, epoch_of(at),
+            r.status, new_status);
         if (!attention.empty()) {
             txn.exec_params(
                 "INSERT INTO audit_log (appointment_id, action, actor, remote_addr, details)"
-                " VALUES ($1::uuid, 'attention', 'sinch', nullif($2, ''), jsonb_build_object('note', $3::text))",
-                result.appointment_id, remote_addr, attention);
+                " VALUES ($1::uuid, 'attention', 'sinch', nullif($2, ''), jsonb_build_object('note', "
+                "$3::text))",
+                r.appointment_id, origin.remote_addr, attention);
         }
-        txn.commit();
-        result.outcome = ApplyOutcome::Applied;
         result.reminder_status = new_status;
-        return result;
+        return finish(ApplyOutcome::Applied);
+    });
+}
+
+long long forget_expired_callback_nonces(PgLease& lease) {
+    return with_connection(lease, "forgetting expired callback nonces", [&](pqxx::connection& c) {
+        pqxx::nontransaction txn(c);
+        return static_cast<long long>(
+            txn.exec("DELETE FROM callback_nonces WHERE expires_at < now()").affected_rows());
     });
 }
 

@@ -36,7 +36,7 @@ struct DeliveryReport {
     std::string status;  // "Delivered", "Failed", ... (for a batch report: the highest-ranked one listed)
     std::optional<int> code;
     std::optional<Instant> at;  // recipient reports: when the status was reached
-    std::string recipient;      // recipient reports: MSISDN without '+'
+    std::string recipient;  // recipient reports, and full batch reports of one recipient: MSISDN without '+'
     std::string client_reference;
 };
 
@@ -69,11 +69,20 @@ std::string webhook_signature(const std::string& secret, const std::string& body
 
 enum class SignatureCheck { Valid, Missing, Mismatch, Stale };
 
-// Checks the three headers' values. The timestamp (Unix seconds) must be within `max_age` of now in
-// either direction (Sinch retries for ~23 h; a replay is harmless because applying is idempotent).
-SignatureCheck verify_webhook_signature(const std::string& secret, const std::string& body, const std::string& nonce,
-                                        const std::string& timestamp, const std::string& signature, Instant now,
-                                        std::chrono::seconds max_age = std::chrono::hours(26));
+// How old a signed callback may be. Its nonce is remembered in PostgreSQL this long (so a replay within
+// the window is refused, and after it the timestamp is too old): one hour covers clock skew and the first
+// nine of Sinch's retries (5 s, 10 s, 20 s ... ~43 min after the first failure) even if Sinch kept the
+// first attempt's timestamp; after a longer outage reconciliation still settles the reminder's status.
+constexpr std::chrono::seconds k_callback_replay_window = std::chrono::hours(1);
+// How far in the future a signed callback's timestamp may be (clock skew).
+constexpr std::chrono::seconds k_callback_future_skew = std::chrono::minutes(5);
+
+// Checks the three headers' values. The timestamp (Unix seconds) must be at most `max_age` old and at most
+// k_callback_future_skew ahead; a nonce longer than 200 characters is a mismatch.
+SignatureCheck verify_webhook_signature(const std::string& secret, const std::string& body,
+                                        const std::string& nonce, const std::string& timestamp,
+                                        const std::string& signature, Instant now,
+                                        std::chrono::seconds max_age = k_callback_replay_window);
 const char* to_string(SignatureCheck check) noexcept;
 
 // Equal, in time that does not depend on where they differ.
@@ -85,9 +94,13 @@ std::string load_callback_token(pqxx::connection& connection);
 enum class ApplyOutcome {
     Applied,            // the reminder now shows this status
     Unchanged,          // a duplicate, or older/lower-ranked than what is stored
-    UnknownBatch,       // no reminder has this batch id
+    UnknownBatch,       // no reminder has this batch id (nor, unbatched, its client_reference)
     RecipientMismatch,  // the report names another number than the appointment's
     Ignored,            // not a delivery report
+    Replayed,           // a signed callback whose nonce was seen before: refused, nothing changed
+    Busy,               // its reminder (found by client_reference) is being handed to Sinch: answer 503
+    OtherBatch,         // its client_reference's reminder has another batch: ignored
+    BeforeSendTime,     // says the SMS went out before the reminder's send time: impossible, ignored
 };
 const char* to_string(ApplyOutcome outcome) noexcept;
 
@@ -97,13 +110,33 @@ struct ApplyResult {
     std::string appointment_id;
     std::string reminder_status;  // after applying
     bool needs_attention = false;  // e.g. a cancelled reminder was delivered after all
+    bool adopted = false;          // the batch id was recorded on its reminder from this report
+    std::string other_batch_id;    // OtherBatch: the batch the reminder has
 };
 
-// In one transaction: finds the reminder by batch id, applies the report if it ranks higher, sets the
-// reminder 'sent' when a scheduled one was dispatched, flags a cancelled/superseded one that was sent
-// after all, and writes an audit row (actor "sinch", from `remote_addr`) for each change.
-// `received_at` stands in for a report without its own time. Throws DatabaseUnavailable.
+// A report may say the SMS went out this long before the reminder's send_at and still mark it sent:
+// Sinch's clock and this server's (both NTP-synchronised) differ by far less.
+constexpr std::chrono::seconds k_sent_tolerance = std::chrono::seconds(60);
+
+// Where a report came from.
+struct ReportOrigin {
+    Instant received_at;      // stands in for a report without its own time
+    std::string remote_addr;  // for the audit row
+    std::string nonce;        // of a signed callback: remembered until nonce_expires_at; "" = none
+    Instant nonce_expires_at{};
+};
+
+// In one transaction: refuses a replayed nonce (and remembers a new one); finds the reminder by batch id,
+// or, for a batch not stored yet (its create answer was lost), by client_reference and records the batch on
+// it (adoption; Busy while a process holds its lease, OtherBatch when it has another batch); applies the
+// report if it ranks higher; sets the reminder 'sent' only when the report names the appointment's number
+// and is not dated before the send time (k_sent_tolerance), flags a cancelled/superseded one that was sent
+// after all, and writes an audit row (actor "sinch") for each change. Throws DatabaseUnavailable.
+ApplyResult apply_delivery_report(PgLease& lease, const DeliveryReport& report, const ReportOrigin& origin);
 ApplyResult apply_delivery_report(PgLease& lease, const DeliveryReport& report, Instant received_at,
                                   const std::string& remote_addr);
+
+// Forgets nonces whose replay window has passed; returns how many. Throws DatabaseUnavailable.
+long long forget_expired_callback_nonces(PgLease& lease);
 
 }  // namespace sr

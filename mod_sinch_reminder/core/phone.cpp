@@ -98,4 +98,15 @@ bool is_supported_phone_region(const std::string& region) {
     return regions.count(region) > 0;
 }
 
+int phone_calling_code(const std::string& e164) {
+    PhoneNumber number;
+    if (PhoneNumberUtil::GetInstance()->Parse(e164, "ZZ", &number) != PhoneNumberUtil::NO_PARSING_ERROR)
+        return 0;
+    return number.country_code();
+}
+
+int phone_calling_code_of_region(const std::string& region) {
+    return PhoneNumberUtil::GetInstance()->GetCountryCodeForRegion(region);
+}
+
 }  // namespace sr

@@ -28,4 +28,9 @@ PhoneResult normalize_phone(const std::string& typed, const std::string& default
 // Whether libphonenumber knows a numbering plan for this ISO alpha-2 code (upper case).
 bool is_supported_phone_region(const std::string& region);
 
+// The country calling code of an E.164 number (1 for +1 ...), or 0 if it cannot be parsed.
+int phone_calling_code(const std::string& e164);
+// The calling code of an ISO alpha-2 region (44 for GB), or 0 if unknown.
+int phone_calling_code_of_region(const std::string& region);
+
 }  // namespace sr

@@ -11,6 +11,7 @@
 #include <regex>
 #include <strings.h>
 
+#include "core/appointment_form.hpp"
 #include "core/clock.hpp"
 #include "core/phone.hpp"
 #include "core/sms_text.hpp"
@@ -50,11 +51,27 @@ SettingValues merge(const SettingValues& base, const SettingValues& overrides) {
 
 const std::vector<DirectiveSpec>& directive_specs() {
     static const std::vector<DirectiveSpec> specs = {
-#define SR_DIRECTIVE(name, member, parser, is_path, syntax, help) \
-    {#name, syntax, help, is_path,                                 \
-     [](SettingValues& values, const std::string& argument) { values.member = parser(argument); }},
+#define SR_DIRECTIVE(name, member, parser, is_path, syntax, help)                                  \
+    {#name,                                                                                        \
+     syntax,                                                                                       \
+     help,                                                                                         \
+     is_path,                                                                                      \
+     [](SettingValues& values, const std::string& argument) { values.member = parser(argument); }, \
+     false},
 #include "core/settings.def"
 #undef SR_DIRECTIVE
+#define SR_LIST_DIRECTIVE(name, member, parser, syntax, help) \
+    {#name,                                                   \
+     syntax,                                                  \
+     help,                                                    \
+     false,                                                   \
+     [](SettingValues& values, const std::string& argument) { \
+         if (!values.member) values.member.emplace();         \
+         values.member->push_back(parser(argument));          \
+     },                                                       \
+     true},
+#include "core/settings.def"
+#undef SR_LIST_DIRECTIVE
     };
     return specs;
 }
@@ -102,6 +119,11 @@ Settings Settings::resolve(const SettingValues& v) {
     s.dispatch_workers = v.dispatch_workers.value_or(4);
     s.lease_time = v.lease_time.value_or(std::chrono::seconds(45));
     s.allow_anonymous = v.allow_anonymous.value_or(false);
+    s.callback_auth = v.callback_auth.value_or("hmac");
+    s.retention = v.retention.value_or(std::chrono::hours(24 * 180));
+    s.bookings_per_user_per_hour = v.bookings_per_user_per_hour.value_or(100);
+    s.doctors = v.doctors.value_or(std::vector<std::string>{});
+    s.allowed_countries = v.allowed_countries.value_or(std::vector<std::string>{});
     return s;
 }
 
@@ -141,6 +163,20 @@ std::vector<std::string> cross_directive_problems(const SettingValues& v, bool h
                            "SinchReminderServicePlanId and SinchReminderApiToken there");
     }
     if (handler_mounted) {
+        // Delivery reports are asked for (explicitly, or by default with a public base URL): their
+        // callbacks must be authenticated. HMAC is the default and needs the secret Sinch signs with.
+        const std::string reports =
+            v.delivery_report.value_or(v.public_base_url ? "per_recipient_final" : "none");
+        if (reports != "none" && v.callback_auth.value_or("hmac") == "hmac" && !v.callback_secret) {
+            problems.push_back("delivery reports are asked for (SinchReminderDeliveryReport " + reports +
+                               "), but their callbacks cannot be authenticated: set "
+                               "SinchReminderCallbackSecretFile (the HMAC "
+                               "secret Sinch signs callbacks with; SinchReminderCallbackAuth hmac is the "
+                               "default), or, only if "
+                               "your Sinch account cannot sign callbacks, SinchReminderCallbackAuth "
+                               "url-token (keep the token out "
+                               "of the access log: see the README), or SinchReminderDeliveryReport none");
+        }
         if (!v.database) {
             problems.push_back("SinchReminderDatabase is not set, but the sinch-reminder handler is used here");
         }
@@ -219,11 +255,41 @@ std::string parse_sender(const std::string& value) {
                       "alphanumeric sender ID of at most 11 characters");
 }
 
+bool is_https_or_loopback(const std::string& url) {
+    if (strncasecmp(url.c_str(), "https://", 8) == 0) return true;
+    if (strncasecmp(url.c_str(), "http://", 7) != 0) return false;
+    // The host: up to the path, then without the port ([v6] keeps its brackets).
+    std::string host =
+        url.substr(7, url.find('/', 7) == std::string::npos ? std::string::npos : url.find('/', 7) - 7);
+    if (!host.empty() && host.front() == '[') {
+        host = host.substr(0, host.find(']') + 1);
+    } else {
+        host = host.substr(0, host.find(':'));
+    }
+    std::transform(host.begin(), host.end(), host.begin(), ::tolower);
+    static const std::regex loopback_v4(R"(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})");
+    return host == "localhost" || host == "[::1]" || std::regex_match(host, loopback_v4);
+}
+
+namespace {
+
+void refuse_plain_http(const std::string& value) {
+    if (!is_https_or_loopback(value)) {
+        throw ConfigError(
+            "'" + value +
+            "' is plain HTTP: secrets and patient data would cross the network unencrypted; use "
+            "https:// (http:// is accepted only for a loopback host such as 127.0.0.1)");
+    }
+}
+
+}  // namespace
+
 std::string parse_base_url(const std::string& value) {
     static const std::regex url(R"(https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(/[^?#\s]*)?)");
     if (!std::regex_match(value, url)) {
         throw ConfigError("'" + value + "' is not an http(s) base URL like https://us.sms.api.sinch.com");
     }
+    refuse_plain_http(value);
     std::string trimmed = value;
     while (trimmed.size() > 8 && trimmed.back() == '/') trimmed.pop_back();
     return trimmed;
@@ -340,6 +406,7 @@ std::string parse_public_base_url(const std::string& value) {
         throw ConfigError("'" + value +
                           "' is not a public base URL like https://clinic.example.org (no query, no fragment)");
     }
+    refuse_plain_http(value);
     std::string trimmed = value;
     while (trimmed.size() > 8 && trimmed.back() == '/') trimmed.pop_back();
     return trimmed;
@@ -360,6 +427,23 @@ std::string parse_delivery_report(const std::string& value) {
 
 std::chrono::seconds parse_reconcile_interval(const std::string& value) {
     return parse_duration_between(value, std::chrono::seconds(0), std::chrono::hours(24));
+}
+
+std::string parse_callback_auth(const std::string& value) {
+    if (value == "hmac" || value == "url-token") return value;
+    throw ConfigError("'" + value + "' must be hmac or url-token");
+}
+
+std::chrono::seconds parse_retention(const std::string& value) {
+    if (strcasecmp(value.c_str(), "off") == 0) return std::chrono::seconds(0);
+    return parse_duration_between(value, std::chrono::hours(24), std::chrono::hours(24 * 3660));
+}
+
+int parse_bookings_per_hour(const std::string& value) { return parse_whole_number(value, 0, 100000); }
+
+std::string parse_doctor_name(const std::string& value) {
+    if (const auto problem = doctor_name_problem(value)) throw ConfigError("'" + value + "': " + *problem);
+    return trim(value);  // compared with the form's trimmed entry
 }
 
 std::string default_template_dir() {

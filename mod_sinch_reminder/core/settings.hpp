@@ -28,8 +28,9 @@ struct DirectiveSpec {
     const char* syntax;
     const char* help;
     bool argument_is_path;
-    // Parses `argument` and stores it; throws ConfigError saying what is wrong.
+    // Parses `argument` and stores it (appends it, for a list); throws ConfigError saying what is wrong.
     void (*apply)(SettingValues& values, const std::string& argument);
+    bool takes_list = false;  // several arguments, each parsed and appended (SR_LIST_DIRECTIVE)
 };
 const std::vector<DirectiveSpec>& directive_specs();
 
@@ -63,6 +64,11 @@ struct Settings {
     int dispatch_workers = 0;
     std::chrono::seconds lease_time{0};
     bool allow_anonymous = false;  // serve staff routes to requests without an authenticated user
+    std::string callback_auth;                   // hmac (the default) | url-token
+    std::chrono::seconds retention{0};           // 0 = off: patient data is kept
+    int bookings_per_user_per_hour = 0;          // 0 = no limit
+    std::vector<std::string> doctors;            // empty: free text (URLs and markup refused)
+    std::vector<std::string> allowed_countries;  // empty: any country
 
     static Settings resolve(const SettingValues& values);
     // What the Sinch client needs; call only when auth is set.
@@ -103,6 +109,12 @@ std::string parse_delivery_report(const std::string& value);
 std::chrono::seconds parse_reconcile_interval(const std::string& value);
 int parse_dispatch_workers(const std::string& value);
 std::chrono::seconds parse_lease_time(const std::string& value);
+std::string parse_callback_auth(const std::string& value);
+std::chrono::seconds parse_retention(const std::string& value);
+int parse_bookings_per_hour(const std::string& value);
+std::string parse_doctor_name(const std::string& value);
+// Whether a base URL may be used: https://, or http:// to a loopback host (tests, a local proxy).
+bool is_https_or_loopback(const std::string& url);
 // Where `cmake --install` puts the default templates.
 std::string default_template_dir();
 // "2h", "90m", "1h30m", "1d", "45s", "3600" (seconds); throws ConfigError.

@@ -33,7 +33,8 @@ const std::set<std::string>& contract_keys(Page page) {
         "page_title", "account_banner", "clinic_name", "time_zone", "time_zone_now", "lead_time_text", "form_action",
         "csrf_token", "has_errors", "errors", "message",
         "patient_name", "doctor_name", "phone", "appointment_date", "appointment_time", "value", "error",
-        "phone_needs_confirmation", "phone_warning", "list_url"};
+        "phone_needs_confirmation", "phone_warning", "list_url",
+        "has_doctor_choices", "doctor_choices", "name", "selected"};
     static const std::set<std::string> confirmation = {
         "page_title", "account_banner", "clinic_name",
         "appointment", "id", "patient_name", "doctor_name", "phone_e164", "local_time_text", "time_zone",

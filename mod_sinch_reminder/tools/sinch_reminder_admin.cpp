@@ -2,7 +2,8 @@
 //
 //   sinch-reminder-admin migrate --database CONNINFO [--sql-dir DIR]
 //   sinch-reminder-admin schema-version --database CONNINFO [--sql-dir DIR]
-//   sinch-reminder-admin tz-recheck --database CONNINFO [--dry-run] [--clinic-name X] [--locale L] [--message T]
+//   sinch-reminder-admin tz-recheck --database CONNINFO [--dry-run] [--clinic-name X] [--locale L] [--message
+//   T] sinch-reminder-admin purge --database CONNINFO [--retention 180d] [--dry-run]
 //
 // Exit codes: 0 success, 1 the command failed (database, migration), 2 usage error.
 // A new subcommand is one function plus one row in k_commands.
@@ -10,6 +11,8 @@
 #include "core/migrations.hpp"
 #include "core/pg_pool.hpp"
 #include "core/redact.hpp"
+#include "core/retention.hpp"
+#include "core/settings.hpp"
 #include "core/sms_text.hpp"
 #include "core/tz_recheck.hpp"
 
@@ -38,6 +41,9 @@ const char* const k_usage =
     "  schema-version  print the database's schema version and the version the sql directory expects\n"
     "  tz-recheck      after a tzdata update: move every future appointment whose UTC time differs under\n"
     "                  the OS's current time-zone rules (the running httpd moves the batches at Sinch)\n"
+    "  purge           anonymise the patient data of appointments older than the retention (names,\n"
+    "                  numbers, SMS texts, audit details; counts are kept), 1 000 rows per transaction;\n"
+    "                  the dispatcher does the same once a day (SinchReminderRetention)\n"
     "\n"
     "options:\n"
     "  --database CONNINFO  libpq connection string, e.g. \"host=db.example user=reminder dbname=reminder\"\n"
@@ -45,7 +51,9 @@ const char* const k_usage =
     "  --sql-dir DIR        migration directory (default: <prefix>/share/mod_sinch_reminder/sql next to "
     "this\n"
     "                       program, else the source tree's sql/)\n"
-    "  --dry-run            tz-recheck: list what would move, change nothing\n"
+    "  --dry-run            tz-recheck: list what would move; purge: count what would be anonymised;\n"
+    "                       both change nothing\n"
+    "  --retention DURATION purge: as SinchReminderRetention, e.g. 180d (the default), 365d\n"
     "  --clinic-name, --locale, --message\n"
     "                       tz-recheck: as SinchReminderClinicName/Locale/Message, for the new SMS texts\n"
     "  -h, --help           show this help\n"
@@ -64,6 +72,7 @@ struct Options {
     std::string clinic_name;
     std::string locale = "en_US";
     std::string message = sr::MessageTemplate::kDefaultText;
+    std::chrono::seconds retention = std::chrono::hours(24 * 180);
 };
 
 // Prints info and warnings to stderr, so stdout carries only the command's result.
@@ -96,6 +105,14 @@ Options parse_options(int argc, char** argv, int first) {
             options.locale = value();
         } else if (arg == "--message") {
             options.message = value();
+        } else if (arg == "--retention") {
+            const std::string duration = value();
+            try {
+                options.retention = sr::parse_retention(duration);
+            } catch (const std::exception& e) {
+                throw UsageError("--retention: " + std::string(e.what()));
+            }
+            if (options.retention.count() == 0) throw UsageError("--retention off: nothing to purge");
         } else {
             throw UsageError("unknown option " + arg);
         }
@@ -182,7 +199,28 @@ int run_tz_recheck(const Options& options) {
     return k_exit_ok;
 }
 
+int run_purge(const Options& options) {
+    StderrLogger logger;
+    sr::PgPoolConfig config;
+    config.conninfo = options.database;
+    config.max_connections = 1;
+    sr::PgPool database(config, logger);
+    const sr::RetentionReport report = sr::purge_patient_data(database, options.retention, options.dry_run);
+    std::cout << (options.dry_run ? "would anonymise " : "anonymised ") << report.appointments
+              << " appointment(s), " << report.reminders << " reminder(s) and " << report.audit_rows
+              << " audit row(s) older than " << sr::format_duration(options.retention)
+              << " after their appointment";
+    if (!options.dry_run) {
+        std::cout << ", in " << report.transactions << " transaction(s); forgot " << report.expired_nonces
+                  << " expired callback nonce(s) and " << report.expired_booking_counts
+                  << " old booking count(s)";
+    }
+    std::cout << '\n';
+    return k_exit_ok;
+}
+
 const std::map<std::string, std::function<int(const Options&)>> k_commands = {
+    {"purge", run_purge},
     {"migrate", run_migrate},
     {"schema-version", run_schema_version},
     {"tz-recheck", run_tz_recheck},

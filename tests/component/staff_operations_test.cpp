@@ -172,6 +172,7 @@ class StaffOperationsComponentTest : public sr::test::StoreAndSinchFixture {
     void testDeliveryReportsAreIdempotentAndRanked() {
         const auto a = book_scheduled();
         const std::string batch = *a.reminders[0].batch_id;
+        sql("UPDATE reminders SET send_at = now() - interval '1 minute'");  // its send time has come
         const sr::Instant t0 = sr::now_utc();
         CPPUNIT_ASSERT(apply(report(batch, "Queued", t0)).outcome == sr::ApplyOutcome::Applied);
         const auto delivered = apply(report(batch, "Delivered", t0 + 20s, "12125550100"));
@@ -206,7 +207,9 @@ class StaffOperationsComponentTest : public sr::test::StoreAndSinchFixture {
             lease.release();
             CPPUNIT_ASSERT_EQUAL(std::string("cancelled"), dispatcher().cancel_now(*change.reminder_to_cancel));
         }
-        const auto result = apply(report(*a.reminders[0].batch_id, "Delivered", sr::now_utc()));
+        sql("UPDATE reminders SET send_at = now() - interval '1 minute'");  // its send time has come
+        const auto result =
+            apply(report(*a.reminders[0].batch_id, "Delivered", sr::now_utc(), a.phone_e164.substr(1)));
         CPPUNIT_ASSERT(result.needs_attention);
         const auto r = find(a.id).reminders[0];
         CPPUNIT_ASSERT_EQUAL(std::string("sent"), r.status);

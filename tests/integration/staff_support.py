@@ -15,6 +15,9 @@ import harness
 from harness import NEW_YORK, Browser, Httpd, form_for, iso_z, module_conf, tomorrow_at, wait_until  # noqa: F401 (re-exported)
 
 USER, PASSWORD = "frontdesk", "s3cret-desk"
+# The HMAC secret staff_httpd configures (SinchReminderCallbackAuth hmac is the default); the fake signs with it
+# when a test passes sign_secret=CALLBACK_SECRET.
+CALLBACK_SECRET = "hmac-secret-for-the-staff-tests-0123456789"
 API_USER, API_PASSWORD = "ehr", "ehr-pass"
 
 
@@ -34,9 +37,13 @@ def write_htpasswd(directory):
 
 
 def staff_httpd(database, fake, extra="", protect=True):
-    """httpd with the mount behind Basic auth, the callbacks open, and this httpd as the public base URL."""
+    """httpd with the mount behind Basic auth, the callbacks open, this httpd as the public base URL, and
+    callbacks signed with CALLBACK_SECRET (`extra` may override any of it)."""
     port = harness.free_port()
     httpd = Httpd("", port=port)
+    secret_file = os.path.join(httpd.root, "callback-secret")
+    with open(secret_file, "w") as f:
+        f.write(CALLBACK_SECRET + "\n")
     location_extra = ""
     top = ""
     if protect:
@@ -46,6 +53,7 @@ def staff_httpd(database, fake, extra="", protect=True):
         top = '<Location "/appointment/callbacks">\n  Require all granted\n</Location>\n'
     conf = module_conf(database.conninfo, fake.url,
                        extra=f"SinchReminderPublicBaseUrl http://127.0.0.1:{port}\n"
+                             f"SinchReminderCallbackSecretFile {secret_file}\n"
                              "SinchReminderDispatchInterval 1s\n" + extra,
                        location_extra=location_extra, allow_anonymous=not protect)
     httpd.write_conf(conf + "\n" + top)

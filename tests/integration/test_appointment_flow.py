@@ -151,7 +151,11 @@ class AppointmentFlowTest(ServicesTestCase):
                                    "not a phone number")
         self.assertNotIn(attack, body)
         self.assertIn("&lt;script&gt;", body)
-        status, headers, _ = self.browser.submit(form_for(tomorrow_at(14, 30), doctor_name=attack))
+        # Markup in the doctor's name (it goes into the SMS) is refused, and the refusal page escapes it too.
+        body = self.assert_refused(form_for(tomorrow_at(14, 30), doctor_name=attack), "doctor_name",
+                                   "must not contain web addresses, e-mail addresses or markup")
+        self.assertNotIn(attack, body)
+        status, headers, _ = self.browser.submit(form_for(tomorrow_at(14, 30), patient_name=attack))
         self.assertEqual(status, 303)
         page = self.browser.get(headers["location"])[2]
         self.assertNotIn(attack, page)

@@ -47,6 +47,13 @@ INVALID_VALUES = [
     ("SinchReminderReconcileInterval", "2d", "must be between 0s and 1d"),
     ("SinchReminderDispatchWorkers", "0", "must be a whole number from 1 to 256"),
     ("SinchReminderLeaseTime", "10s", "must be between 25s and 1h"),
+    ("SinchReminderPublicBaseUrl", "http://clinic.example.org", "is plain HTTP"),
+    ("SinchReminderSmsBaseUrl", "http://sms.example.org", "is plain HTTP"),
+    ("SinchReminderCallbackAuth", "path", "must be hmac or url-token"),
+    ("SinchReminderRetention", "1h", "must be between 1d and"),
+    ("SinchReminderBookingsPerUserPerHour", "many", "must be a whole number from 0 to 100000"),
+    ("SinchReminderDoctors", "\"Dr. Who\" \"bit.ly/x\"", "must not contain web addresses"),
+    ("SinchReminderAllowedCountries", "US XX", "is not an ISO 3166 alpha-2 country code"),
 ]
 
 VALID_VALUES = [
@@ -66,12 +73,17 @@ VALID_VALUES = [
     ("SinchReminderLocale", "en_GB"),
     ("SinchReminderMessage", "\"{{clinic}}: see {{doctor}} on {{date_time}}\""),
     ("SinchReminderCookieSecure", "Off"),
-    ("SinchReminderPublicBaseUrl", "https://clinic.example.org/"),
+    ("SinchReminderPublicBaseUrl", "https://clinic.example.org/\nSinchReminderCallbackSecretFile {secret_file}"),
     ("SinchReminderCallbackSecretFile", "{secret_file}"),
-    ("SinchReminderDeliveryReport", "per_recipient"),
+    ("SinchReminderDeliveryReport", "per_recipient\nSinchReminderCallbackAuth url-token"),
     ("SinchReminderReconcileInterval", "0"),
     ("SinchReminderDispatchWorkers", "32"),
     ("SinchReminderLeaseTime", "2m"),
+    ("SinchReminderCallbackAuth", "hmac"),
+    ("SinchReminderRetention", "off"),
+    ("SinchReminderBookingsPerUserPerHour", "0"),
+    ("SinchReminderDoctors", "\"Dr. Rivera\" \"Dr. Chen\"\nSinchReminderDoctors \"Dr. Okafor\""),
+    ("SinchReminderAllowedCountries", "US ca"),
 ]
 
 
@@ -111,7 +123,8 @@ class ConfigTest(HttpdTestCase):
         rc, output = self.configtest("\n".join(VALID + [MOUNT]))
         self.assertEqual(rc, 0, output)
         self.assertIn("SR0026", output)
-        for enough in ("SinchReminderFrom +12025550100", "SinchReminderPublicBaseUrl https://clinic.example.org"):
+        for enough in ("SinchReminderFrom +12025550100",
+                       "SinchReminderPublicBaseUrl https://clinic.example.org\nSinchReminderCallbackAuth url-token"):
             with self.subTest(enough):
                 rc, output = self.configtest("\n".join(VALID + [enough, MOUNT]))
                 self.assertEqual(rc, 0, output)

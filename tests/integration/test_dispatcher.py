@@ -13,7 +13,8 @@ import harness
 from harness import NEW_YORK, Browser, Cluster, Httpd, HttpdTestCase, SinchFake, module_conf, wait_until
 
 FAST = "\n".join(["SinchReminderDispatchInterval 1s", "SinchReminderRetryDelay 1s",
-                  "SinchReminderMaxBatchesPerSecond 1000"])
+                  "SinchReminderMaxBatchesPerSecond 1000",
+                  "SinchReminderBookingsPerUserPerHour 0"])  # hundreds of bookings from one client
 
 
 def form(when, phone, name="Ada Lovelace"):

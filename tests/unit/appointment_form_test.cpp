@@ -38,6 +38,8 @@ class AppointmentFormTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testDstGapIsShiftedAndSaid);
     CPPUNIT_TEST(testStrictModeRefusesGapsAndOverlaps);
     CPPUNIT_TEST(testMexicoCityUsesCurrentRules);
+    CPPUNIT_TEST(testDoctorNameCannotCarryLinksMarkupOrNumbers);
+    CPPUNIT_TEST(testDoctorListAndAllowedCountries);
     CPPUNIT_TEST_SUITE_END();
 
     sr::ClinicZone new_york = sr::ClinicZone::load("America/New_York");
@@ -179,6 +181,46 @@ class AppointmentFormTest : public CppUnit::TestFixture {
         CPPUNIT_ASSERT(v.ok());
         CPPUNIT_ASSERT_EQUAL(std::string("2027-07-15T14:00:00.000Z"),
                              sr::format_utc_iso_millis(v.appointment->reminder_at));
+    }
+
+    void testDoctorNameCannotCarryLinksMarkupOrNumbers() {
+        const auto now = at_utc(2026, 11, 27, 12, 0);
+        for (const char* bad :
+             {"Dr. X www.refund.example", "Dr. X bit.ly/abc", "Dr. X <b>", "https://x", "Dr. X {{a}}",
+              "Dr. X a@b", "Dr. X EVIL.COM", "Dr. X +1 650 253 0000", "Dr. X 0900-1234", "WWW x"}) {
+            auto in = good_input();
+            in.doctor_name = bad;
+            const auto v = sr::validate_appointment(in, context(now));
+            CPPUNIT_ASSERT_MESSAGE(bad, v.field_errors.count("doctor_name") == 1);
+            CPPUNIT_ASSERT_MESSAGE(
+                bad, v.field_errors.at("doctor_name").find("must not contain") != std::string::npos);
+        }
+        for (const char* good :
+             {"Dr. Grace Hopper", "Prof. Dr. Müller-Lüdenscheidt", "Dr. O'Neil (Cardiology)",
+              "Dr. A. B. Smith", "Dr. Hopper & Dr. Byron", "Dr. J. Smith Jr., MD"}) {
+            auto in = good_input();
+            in.doctor_name = good;
+            CPPUNIT_ASSERT_MESSAGE(good, sr::validate_appointment(in, context(now)).ok());
+        }
+    }
+
+    void testDoctorListAndAllowedCountries() {
+        auto c = context(at_utc(2026, 11, 27, 12, 0));
+        c.doctors = {"Dr. Grace Hopper", "Dr. Ada Byron"};
+        CPPUNIT_ASSERT(sr::validate_appointment(good_input(), c).ok());
+        auto in = good_input();
+        in.doctor_name = "Dr. Mallory";
+        CPPUNIT_ASSERT_EQUAL(std::string("Choose the doctor from the list."),
+                             sr::validate_appointment(in, c).field_errors.at("doctor_name"));
+        c.allowed_countries = {"CA", "US"};
+        CPPUNIT_ASSERT(sr::validate_appointment(good_input(), c).ok());
+        in = good_input();
+        in.phone = "+44 20 7946 0958";
+        const auto v = sr::validate_appointment(in, c);
+        CPPUNIT_ASSERT(v.field_errors.at("phone").find("only to numbers of CA, US") != std::string::npos);
+        c.allowed_countries = {"GB"};
+        CPPUNIT_ASSERT(sr::validate_appointment(in, c).ok());
+        CPPUNIT_ASSERT(sr::validate_appointment(good_input(), c).field_errors.count("phone") == 1);
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(AppointmentFormTest);

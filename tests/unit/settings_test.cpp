@@ -59,6 +59,10 @@ class SettingsTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testMountedHandlerNeedsDatabaseCredentialsAndZone);
     CPPUNIT_TEST(testUnmountedServerNeedsNothing);
     CPPUNIT_TEST(testOAuthOutsideUsAndEuIsRefused);
+    CPPUNIT_TEST(testPlainHttpBaseUrlsOnlyForLoopback);
+    CPPUNIT_TEST(testDeliveryReportsNeedAWayToAuthenticateCallbacks);
+    CPPUNIT_TEST(testListDirectivesAddUpAndCheckEachValue);
+    CPPUNIT_TEST(testRetentionAndBookingLimit);
     CPPUNIT_TEST_SUITE_END();
 
   public:
@@ -238,6 +242,75 @@ class SettingsTest : public CppUnit::TestFixture {
         const auto problems = sr::cross_directive_problems(v, false);
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), problems.size());
         CPPUNIT_ASSERT(contains(problems[0], "only in us and eu"));
+    }
+
+    void testPlainHttpBaseUrlsOnlyForLoopback() {
+        for (const char* directive :
+             {"SinchReminderPublicBaseUrl", "SinchReminderSmsBaseUrl", "SinchReminderAuthBaseUrl"}) {
+            const std::string error = error_of(spec(directive).apply, "http://clinic.example.org");
+            CPPUNIT_ASSERT_MESSAGE(error, contains(error, "plain HTTP"));
+            CPPUNIT_ASSERT(
+                contains(error_of(spec(directive).apply, "http://127.0.0.1.example.org"), "plain HTTP"));
+            for (const char* fine : {"http://127.0.0.1:8080", "http://127.1.2.3", "http://localhost:1/x",
+                                     "http://[::1]:9", "https://clinic.example.org"}) {
+                CPPUNIT_ASSERT_MESSAGE(std::string(directive) + " " + fine,
+                                       error_of(spec(directive).apply, fine).empty());
+            }
+        }
+    }
+
+    void testDeliveryReportsNeedAWayToAuthenticateCallbacks() {
+        sr::SettingValues v;
+        apply(v, "SinchReminderDatabase", "dbname=x");
+        apply(v, "SinchReminderServicePlanId", "p");
+        apply(v, "SinchReminderApiToken", "t");
+        apply(v, "SinchReminderTimeZone", "America/New_York");
+        CPPUNIT_ASSERT(sr::cross_directive_problems(v, true).empty());  // no reports asked for
+        apply(v, "SinchReminderPublicBaseUrl", "https://clinic.example.org");
+        auto problems = sr::cross_directive_problems(v, true);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), problems.size());
+        CPPUNIT_ASSERT(contains(problems[0], "SinchReminderCallbackSecretFile"));
+        sr::SettingValues token = v;
+        apply(token, "SinchReminderCallbackAuth", "url-token");
+        CPPUNIT_ASSERT(sr::cross_directive_problems(token, true).empty());
+        sr::SettingValues none = v;
+        apply(none, "SinchReminderDeliveryReport", "none");
+        CPPUNIT_ASSERT(sr::cross_directive_problems(none, true).empty());
+        CPPUNIT_ASSERT(!error_of(spec("SinchReminderCallbackAuth").apply, "token").empty());
+        CPPUNIT_ASSERT_EQUAL(std::string("hmac"), sr::Settings::resolve({}).callback_auth);
+    }
+
+    void testListDirectivesAddUpAndCheckEachValue() {
+        CPPUNIT_ASSERT(spec("SinchReminderDoctors").takes_list);
+        CPPUNIT_ASSERT(!spec("SinchReminderRegion").takes_list);
+        sr::SettingValues v;
+        apply(v, "SinchReminderDoctors", "Dr. Rivera");
+        apply(v, "SinchReminderDoctors", " Dr. Chen ");
+        apply(v, "SinchReminderAllowedCountries", "us");
+        apply(v, "SinchReminderAllowedCountries", "CA");
+        const auto s = sr::Settings::resolve(v);
+        CPPUNIT_ASSERT((s.doctors == std::vector<std::string>{"Dr. Rivera", "Dr. Chen"}));
+        CPPUNIT_ASSERT((s.allowed_countries == std::vector<std::string>{"US", "CA"}));
+        CPPUNIT_ASSERT(contains(error_of(spec("SinchReminderDoctors").apply, "Dr. Evil www.x.example"),
+                                "web addresses"));
+        CPPUNIT_ASSERT(!error_of(spec("SinchReminderAllowedCountries").apply, "XX").empty());
+        // A virtual host's list replaces the main server's.
+        sr::SettingValues vhost;
+        apply(vhost, "SinchReminderDoctors", "Dr. Okafor");
+        CPPUNIT_ASSERT(
+            (sr::Settings::resolve(sr::merge(v, vhost)).doctors == std::vector<std::string>{"Dr. Okafor"}));
+        CPPUNIT_ASSERT(sr::Settings::resolve({}).doctors.empty());
+    }
+
+    void testRetentionAndBookingLimit() {
+        CPPUNIT_ASSERT(sr::Settings::resolve({}).retention == std::chrono::hours(24 * 180));
+        CPPUNIT_ASSERT_EQUAL(100, sr::Settings::resolve({}).bookings_per_user_per_hour);
+        CPPUNIT_ASSERT(sr::parse_retention("off").count() == 0);
+        CPPUNIT_ASSERT(sr::parse_retention("365d") == std::chrono::hours(24 * 365));
+        CPPUNIT_ASSERT(!error_of(spec("SinchReminderRetention").apply, "1h").empty());
+        CPPUNIT_ASSERT(!error_of(spec("SinchReminderRetention").apply, "soon").empty());
+        CPPUNIT_ASSERT_EQUAL(0, sr::parse_bookings_per_hour("0"));
+        CPPUNIT_ASSERT(!error_of(spec("SinchReminderBookingsPerUserPerHour").apply, "-1").empty());
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(SettingsTest);

@@ -1,0 +1,120 @@
+"""What may go into the clinic's SMS (issue 12 item 5): no links or markup in a typed doctor's name, a list of
+doctors to choose from (SinchReminderDoctors), only numbers of allowed countries
+(SinchReminderAllowedCountries), and a per-user booking limit counted in PostgreSQL
+(SinchReminderBookingsPerUserPerHour): form and JSON API alike."""
+import json
+
+import harness
+from harness import ServicesTestCase, form_for
+from staff_support import API_PASSWORD, API_USER, StaffBrowser, basic, staff_httpd, text_of, tomorrow_at
+
+
+def api_book(httpd, **overrides):
+    document = {"patient_name": "Ada Lovelace", "doctor_name": "Dr. Grace Hopper", "phone": "+1 650 253 0000",
+                "appointment_local": tomorrow_at(14, 30).strftime("%Y-%m-%dT%H:%M")}
+    document.update(overrides)
+    status, headers, body = httpd.post_json("/appointment/api/appointments", document,
+                                            {"Authorization": basic(API_USER, API_PASSWORD)})
+    return status, headers, json.loads(body)
+
+
+class SmsContentCase(ServicesTestCase):
+    extra = ""
+
+    @classmethod
+    def make_httpd(cls, database, fake):
+        return staff_httpd(database, fake, extra=cls.extra)
+
+    def setUp(self):
+        super().setUp()
+        self.browser = StaffBrowser(self.httpd)
+
+    def submit(self, **overrides):
+        return self.browser.submit(form_for(tomorrow_at(14, 30), **overrides))
+
+
+class FreeTextDoctorTest(SmsContentCase):
+    def test_links_markup_and_numbers_in_the_doctors_name_are_refused(self):
+        for doctor in ("Dr. Hopper www.clinic-refunds.example", "Dr. Hopper, see bit.ly/x1",
+                       "<a href=x>Dr. Hopper</a>", "Dr. Hopper https://evil", "Dr. Hopper call 0900 123 456",
+                       "Dr. Hopper mail@evil.example"):
+            with self.subTest(doctor):
+                status, _, page = self.submit(doctor_name=doctor)
+                self.assertEqual(status, 422, page[:300])
+                self.assertIn("The doctor's name must not contain", text_of(page))
+                status, _, answer = api_book(self.httpd, doctor_name=doctor)
+                self.assertEqual(status, 422)
+                self.assertIn("must not contain", answer["fields"]["doctor_name"])
+        self.assertEqual(self.database.scalar("SELECT count(*) FROM appointments"), "0")
+        for doctor in ("Dr. Grace Hopper", "Dr. O'Neil-Smith", "Prof. Dr. Müller (Cardiology)"):
+            with self.subTest(doctor):
+                status, _, page = self.submit(doctor_name=doctor)
+                self.assertEqual(status, 303, page[:500])
+
+
+class DoctorListTest(SmsContentCase):
+    extra = 'SinchReminderDoctors "Dr. Grace Hopper" "Dr. Ada Byron"\nSinchReminderDoctors "Dr. Alan Turing"\n'
+
+    def test_the_form_offers_the_list_and_anything_else_is_refused(self):
+        status, _, page = self.browser.get("/appointment")
+        self.assertEqual(status, 200)
+        self.assertIn('<select id="doctor_name" name="doctor_name"', page)
+        for doctor in ("Dr. Grace Hopper", "Dr. Ada Byron", "Dr. Alan Turing"):
+            self.assertIn(f'<option value="{doctor}">', page)
+        status, _, page = self.submit(doctor_name="Dr. Mallory")
+        self.assertEqual(status, 422)
+        self.assertIn("Choose the doctor from the list.", text_of(page))
+        status, _, answer = api_book(self.httpd, doctor_name="Dr. Mallory")
+        self.assertEqual((status, answer["fields"]["doctor_name"]), (422, "Choose the doctor from the list."))
+        self.assertEqual(self.submit(doctor_name="Dr. Alan Turing")[0], 303)
+        self.assertEqual(api_book(self.httpd, doctor_name="Dr. Ada Byron")[0], 201)
+
+
+class AllowedCountriesTest(SmsContentCase):
+    extra = "SinchReminderAllowedCountries US CA\n"
+
+    def test_a_number_of_another_country_is_refused(self):
+        status, _, page = self.submit(phone="+44 20 7946 0958")
+        self.assertEqual(status, 422)
+        self.assertIn("only to numbers of US, CA", text_of(page))
+        status, _, answer = api_book(self.httpd, phone="+49 30 123456789")
+        self.assertEqual(status, 422)
+        self.assertIn("only to numbers of US, CA", answer["fields"]["phone"])
+        self.assertEqual(self.submit(phone="+1 613 992 4793")[0], 303)  # Ottawa
+        self.assertEqual(self.submit()[0], 303)
+
+
+class BookingLimitTest(SmsContentCase):
+    extra = "SinchReminderBookingsPerUserPerHour 3\n"
+
+    def setUp(self):
+        super().setUp()
+        self.database.query("DELETE FROM booking_counts")
+
+    def test_over_the_limit_is_429_with_retry_after_in_the_page_and_the_api_across_nodes(self):
+        other_node = staff_httpd(self.database, self.fake, extra=self.extra)  # a second node, same database
+        other_node.start()
+        try:
+            self.assertEqual(self.submit(patient_name="One")[0], 303)
+            self.assertEqual(StaffBrowser(other_node).submit(form_for(tomorrow_at(15, 0), patient_name="Two"))[0],
+                             303)
+            self.assertEqual(self.submit(patient_name="Three")[0], 303)
+            status, headers, page = StaffBrowser(other_node).submit(form_for(tomorrow_at(16, 0), patient_name="Four"))
+            self.assertEqual(status, 429, page[:300])
+            self.assertTrue(0 < int(headers["retry-after"]) <= 3600, headers)
+            self.assertIn("You have booked 3 appointments in the last hour", text_of(page))
+            self.assertIn('value="Four"', page)  # the entries are kept
+        finally:
+            other_node.cleanup()
+        self.assertEqual(self.database.scalar("SELECT count(*) FROM appointments"), "3")
+        # The API user has a limit of its own, and gets JSON.
+        for _ in range(3):
+            self.assertEqual(api_book(self.httpd)[0], 201)
+        status, headers, answer = api_book(self.httpd)
+        self.assertEqual(status, 429)
+        self.assertTrue(0 < int(headers["retry-after"]) <= 3600, headers)
+        self.assertIn("in the last hour", answer["error"])
+
+
+if __name__ == "__main__":
+    harness.main()
