@@ -177,6 +177,7 @@ int list(PageRequest& p) {
     query.status = arg("status");
     query.limit = arg("limit");
     query.offset = arg("offset");
+    query.after = arg("cursor");
     const ParsedListQuery parsed =
         parse_list_query(query, *p.runtime.zone, settings_of(p).default_country, now_utc(), false, 50);
     if (!parsed.ok()) return json_error(p, HTTP_BAD_REQUEST, "Some query parameters are invalid.", parsed.errors);

@@ -57,7 +57,7 @@ std::string error_json(const std::string& error, const std::map<std::string, std
 // revision, oldest first). `notices`: sentences the client should show (DST shift, no reminder).
 std::string appointment_json(const AppointmentRecord& appointment, const std::vector<std::string>& notices = {});
 
-// {"appointments": [...], "limit", "offset", "has_more"}
+// {"appointments": [...], "limit", "offset", "has_more", "next_cursor"}
 std::string appointment_list_json(const ListPage& page, int limit, int offset);
 
 // "2026-11-28T19:30:00Z"
