@@ -63,8 +63,10 @@ DROP INDEX IF EXISTS appointments_phone_e164_idx;
 -- ORDER BY send_at) and expire_missed_slots (pending / retrying, send_at < now() - grace).
 CREATE INDEX IF NOT EXISTS reminders_due_idx ON reminders (send_at)
     WHERE status IN ('pending', 'retrying', 'unknown');
--- Reminders a process holds while it calls Sinch: release_expired_leases (lease_until < now()).
-CREATE INDEX IF NOT EXISTS reminders_in_flight_idx ON reminders (lease_until)
+-- Reminders a process holds while it calls Sinch (a few per process at a time): release_expired_leases reads
+-- them all and checks lease_until. Keyed on send_at, not lease_until, so renewing a lease changes no indexed
+-- column and stays a HOT update.
+CREATE INDEX IF NOT EXISTS reminders_in_flight_idx ON reminders (send_at)
     WHERE status IN ('scheduling', 'cancelling');
 -- Batches to cancel: the cancelling claim (cancelling / cancel_failed, ORDER BY send_at).
 CREATE INDEX IF NOT EXISTS reminders_cancel_work_idx ON reminders (send_at)
@@ -100,6 +102,8 @@ ALTER TABLE reminders DROP CONSTRAINT IF EXISTS reminders_client_reference_key;
 DROP INDEX IF EXISTS reminders_status_next_attempt_idx;
 DROP INDEX IF EXISTS reminders_send_at_idx;
 
--- Room on each page for an updated row version, so updates that change no indexed column (the lease, the
--- reconciliation time, attention) stay on their page and add no index entries (HOT). Applies to new pages.
+-- Room on each page for an updated row version, so updates that change no indexed column stay on their page
+-- and add no index entries (HOT): a lease renewed or released without a status change, next_attempt_at,
+-- last_error_*, reconciled_at, updated_at. (status, batch_id, send_at, reconcile_done, attention and
+-- delivery_status are in an index or an index's WHERE: changing them is never HOT.) Applies to new pages.
 ALTER TABLE reminders SET (fillfactor = 85);
