@@ -145,7 +145,12 @@ class Scale:
                             os.path.join(httpd.root, "run")], check=True)
         self.cleanup.append(httpd.cleanup)
         httpd.start()
-        common.boost(httpd.pid(), self.args.nice)
+        for _ in range(100):  # the pid file comes a moment after the port
+            try:
+                common.boost(httpd.pid(), self.args.nice)
+                break
+            except (OSError, ValueError):
+                time.sleep(0.1)
         log(f"httpd ({name}) on {httpd.url}")
         return httpd
 
@@ -164,10 +169,11 @@ class Scale:
         load_seconds = time.monotonic() - started
         t0 = time.monotonic()
         subprocess.run(["psql", "-X", "-q", db.conninfo, "-c", "VACUUM ANALYZE"], check=True, capture_output=True)
+        subprocess.run(["psql", "-X", "-q", db.conninfo, "-c", "CHECKPOINT"], check=True, capture_output=True)
         vacuum_seconds = time.monotonic() - t0
         log(f"loaded {rows} appointments in {load_seconds:.0f} s, VACUUM ANALYZE {vacuum_seconds:.0f} s")
         self.results["load"] = {"rows": rows, "chunk": chunk, "seconds": round(load_seconds, 1),
-                                "vacuum_analyze_seconds": round(vacuum_seconds, 1)}
+                                "vacuum_analyze_seconds": round(vacuum_seconds, 1)}  # with the CHECKPOINT after it
 
     def sizes(self, db):
         out = self.psql(db, """
@@ -190,6 +196,8 @@ class Scale:
         if body is not None:
             headers["Content-Type"] = "application/json"
             body = json.dumps(body)
+        if connection.sock is None:
+            connection.connect()  # outside the timing (httpd closes idle keep-alive connections after 5 s)
         t0 = time.perf_counter()
         connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
@@ -210,6 +218,7 @@ class Scale:
 
         def measure(op, fn):
             for k in targets:
+                connections[k].close()  # a fresh connection: the other database's turn may have outlasted its keep-alive
                 times = []
                 for i in range(len(booked[k]) if op in ("cancel", "reschedule") else n):
                     times.append(fn(k, i))
@@ -225,6 +234,12 @@ class Scale:
             booked[k].append(json.loads(data)["id"])
             return ms
 
+        # Warm-up, not counted: connections, prepared statements, caches.
+        for k in targets:
+            for i in range(20):
+                book(k, n + 1000 + i)
+        for k in booked:
+            booked[k].clear()
         measure("booking", book)
         day = tomorrow.isoformat()
         measure("day's list (page, tomorrow)",
@@ -275,6 +290,7 @@ class Scale:
                                    text=True)
         times = []
         try:
+            json.loads(process.stdout.readline())  # {"ready": true}: its warm-up pass is over
             for pass_number in range(self.args.passes):
                 self.psql(db, store_due)
                 process.stdin.write("next\n")
@@ -310,16 +326,16 @@ class Scale:
         os.chmod(script, 0o644)
         cmd = [common.PGBENCH, "-n", "-M", "prepared", "-c", "16", "-j", "2", "-T", str(seconds), "-f", script,
                "-h", "127.0.0.1", "-p", os.environ["PGPORT"], "-U", "postgres", pgbench_db.name]
-        c0 = self.pgcpu.sample()
+        w0, c0 = self.wal(pgbench_db), self.pgcpu.sample()
         code, text, _ = common.run_child(cmd, timeout=seconds + 60)
-        pgbench_cpu = self.pgcpu.sample() - c0
+        pgbench_cpu, pgbench_wal = self.pgcpu.sample() - c0, self.wal(pgbench_db, w0)
         if code != 0:
             raise RuntimeError(f"pgbench failed:\n{text}")
         inserts = int(self.psql(pgbench_db, "SELECT count(*) FROM appointments"))
-        c0 = self.pgcpu.sample()
+        w0, c0 = self.wal(store_db), self.pgcpu.sample()
         code, text, _ = common.run_child([self.tool("sr-bench-store"), store_db.conninfo, "16", str(seconds)],
                                          timeout=seconds + 60)
-        store_cpu = self.pgcpu.sample() - c0
+        store_cpu, store_wal = self.pgcpu.sample() - c0, self.wal(store_db, w0)
         if code != 0:
             raise RuntimeError(f"sr-bench-store failed:\n{text}")
         bookings = json.loads(text.strip().splitlines()[-1])["bookings"]
@@ -330,12 +346,22 @@ class Scale:
                   "ms_per_insert": round(per_insert, 4), "bookings": rows, "bookings_counted": bookings,
                   "store_pg_cpu_s": round(store_cpu, 2), "ms_per_booking": round(per_booking, 4),
                   "ratio": round(per_booking / per_insert, 2),
-                  "inserts_per_s": round(inserts / seconds), "bookings_per_s": round(rows / seconds)}
+                  "inserts_per_s": round(inserts / seconds), "bookings_per_s": round(rows / seconds),
+                  # WAL records per row: one per heap row and one per index entry written, so a count of the
+                  # work that does not depend on how busy the machine is (CPU seconds do).
+                  "wal_records_per_insert": round(pgbench_wal[0] / inserts, 2),
+                  "wal_records_per_booking": round(store_wal[0] / rows, 2),
+                  "wal_bytes_per_insert": round(pgbench_wal[1] / inserts), "wal_bytes_per_booking": round(store_wal[1] / rows)}
         log(f"  {label}: {per_booking:.3f} ms PostgreSQL CPU per booking, {per_insert:.3f} per INSERT: "
             f"{result['ratio']}x")
         for db in dbs:
             db.drop()
         return result
+
+    def wal(self, db, before=None):
+        """(WAL records, WAL bytes) of the whole cluster (nothing else writes during these phases)."""
+        records, size = (int(x) for x in self.psql(db, "SELECT wal_records, wal_bytes FROM pg_stat_wal").split("|"))
+        return (records, size) if before is None else (records - before[0], size - before[1])
 
     def run(self):
         self.start()
@@ -354,7 +380,10 @@ class Scale:
             empty = self.h.Database()
             loaded = self.h.Database()
             if self.args.rows > 0:
+                if self.args.load_nice is not None:
+                    common.boost(self.pgcpu.postmaster, self.args.load_nice)
                 self.load(loaded)
+                common.boost(self.pgcpu.postmaster, self.args.nice)
             self.results["sizes"] = self.sizes(loaded)
             targets = {"empty": (empty, self.start_httpd(empty, "empty")),
                        "loaded": (loaded, self.start_httpd(loaded, "loaded"))}
@@ -407,10 +436,18 @@ def markdown(results, command):
         out.append("")
     if results.get("cpu"):
         out += ["| schema | PostgreSQL CPU per pgbench INSERT | per booking (sr-bench-store) | ratio | INSERT/s | "
-                "bookings/s |", "|---|---:|---:|---:|---:|---:|"]
+                "bookings/s | WAL records per INSERT / per booking | WAL bytes per INSERT / per booking |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for c in results["cpu"]:
             out.append(f"| {c['schema']} | {c['ms_per_insert']:.3f} ms | {c['ms_per_booking']:.3f} ms | "
-                       f"**{c['ratio']:.2f}x** | {c['inserts_per_s']} | {c['bookings_per_s']} |")
+                       f"**{c['ratio']:.2f}x** | {c['inserts_per_s']} | {c['bookings_per_s']} | "
+                       f"{c['wal_records_per_insert']} / {c['wal_records_per_booking']} | "
+                       f"{c['wal_bytes_per_insert']} / {c['wal_bytes_per_booking']} |")
+        for schema in dict.fromkeys(c["schema"] for c in results["cpu"]):
+            runs = [c for c in results["cpu"] if c["schema"] == schema]
+            out.append(f"| {schema}: median of {len(runs)} | {statistics.median(c['ms_per_insert'] for c in runs):.3f} ms"
+                       f" | {statistics.median(c['ms_per_booking'] for c in runs):.3f} ms | "
+                       f"**{statistics.median(c['ratio'] for c in runs):.2f}x** | | | | |")
         out.append("")
     for note in results["notes"]:
         out.append(f"- {note}")
@@ -427,8 +464,10 @@ def main():
     parser.add_argument("--passes", type=int, default=30, help="dispatcher passes per database")
     parser.add_argument("--due-per-pass", type=int, default=20, help="reminders each dispatcher pass hands over")
     parser.add_argument("--cpu-seconds", type=int, default=10, help="pgbench and sr-bench-store run time (0: skip)")
-    parser.add_argument("--cpu-repeats", type=int, default=2, help="before/after pairs of the CPU measurement")
+    parser.add_argument("--cpu-repeats", type=int, default=3, help="before/after pairs of the CPU measurement")
     parser.add_argument("--nice", default="-10", help="niceness of PostgreSQL and the bench (as root)")
+    parser.add_argument("--load-nice", default=None,
+                        help="niceness of PostgreSQL while it loads (e.g. 10, to leave the machine to others)")
     parser.add_argument("--out", default=os.path.join(BENCH, "results"))
     args = parser.parse_args()
     command = os.environ.get("SR_BENCH_COMMAND", "bench/scale " + " ".join(sys.argv[1:]))

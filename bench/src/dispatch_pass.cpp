@@ -2,7 +2,7 @@
 //
 //   sr-bench-dispatch CONNINFO SINCH_BASE_URL PASSES   -> one JSON line per pass:
 //       {"pass":N,"ms":T,"scheduled":S,"idle":B}
-// After one warm-up pass it runs one pass per line it reads on stdin, so the caller can store each pass's
+// After one warm-up pass it prints {"ready":true}, then runs one pass per line it reads on stdin, so the caller can store each pass's
 // work first (bench/scale.py stores due reminders); a pass hands over whatever is due, at up to 1000/s. The
 // Sinch fake is the tests' (service plan "test-plan", token "test-api-token").
 #include <chrono>
@@ -42,6 +42,8 @@ int main(int argc, char** argv) {
         settings.owner = "bench-dispatch:1";
         sr::Dispatcher dispatcher(pool, sinch, logger, settings);
         dispatcher.run_once();  // warm: connections, prepared statements, the token bucket
+        std::printf("{\"ready\":true}\n");
+        std::fflush(stdout);
         // One pass per line on stdin (the caller stores the pass's work first), one JSON line back each.
         const int passes = std::atoi(argv[3]);
         char line[64];
