@@ -466,8 +466,9 @@ def main():
     parser.add_argument("--cpu-seconds", type=int, default=10, help="pgbench and sr-bench-store run time (0: skip)")
     parser.add_argument("--cpu-repeats", type=int, default=3, help="before/after pairs of the CPU measurement")
     parser.add_argument("--nice", default="-10", help="niceness of PostgreSQL and the bench (as root)")
-    parser.add_argument("--load-nice", default=None,
-                        help="niceness of PostgreSQL while it loads (e.g. 10, to leave the machine to others)")
+    parser.add_argument("--load-nice", default="10",
+                        help="niceness of PostgreSQL while it loads (10: the long load leaves the machine to others; "
+                             "the measurements then run at --nice)")
     parser.add_argument("--out", default=os.path.join(BENCH, "results"))
     args = parser.parse_args()
     command = os.environ.get("SR_BENCH_COMMAND", "bench/scale " + " ".join(sys.argv[1:]))
