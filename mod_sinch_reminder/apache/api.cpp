@@ -181,6 +181,7 @@ int list(PageRequest& p) {
     query.status = arg("status");
     query.limit = arg("limit");
     query.offset = arg("offset");
+    query.after = arg("cursor");
     // Full numbers only when asked for (and the audit row says so); masked otherwise.
     const std::string full = arg("full_numbers");
     if (!full.empty() && full != "0" && full != "1") {
@@ -196,7 +197,7 @@ int list(PageRequest& p) {
     PgLease lease = p.runtime.database->acquire();
     const ListPage page = list_appointments(lease, parsed.filter);
     std::vector<std::string> filters, shown;
-    for (const char* name : {"from", "to", "phone", "q", "status", "limit", "offset"}) {
+    for (const char* name : {"from", "to", "phone", "q", "status", "limit", "offset", "cursor"}) {
         if (!arg(name).empty()) filters.push_back(name);  // which filters, never their values
     }
     for (const AppointmentRecord& a : page.appointments) shown.push_back(a.id);

@@ -133,6 +133,8 @@ int show_list(PageRequest& p) {
     typed.q = arg("q");
     typed.status = arg("status");
     typed.page = arg("page");
+    typed.after = arg("after");
+    typed.before = arg("before");
     try {
         const ParsedListQuery parsed =
             parse_list_query(typed, *p.runtime.zone, s.default_country, now_utc(), true, k_page_size);

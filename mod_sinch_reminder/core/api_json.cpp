@@ -285,6 +285,9 @@ std::string appointment_list_json(const ListPage& page, int limit, int offset, b
     json_object_set_new(document.get(), "limit", json_integer(limit));
     json_object_set_new(document.get(), "offset", json_integer(offset));
     json_object_set_new(document.get(), "has_more", json_boolean(page.has_more));
+    // The next page: pass it as `cursor` (keyset pagination; null on the last page).
+    json_object_set_new(document.get(), "next_cursor",
+                        page.has_more && !page.last_cursor.empty() ? text(page.last_cursor) : json_null());
     return dump(document.get());
 }
 

@@ -57,7 +57,7 @@ std::string error_json(const std::string& error, const std::map<std::string, std
 // revision, oldest first). `notices`: sentences the client should show (DST shift, no reminder).
 std::string appointment_json(const AppointmentRecord& appointment, const std::vector<std::string>& notices = {});
 
-// {"appointments": [...], "limit", "offset", "has_more"}. Each appointment has "phone_masked"
+// {"appointments": [...], "limit", "offset", "has_more", "next_cursor"}. Each appointment has "phone_masked"
 // ("+1********00"); "phone" is the full number only with `full_numbers`, else null.
 std::string appointment_list_json(const ListPage& page, int limit, int offset, bool full_numbers);
 

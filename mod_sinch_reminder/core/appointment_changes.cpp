@@ -35,11 +35,13 @@ void audit(pqxx::work& txn, const std::string& appointment_id, const char* actio
         appointment_id, std::string(action), actor.user, actor.remote_addr, details_json);
 }
 
-// Locks the appointment; nullopt if there is none. Returns (status, revision, starts_at, local_wall_time).
+// Locks the appointment; nullopt if there is none (or the id is not a uuid). Returns (status, revision,
+// starts_at, local_wall_time). By uuid, so through the primary key (never `id::text = $1`: a table scan).
 std::optional<pqxx::row> lock_appointment(pqxx::work& txn, const std::string& appointment_id) {
+    if (!canonical_uuid(appointment_id)) return std::nullopt;
     const pqxx::result rows = txn.exec_params(
         "SELECT status, revision, to_char(starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-        " local_wall_time FROM appointments WHERE id::text = $1 FOR UPDATE",
+        " local_wall_time FROM appointments WHERE id = $1::uuid FOR UPDATE",
         appointment_id);
     if (rows.empty()) return std::nullopt;
     return rows[0];

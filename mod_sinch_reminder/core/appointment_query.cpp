@@ -102,6 +102,20 @@ bool looks_like_phone(const std::string& q) {
     return digits >= 3;
 }
 
+// A trigram index can answer `ILIKE '%text%'` only if the text has 3 word characters in a row (pg_trgm's
+// trigrams are taken within words); with fewer, it would read the whole index or the whole table.
+bool has_trigram(const std::string& text) {
+    int run = 0;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const unsigned char c = static_cast<unsigned char>(text[i]);
+        if ((c & 0xC0) == 0x80) continue;  // a UTF-8 continuation byte: same character
+        const bool word = c >= 0x80 || std::isalnum(c);
+        run = word ? run + 1 : 0;
+        if (run >= 3) return true;
+    }
+    return false;
+}
+
 std::string digits_of(const std::string& text) {
     std::string out;
     for (char c : text) {
@@ -111,6 +125,21 @@ std::string digits_of(const std::string& text) {
 }
 
 }  // namespace
+
+std::string to_string(const ListCursor& cursor) {
+    return std::to_string(cursor.starts_at_us) + "." + cursor.id;
+}
+
+std::optional<ListCursor> parse_list_cursor(const std::string& text) {
+    const std::size_t dot = text.find('.');
+    if (dot == std::string::npos || dot == 0 || dot > 18) return std::nullopt;
+    for (std::size_t i = 0; i < dot; ++i) {
+        if (!std::isdigit(static_cast<unsigned char>(text[i]))) return std::nullopt;
+    }
+    const std::optional<std::string> id = canonical_uuid(text.substr(dot + 1));
+    if (!id) return std::nullopt;
+    return ListCursor{std::stoll(text.substr(0, dot)), *id};
+}
 
 const std::vector<std::pair<std::string, std::string>>& status_filter_options() {
     static const std::vector<std::pair<std::string, std::string>> options = [] {
@@ -180,9 +209,15 @@ ParsedListQuery parse_list_query(const ListQuery& query, const ClinicZone& zone,
         parsed.errors["q"] = "The search text is too long or not valid text.";
     } else if (!q.empty()) {
         if (looks_like_phone(q)) {
-            f.phone_digits = digits_of(q);
+            // A whole number is found as one; anything shorter as the last digits of a number.
             const PhoneResult phone = normalize_phone(q, default_country);
-            if (phone.check != PhoneCheck::Invalid) f.phone_e164 = phone.e164;
+            if (phone.check != PhoneCheck::Invalid) {
+                f.phone_e164 = phone.e164;
+            } else {
+                f.phone_digits = digits_of(q);
+            }
+        } else if (!has_trigram(q)) {
+            parsed.errors["q"] = "Type at least 3 letters of the name in a row, or a phone number.";
         } else {
             f.name_contains = q;
         }
@@ -210,7 +245,20 @@ ParsedListQuery parse_list_query(const ListQuery& query, const ClinicZone& zone,
             parsed.errors["page"] = "The page must be a whole number from 1.";
         }
     }
-    f.offset = (parsed.page - 1) * page_size;
+    if (!query.after.empty() && !query.before.empty()) {
+        parsed.errors["cursor"] = "Give either the page after a position or the page before it, not both.";
+    } else if (!query.after.empty() || !query.before.empty()) {
+        const std::optional<ListCursor> cursor =
+            parse_list_cursor(query.after.empty() ? query.before : query.after);
+        if (!cursor) {
+            parsed.errors["cursor"] = "The page position is not one this list gave out.";
+        } else if (!query.after.empty()) {
+            f.after = cursor;
+        } else {
+            f.before = cursor;
+        }
+    }
+    if (!f.after && !f.before) parsed.page = 1;  // without a position, the list starts at its beginning
     if (!query.limit.empty()) {
         if (const auto limit = whole_number(query.limit, 1, 200)) {
             f.limit = *limit;
@@ -219,10 +267,12 @@ ParsedListQuery parse_list_query(const ListQuery& query, const ClinicZone& zone,
         }
     }
     if (!query.offset.empty()) {
-        if (const auto offset = whole_number(query.offset, 0, 10000000)) {
+        if (const auto offset = whole_number(query.offset, 0, k_max_list_offset)) {
             f.offset = *offset;
         } else {
-            parsed.errors["offset"] = "offset must be a whole number from 0.";
+            parsed.errors["offset"] = "offset must be a whole number from 0 to " +
+                                      std::to_string(k_max_list_offset) +
+                                      "; for later pages pass the previous page's next_cursor as cursor.";
         }
     }
     return parsed;
@@ -231,29 +281,59 @@ ParsedListQuery parse_list_query(const ListQuery& query, const ClinicZone& zone,
 ListPage list_appointments(PgLease& lease, const ListFilter& filter) {
     const std::string reminder_status =
         is_reminder_status(filter.status) && filter.status != "cancelled" ? filter.status : "";
+    const bool backwards = filter.before.has_value();
+    const std::optional<ListCursor>& cursor = backwards ? filter.before : filter.after;
+    // Every value is a parameter; the statement is planned with them (an unnamed statement), so the
+    // `$n = '' OR ...` alternatives fold away and each search is a range of the index that fits it:
+    // (starts_at, id) for dates and pages, the trigram index for names, reverse(phone_e164) for numbers.
     const std::string sql =
         std::string(
-            "SELECT a.id::text FROM appointments a"
+            "SELECT a.id::text, (extract(epoch FROM a.starts_at) * 1000000)::bigint FROM appointments a"
             " LEFT JOIN reminders r ON r.appointment_id = a.id AND r.revision = a.revision"
             " WHERE ($1::bigint IS NULL OR a.starts_at >= to_timestamp($1::bigint))"
             " AND ($2::bigint IS NULL OR a.starts_at < to_timestamp($2::bigint))"
             " AND ($3::text = '' OR a.patient_name ILIKE '%' || $3::text || '%' ESCAPE '\\')"
-            " AND (($4::text = '' AND $5::text = '') OR ($4::text <> '' AND a.phone_e164 LIKE '%' || $4::text || '%')"
-            " OR ($5::text <> '' AND a.phone_e164 = $5::text))"
-            " AND ($8::text = '' OR r.status = $8::text) AND ") +
-        status_condition(filter.status) + " ORDER BY a.starts_at, a.id LIMIT $6 OFFSET $7";
+            " AND ($4::text = '' OR reverse(a.phone_e164) LIKE reverse($4::text) || '%')"
+            " AND ($5::text = '' OR reverse(a.phone_e164) = reverse($5::text))"
+            " AND ($8::text = '' OR r.status = $8::text)"
+            " AND ($9::bigint IS NULL OR (a.starts_at, a.id) ") +
+        (backwards ? "<" : ">") +
+        " (timestamptz 'epoch' + $9::bigint * interval '1 microsecond', $10::uuid)) AND " +
+        status_condition(filter.status) +
+        (backwards ? " ORDER BY a.starts_at DESC, a.id DESC" : " ORDER BY a.starts_at, a.id") +
+        " LIMIT $6 OFFSET $7";
     std::vector<std::string> ids;
+    std::vector<long long> starts;
     with_connection(lease, "listing appointments", [&](pqxx::connection& c) {
         pqxx::read_transaction txn(c);
-        const pqxx::result rows =
-            txn.exec_params(sql, epoch_or_null(filter.from), epoch_or_null(filter.to), like_escaped(filter.name_contains),
-                            filter.phone_digits, filter.phone_e164, filter.limit + 1, filter.offset, reminder_status);
-        for (const pqxx::row& row : rows) ids.push_back(row[0].as<std::string>());
+        const pqxx::result rows = txn.exec_params(
+            sql, epoch_or_null(filter.from), epoch_or_null(filter.to), like_escaped(filter.name_contains),
+            filter.phone_digits, filter.phone_e164, filter.limit + 1, filter.offset, reminder_status,
+            cursor ? std::optional<long long>(cursor->starts_at_us) : std::nullopt,
+            cursor ? std::optional<std::string>(cursor->id) : std::nullopt);
+        for (const pqxx::row& row : rows) {
+            ids.push_back(row[0].as<std::string>());
+            starts.push_back(row[1].as<long long>());
+        }
     });
     ListPage page;
-    if (static_cast<int>(ids.size()) > filter.limit) {
-        page.has_more = true;
+    const bool more = static_cast<int>(ids.size()) > filter.limit;
+    if (more) {
         ids.resize(static_cast<std::size_t>(filter.limit));
+        starts.resize(static_cast<std::size_t>(filter.limit));
+    }
+    if (backwards) {
+        std::reverse(ids.begin(), ids.end());
+        std::reverse(starts.begin(), starts.end());
+        page.has_previous = more;
+        page.has_more = true;  // the cursor's own row, at least
+    } else {
+        page.has_more = more;
+        page.has_previous = filter.after.has_value() || filter.offset > 0;
+    }
+    if (!ids.empty()) {
+        page.first_cursor = to_string(ListCursor{starts.front(), ids.front()});
+        page.last_cursor = to_string(ListCursor{starts.back(), ids.back()});
     }
     page.appointments = AppointmentStore(lease).find_many(ids);
     return page;

@@ -15,6 +15,20 @@
 
 namespace sr {
 
+// A keyset position in the list order (starts_at, id): a row's exact start (microseconds since the epoch)
+// and id. Pages go from one to the next through it instead of OFFSET, so page 1 000 costs what page 1 does.
+struct ListCursor {
+    long long starts_at_us = 0;
+    std::string id;  // canonical uuid
+};
+
+// "1733560200000000.6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"; nullopt for anything else.
+std::string to_string(const ListCursor& cursor);
+std::optional<ListCursor> parse_list_cursor(const std::string& text);
+
+// The API's `offset` is for small skips only; further pages go through `cursor`.
+constexpr int k_max_list_offset = 1000;
+
 struct ListFilter {
     std::optional<Instant> from;  // appointments starting at or after (UTC)
     std::optional<Instant> to;    // ... and before (UTC; exclusive)
@@ -23,12 +37,16 @@ struct ListFilter {
     std::string phone_e164;       // or is exactly this number; "" = none
     std::string status;           // a status_filter_options() value; "" = any
     int limit = 50;
-    int offset = 0;
+    int offset = 0;                    // rows skipped after the cursor (API; at most k_max_list_offset)
+    std::optional<ListCursor> after;   // rows after this one (the next page)
+    std::optional<ListCursor> before;  // rows before this one, the closest `limit` (the previous page)
 };
 
 struct ListPage {
     std::vector<AppointmentRecord> appointments;  // with every reminder revision, ordered by starts_at
-    bool has_more = false;
+    bool has_more = false;                        // rows follow the last one
+    bool has_previous = false;                    // rows precede the first one (as far as the query knows)
+    std::string first_cursor, last_cursor;        // of the first and last row; "" when the page is empty
 };
 
 // Throws DatabaseUnavailable.
@@ -46,9 +64,11 @@ struct ListQuery {
     std::string q;       // phone number or patient name (HTML list)
     std::string phone;   // phone number only (API)
     std::string status;  // a status filter value
-    std::string page;    // 1-based page number (HTML list)
+    std::string page;    // 1-based page number (HTML list; shown, the cursor says where the page is)
     std::string limit;   // rows per page (API)
-    std::string offset;  // rows to skip (API)
+    std::string offset;  // rows to skip (API, at most k_max_list_offset)
+    std::string after;   // a ListCursor: the page after it (HTML `after`, API `cursor`)
+    std::string before;  // a ListCursor: the page before it (HTML `before`)
 };
 
 struct ParsedListQuery {

@@ -5,6 +5,8 @@
 #include "core/delivery_reports.hpp"
 #include "core/redact.hpp"
 
+#include <algorithm>
+
 namespace sr {
 
 namespace {
@@ -33,7 +35,9 @@ std::string action_words(const std::string& action) {
     return action;
 }
 
-std::string list_url(const std::string& mount_url, const ListQuery& typed, const ParsedListQuery& parsed, int page) {
+// `position` is "after" or "before" with `cursor` (keyset pages); page 1 needs neither.
+std::string list_url(const std::string& mount_url, const ListQuery& typed, const ParsedListQuery& parsed,
+                     int page, const char* position = "", const std::string& cursor = "") {
     std::string query;
     auto add = [&](const char* name, const std::string& value) {
         if (value.empty()) return;
@@ -43,7 +47,10 @@ std::string list_url(const std::string& mount_url, const ListQuery& typed, const
     add("to", parsed.to);
     add("q", typed.q);
     add("status", parsed.filter.status);
-    if (page > 1) add("page", std::to_string(page));
+    if (page > 1) {
+        add(position, cursor);
+        add("page", std::to_string(page));
+    }
     return mount_url + "/list" + query;
 }
 
@@ -260,8 +267,14 @@ TemplateData list_view(const ListPage& list, const ParsedListQuery& parsed, cons
     }
     summary += " (" + zone.name() + "), page " + std::to_string(parsed.page) + ".";
     page.set("summary_text", summary);
-    page.set("prev_url", parsed.page > 1 ? list_url(mount_url, typed, parsed, parsed.page - 1) : "");
-    page.set("next_url", list.has_more ? list_url(mount_url, typed, parsed, parsed.page + 1) : "");
+    // Keyset pages: the next one starts after this page's last row, the previous one ends before its first.
+    const int previous = std::max(parsed.page - 1, 1);
+    page.set("prev_url", list.has_previous && !list.first_cursor.empty()
+                             ? list_url(mount_url, typed, parsed, previous, "before", list.first_cursor)
+                             : "");
+    page.set("next_url", list.has_more && !list.last_cursor.empty()
+                             ? list_url(mount_url, typed, parsed, parsed.page + 1, "after", list.last_cursor)
+                             : "");
     page.set("new_url", mount_url);
     return page;
 }

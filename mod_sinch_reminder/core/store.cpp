@@ -96,19 +96,6 @@ std::optional<std::string> null_if_empty(const std::string& text) {
     return text;
 }
 
-// The canonical 8-4-4-4-12 form, lower-cased; nullopt for anything else.
-std::optional<std::string> canonical_uuid(const std::string& text) {
-    if (text.size() != 36) return std::nullopt;
-    std::string lower = text;
-    for (std::size_t i = 0; i < lower.size(); ++i) {
-        const bool dash_position = i == 8 || i == 13 || i == 18 || i == 23;
-        const unsigned char c = static_cast<unsigned char>(lower[i]);
-        if (dash_position ? c != '-' : !std::isxdigit(c)) return std::nullopt;
-        lower[i] = static_cast<char>(std::tolower(c));
-    }
-    return lower;
-}
-
 // The columns of k_select_reminders, starting at column `first`.
 ReminderRecord reminder_from(const pqxx::row& row, pqxx::row::size_type first = 0) {
     const auto column = [&row, first](pqxx::row::size_type index) { return row[first + index]; };
@@ -169,6 +156,18 @@ std::optional<AppointmentRecord> load(pqxx::transaction_base& txn, const std::st
 }
 
 }  // namespace
+
+std::optional<std::string> canonical_uuid(const std::string& text) {
+    if (text.size() != 36) return std::nullopt;
+    std::string lower = text;
+    for (std::size_t i = 0; i < lower.size(); ++i) {
+        const bool dash_position = i == 8 || i == 13 || i == 18 || i == 23;
+        const unsigned char c = static_cast<unsigned char>(lower[i]);
+        if (dash_position ? c != '-' : !std::isxdigit(c)) return std::nullopt;
+        lower[i] = static_cast<char>(std::tolower(c));
+    }
+    return lower;
+}
 
 const ReminderRecord* AppointmentRecord::current_reminder() const noexcept {
     for (const ReminderRecord& reminder : reminders) {

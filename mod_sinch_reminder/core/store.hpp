@@ -149,4 +149,8 @@ class AppointmentStore {
 // "pending", "too_late".
 const char* to_string(InitialReminderStatus status) noexcept;
 
+// The canonical 8-4-4-4-12 form of a uuid, lower-cased; nullopt for anything else (ids come from URLs:
+// text that is not a uuid is simply not found, and a valid one is compared as uuid, through the index).
+std::optional<std::string> canonical_uuid(const std::string& text);
+
 }  // namespace sr

@@ -19,11 +19,16 @@ std::vector<FutureAppointment> future_appointments(PgPool& database) {
     PgLease lease = database.acquire();
     return with_connection(lease, "reading future appointments", [](pqxx::connection& c) {
         pqxx::read_transaction txn(c);
+        // The future is a range of appointments_starts_at_id_idx; each one's current reminder is then looked
+        // up by (appointment_id, revision). OFFSET 0 keeps the lookup per appointment: joined as a set, the
+        // planner would read every reminder ever stored (years of them) to find the few future ones.
         const pqxx::result rows = txn.exec(
             "SELECT a.id::text, a.time_zone, a.local_wall_time, a.doctor_name,"
             " floor(extract(epoch FROM a.starts_at))::bigint, floor(extract(epoch FROM r.send_at))::bigint,"
             " r.delivery_report, coalesce(r.callback_url, '')"
-            " FROM appointments a JOIN reminders r ON r.appointment_id = a.id AND r.revision = a.revision"
+            " FROM appointments a CROSS JOIN LATERAL (SELECT send_at, delivery_report, callback_url FROM "
+            "reminders"
+            " WHERE appointment_id = a.id AND revision = a.revision OFFSET 0) r"
             " WHERE a.status = 'active' AND a.starts_at > now() ORDER BY a.starts_at");
         std::vector<FutureAppointment> out;
         for (const auto& row : rows) {

@@ -147,11 +147,26 @@ class ApiTest(ServicesTestCase):
                          (2, True, 2, 0))
         status, _, page = self.call("GET", "/appointments?limit=2&offset=2")
         self.assertEqual(([x["id"] for x in page["appointments"]], page["has_more"]), ([c["id"]], False))
+        # Keyset pages: the next page starts after the previous page's last row.
+        status, _, first = self.call("GET", "/appointments?limit=2")
+        self.assertEqual([x["id"] for x in first["appointments"]], [a["id"], b["id"]])
+        status, _, rest = self.call("GET", "/appointments?limit=2&cursor=" + urllib.parse.quote(first["next_cursor"]))
+        self.assertEqual(status, 200, rest)
+        self.assertEqual(([x["id"] for x in rest["appointments"]], rest["has_more"], rest["next_cursor"]),
+                         ([c["id"]], False, None))
+        # A name is searched by at least 3 letters in a row (through the trigram index).
+        self.assertEqual(ids({"q": "byt"}), [b["id"]])
 
     def test_list_errors(self):
         document = self.assert_error(self.call("GET", "/appointments?from=2026-13-01&status=nope&limit=0&phone=abc"),
                                      400, ["from", "status", "limit", "phone"])
         self.assertIn("YYYY-MM-DD", document["fields"]["from"])
+        # Deep offsets are refused (each would read every row before it); the cursor goes there instead.
+        document = self.assert_error(self.call("GET", "/appointments?offset=1001"), 400, ["offset"])
+        self.assertIn("cursor", document["fields"]["offset"])
+        self.assertEqual(self.call("GET", "/appointments?offset=1000")[0], 200)
+        self.assert_error(self.call("GET", "/appointments?cursor=12.not-a-uuid"), 400, ["cursor"])
+        self.assert_error(self.call("GET", "/appointments?q=Bo"), 400, ["q"])
 
     # --- cancel -----------------------------------------------------------------------------------
     def test_cancel_cancels_the_batch_and_a_second_cancel_is_409(self):

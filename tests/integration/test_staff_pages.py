@@ -61,7 +61,8 @@ class StaffPagesTest(ServicesTestCase):
         self.assertEqual(listed({"from": day, "to": day}), {ada, bob})
         self.assertEqual(listed({"from": tomorrow_at(0, 0, days=2).strftime("%Y-%m-%d")}), {far})
         # A name with LIKE wildcards is searched literally.
-        self.assertEqual(listed({"q": "%"}), set())
+        self.assertEqual(listed({"q": "Bob%"}), set())
+        self.assertEqual(listed({"q": "Bob_Byte"}), set())
 
     def test_list_refuses_bad_filters_with_a_message(self):
         status, _, body = self.browser.get("/appointment/list?from=2026-02-30&status=bogus")
@@ -87,8 +88,52 @@ class StaffPagesTest(ServicesTestCase):
         status, _, second = self.browser.get(next_url)
         self.assertEqual(second.count("<tr data-status"), 5)
         self.assertIn("Patient 55", second)
+        self.assertNotIn("Patient 50", second)
         self.assertIn(">Previous</a>", second)
         self.assertNotIn(">Next</a>", second)
+        # Back to the first page: the same 50 rows.
+        previous_url = re.search(r'href="([^"]+)">Previous</a>', second).group(1).replace("&amp;", "&")
+        status, _, back = self.browser.get(previous_url)
+        self.assertEqual((status, back.count("<tr data-status")), (200, 50))
+        self.assertIn("Patient 01", back)
+        self.assertIn("Patient 50", back)
+
+    def test_list_pages_forward_and_back_by_position(self):
+        # 120 appointments at the same minute, so only the id orders them: pages must neither skip nor repeat.
+        self.database.query(
+            "INSERT INTO appointments (patient_name, doctor_name, phone_e164, starts_at, time_zone, local_wall_time)"
+            " SELECT 'Patient ' || lpad(n::text, 3, '0'), 'Dr. X', '+16502530000',"
+            " date_trunc('day', now()) + interval '2 days', 'America/New_York', '2030-01-01T10:00'"
+            " FROM generate_series(1, 120) n")
+
+        def rows(body):
+            return re.findall(r'/appointment/a/([0-9a-f-]{36})"', body)
+
+        def link(body, label):
+            found = re.search(rf'href="([^"]+)">{label}</a>', body)
+            return found.group(1).replace("&amp;", "&") if found else None
+
+        pages = [self.browser.get("/appointment/list")[2]]
+        while link(pages[-1], "Next"):
+            pages.append(self.browser.get(link(pages[-1], "Next"))[2])
+        self.assertEqual([len(rows(p)) for p in pages], [50, 50, 20])
+        seen = [i for p in pages for i in rows(p)]
+        self.assertEqual(len(set(seen)), 120)
+        self.assertIn("page 3.", pages[2])
+        # Previous from page 3 shows page 2 exactly, and says so.
+        status, _, back = self.browser.get(link(pages[2], "Previous"))
+        self.assertEqual((status, rows(back)), (200, rows(pages[1])))
+        self.assertIn("page 2.", back)
+        self.assertIn(">Next</a>", back)
+        # A position the list did not give out is refused with a message, not a server error.
+        status, _, body = self.browser.get("/appointment/list?after=123.nope")
+        self.assertEqual(status, 400)
+        self.assertIn("page position", body)
+
+    def test_list_name_search_needs_three_letters(self):
+        status, _, body = self.browser.get("/appointment/list?q=Al")
+        self.assertEqual(status, 400)
+        self.assertIn("at least 3 letters", text_of(body))
 
     def test_list_needs_the_login(self):
         anonymous = StaffBrowser(self.httpd, user=None)

@@ -215,9 +215,21 @@ class StaffOperationsTest : public CppUnit::TestFixture {
         sr::ListQuery q;
         q.q = "(650) 253-0000";
         sr::ParsedListQuery p = sr::parse_list_query(q, ny, "US", now, true, 50);
-        CPPUNIT_ASSERT_EQUAL(std::string("6502530000"), p.filter.phone_digits);
+        // A whole number is searched as one; anything shorter by its last digits.
+        CPPUNIT_ASSERT(p.filter.phone_digits.empty());
         CPPUNIT_ASSERT_EQUAL(std::string("+16502530000"), p.filter.phone_e164);
         CPPUNIT_ASSERT(p.filter.name_contains.empty());
+        q.q = "30-000";
+        p = sr::parse_list_query(q, ny, "US", now, true, 50);
+        CPPUNIT_ASSERT_EQUAL(std::string("30000"), p.filter.phone_digits);
+        CPPUNIT_ASSERT(p.filter.phone_e164.empty());
+        // A name needs 3 letters in a row (the trigram index has nothing to look up otherwise).
+        for (const char* short_name : {"Al", "A. B.", "a-b-c"}) {
+            q.q = short_name;
+            CPPUNIT_ASSERT_MESSAGE(short_name, sr::parse_list_query(q, ny, "US", now, true, 50).errors.count("q"));
+        }
+        q.q = "Zoë";  // 3 characters, one of them 2 bytes
+        CPPUNIT_ASSERT_EQUAL(std::string("Zoë"), sr::parse_list_query(q, ny, "US", now, true, 50).filter.name_contains);
         q.q = "  Lovelace ";
         p = sr::parse_list_query(q, ny, "US", now, true, 50);
         CPPUNIT_ASSERT_EQUAL(std::string("Lovelace"), p.filter.name_contains);
@@ -225,9 +237,29 @@ class StaffOperationsTest : public CppUnit::TestFixture {
         q = {};
         q.status = "problem";
         q.page = "3";
+        q.after = "1764345600000000.6F1C2D3E-4A5B-4C6D-8E9F-0A1B2C3D4E5F";
         p = sr::parse_list_query(q, ny, "US", now, true, 50);
         CPPUNIT_ASSERT(p.ok());
-        CPPUNIT_ASSERT_EQUAL(100, p.filter.offset);
+        // Keyset pages: the position, not an offset; the page number is what the page says it is.
+        CPPUNIT_ASSERT_EQUAL(0, p.filter.offset);
+        CPPUNIT_ASSERT_EQUAL(3, p.page);
+        CPPUNIT_ASSERT_EQUAL(1764345600000000LL, p.filter.after->starts_at_us);
+        CPPUNIT_ASSERT_EQUAL(std::string("6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"), p.filter.after->id);
+        CPPUNIT_ASSERT_EQUAL(std::string("1764345600000000.6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"),
+                             sr::to_string(*p.filter.after));
+        CPPUNIT_ASSERT(!p.filter.before);
+        q.after.clear();
+        CPPUNIT_ASSERT_EQUAL(1, sr::parse_list_query(q, ny, "US", now, true, 50).page);  // no position: page 1
+        for (const char* bad : {"12", ".6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f", "x.6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f",
+                                "12.6f1c2d3e", "12.6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f'--"}) {
+            q.before = bad;
+            CPPUNIT_ASSERT_MESSAGE(bad, sr::parse_list_query(q, ny, "US", now, true, 50).errors.count("cursor"));
+        }
+        q = {};
+        q.offset = "1000";
+        CPPUNIT_ASSERT_EQUAL(1000, sr::parse_list_query(q, ny, "US", now, false, 50).filter.offset);
+        q.offset = "1001";  // deeper pages go through the cursor
+        CPPUNIT_ASSERT(sr::parse_list_query(q, ny, "US", now, false, 50).errors.count("offset"));
         q = {};
         q.from = "2026-02-30";
         q.to = "soon";
@@ -400,9 +432,12 @@ class StaffOperationsTest : public CppUnit::TestFixture {
         sr::ListPage list;
         list.appointments = {sample_appointment()};
         list.has_more = true;
+        list.has_previous = true;
+        list.first_cursor = list.last_cursor = "1764345600000000.6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f";
         sr::ListQuery typed;
         typed.q = "Ada & <Co>";
         typed.page = "2";
+        typed.after = "1764300000000000.00000000-0000-4000-8000-000000000000";
         const sr::ParsedListQuery parsed = sr::parse_list_query(typed, ny, "US", at("2026-11-28T15:00:00Z"), true, 50);
         const sr::TemplateData page = sr::list_view(list, parsed, typed, ny, "en_US", "Clinic", "/appointment");
         sr::PageTemplates templates = sr::PageTemplates::load(std::string(std::getenv("SR_SOURCE_DIR")) + "/templates");
@@ -411,7 +446,8 @@ class StaffOperationsTest : public CppUnit::TestFixture {
         CPPUNIT_ASSERT(!contains(html, "+16502530000"));
         CPPUNIT_ASSERT(contains(html, "href=\"/appointment/a/6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f\""));
         CPPUNIT_ASSERT(contains(html, "Delivered to the phone at"));
-        CPPUNIT_ASSERT(contains(html, "/appointment/list?from=2026-11-28&amp;q=Ada+%26+%3CCo%3E&amp;page=3"));
+        CPPUNIT_ASSERT(contains(html, "/appointment/list?from=2026-11-28&amp;q=Ada+%26+%3CCo%3E&amp;after=1764345600000000."
+                                      "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f&amp;page=3"));
         CPPUNIT_ASSERT(contains(html, "/appointment/list?from=2026-11-28&amp;q=Ada+%26+%3CCo%3E\">Previous"));
         CPPUNIT_ASSERT_EQUAL(std::string("a+b%2B%26%3D"), sr::url_encode("a b+&="));
     }
