@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/encoding.hpp"
 #include "core/phone.hpp"
 
 namespace sr {
@@ -60,8 +61,7 @@ FormValidation validate_appointment(const AppointmentInput& input, const Validat
 FormValidation validate_appointment_time(const std::string& date, const std::string& time,
                                          const ValidationContext& context);
 
-// Helpers, exposed for tests.
-bool is_valid_utf8(const std::string& text);
+// Helpers, exposed for tests (is_valid_utf8 is in core/encoding.hpp).
 std::string trim(const std::string& text);
 std::size_t utf8_length(const std::string& text);
 
