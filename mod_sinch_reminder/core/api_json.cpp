@@ -62,11 +62,13 @@ std::optional<ApiError> read_object(const std::string& body, const std::vector<M
         // cannot carry that, so the quote loses its non-ASCII bytes (found by tests/fuzz/fuzz_api_json).
         std::string reason = error.text;
         if (!is_valid_utf8(reason)) {
-            reason.erase(std::remove_if(reason.begin(), reason.end(), [](unsigned char c) { return c >= 0x80; }),
-                         reason.end());
+            reason.erase(
+                std::remove_if(reason.begin(), reason.end(), [](unsigned char c) { return c >= 0x80; }),
+                reason.end());
         }
-        return ApiError{400, "The request body is not valid JSON: " + reason + " (line " +
-                                 std::to_string(error.line) + ", column " + std::to_string(error.column) + ").",
+        return ApiError{400,
+                        "The request body is not valid JSON: " + reason + " (line " +
+                            std::to_string(error.line) + ", column " + std::to_string(error.column) + ").",
                         {}};
     }
     if (!json_is_object(root.get())) return ApiError{400, "The request body must be a JSON object.", {}};

@@ -29,7 +29,8 @@ class FuzzFindingsTest : public CppUnit::TestFixture {
         json_t* document = json_loadb(answer.data(), answer.size(), 0, &problem);
         CPPUNIT_ASSERT(document);
         CPPUNIT_ASSERT(json_is_string(json_object_get(document, "error")));
-        CPPUNIT_ASSERT_EQUAL(error->error, std::string(json_string_value(json_object_get(document, "error"))));
+        CPPUNIT_ASSERT_EQUAL(error->error,
+                             std::string(json_string_value(json_object_get(document, "error"))));
         json_decref(document);
     }
 };
