@@ -247,6 +247,15 @@ void start_child_runtime(apr_pool_t* pchild, server_rec* main_server) {
             server->dispatcher = dispatcher.get();
         }
         if (!settings.time_zone.empty()) server->zone = ClinicZone::load(settings.time_zone);
+        if (server->database && config.handler_mounted) {
+            // The form key now, while PostgreSQL is (usually) up: a child that first needs it during an outage
+            // could neither check a submitted form nor give staff their entries back.
+            try {
+                server->form_tokens();
+            } catch (const std::exception&) {
+                // read again on first use
+            }
+        }
         config.runtime = server.get();
         runtime->servers.push_back(std::move(server));
     }

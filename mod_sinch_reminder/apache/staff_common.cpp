@@ -8,6 +8,7 @@
 #include <apr_tables.h>
 #include <http_protocol.h>
 
+#include "apache/query_string.hpp"
 #include "apache/request.hpp"
 #include "apache/runtime.hpp"
 #include "core/booking_limit.hpp"
@@ -202,29 +203,7 @@ void hand_to_dispatcher(PageRequest& p, const ChangeResult& change) {
 }
 
 std::map<std::string, std::string> query_arguments(request_rec* r) {
-    // Form encoding: '+' is a space, %XX a byte (so a literal '+' arrives as %2B).
-    std::map<std::string, std::string> out;
-    const std::string args = r->args ? r->args : "";
-    std::size_t start = 0;
-    while (start <= args.size()) {
-        std::size_t end = args.find('&', start);
-        if (end == std::string::npos) end = args.size();
-        std::string pair = args.substr(start, end - start);
-        start = end + 1;
-        if (pair.empty()) continue;
-        for (char& c : pair) {
-            if (c == '+') c = ' ';
-        }
-        const std::size_t eq = pair.find('=');
-        std::string key = pair.substr(0, eq);
-        std::string value = eq == std::string::npos ? "" : pair.substr(eq + 1);
-        char* k = apr_pstrdup(r->pool, key.c_str());
-        char* v = apr_pstrdup(r->pool, value.c_str());
-        if (ap_unescape_url_keep2f(k, 1) != OK || ap_unescape_url_keep2f(v, 1) != OK)
-            continue;  // malformed or NUL: ignored
-        out.emplace(k, v);
-    }
-    return out;
+    return parse_urlencoded(r->args, r->pool);
 }
 
 int read_body(request_rec* r, std::size_t max_bytes, std::string& body) {

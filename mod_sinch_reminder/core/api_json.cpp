@@ -1,7 +1,10 @@
 #include "core/api_json.hpp"
 
+#include "core/encoding.hpp"
+
 #include <jansson.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <memory>
@@ -57,8 +60,17 @@ std::optional<ApiError> read_object(const std::string& body, const std::vector<M
     json_error_t error;
     JsonPtr root(json_loadb(body.data(), body.size(), JSON_REJECT_DUPLICATES, &error));
     if (!root) {
-        return ApiError{400, std::string("The request body is not valid JSON: ") + error.text + " (line " +
-                                 std::to_string(error.line) + ", column " + std::to_string(error.column) + ").",
+        // NB: Jansson quotes the text near the error byte by byte and may cut a character in two; JSON
+        // cannot carry that, so the quote loses its non-ASCII bytes (found by tests/fuzz/fuzz_api_json).
+        std::string reason = error.text;
+        if (!is_valid_utf8(reason)) {
+            reason.erase(
+                std::remove_if(reason.begin(), reason.end(), [](unsigned char c) { return c >= 0x80; }),
+                reason.end());
+        }
+        return ApiError{400,
+                        "The request body is not valid JSON: " + reason + " (line " +
+                            std::to_string(error.line) + ", column " + std::to_string(error.column) + ").",
                         {}};
     }
     if (!json_is_object(root.get())) return ApiError{400, "The request body must be a JSON object.", {}};

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/encoding.hpp"
 #include "core/phone.hpp"
 
 namespace sr {
@@ -69,8 +70,7 @@ FormValidation validate_appointment_time(const std::string& date, const std::str
 // number: what a phishing text needs), or nullopt. Also used for SinchReminderDoctors at parse time.
 std::optional<std::string> doctor_name_problem(const std::string& name);
 
-// Helpers, exposed for tests.
-bool is_valid_utf8(const std::string& text);
+// Helpers, exposed for tests (is_valid_utf8 is in core/encoding.hpp).
 std::string trim(const std::string& text);
 std::size_t utf8_length(const std::string& text);
 

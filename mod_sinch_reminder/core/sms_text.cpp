@@ -1,8 +1,11 @@
 // sms_text.cpp: the reminder SMS text (see sms_text.hpp).
 #include "core/sms_text.hpp"
 
+#include "core/encoding.hpp"
 #include "core/errors.hpp"
 #include "core/templates.hpp"
+
+#include <unicode/utf8.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -36,42 +39,15 @@ std::string allowed_placeholder_list() {
 
 // Decodes one code point at `position` and advances it; malformed input yields U+FFFD and skips one byte.
 char32_t next_code_point(const std::string& text, size_t& position) {
-    const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
-    const unsigned char lead = byte(position);
-    size_t length = 0;
-    char32_t code_point = 0;
-    char32_t minimum = 0;
-    if (lead < 0x80) {
-        ++position;
-        return lead;
-    } else if ((lead & 0xE0) == 0xC0) {
-        length = 2, code_point = lead & 0x1F, minimum = 0x80;
-    } else if ((lead & 0xF0) == 0xE0) {
-        length = 3, code_point = lead & 0x0F, minimum = 0x800;
-    } else if ((lead & 0xF8) == 0xF0) {
-        length = 4, code_point = lead & 0x07, minimum = 0x10000;
-    } else {
-        ++position;
+    const size_t start = position;
+    UChar32 code_point;
+    U8_NEXT(reinterpret_cast<const uint8_t*>(text.data()), position, text.size(), code_point);
+    if (code_point < 0) {
+        // ICU skips the whole ill-formed sequence; one U+FFFD per byte keeps the part count conservative.
+        position = start + 1;
         return 0xFFFD;
     }
-    if (position + length > text.size()) {
-        ++position;
-        return 0xFFFD;
-    }
-    for (size_t i = 1; i < length; ++i) {
-        if ((byte(position + i) & 0xC0) != 0x80) {
-            ++position;
-            return 0xFFFD;
-        }
-        code_point = (code_point << 6) | (byte(position + i) & 0x3F);
-    }
-    // Overlong forms, UTF-16 surrogates and values past U+10FFFF are not UTF-8.
-    if (code_point < minimum || (code_point >= 0xD800 && code_point <= 0xDFFF) || code_point > 0x10FFFF) {
-        ++position;
-        return 0xFFFD;
-    }
-    position += length;
-    return code_point;
+    return static_cast<char32_t>(code_point);
 }
 
 // 1-based character (code point) position of a byte offset, for messages about the template.
@@ -81,16 +57,6 @@ size_t character_position(const std::string& text, size_t byte_offset) {
         next_code_point(text, position);
     }
     return characters + 1;
-}
-
-bool is_valid_utf8(const std::string& text) {
-    for (size_t position = 0; position < text.size();) {
-        const size_t start = position;
-        const char32_t code_point = next_code_point(text, position);
-        // U+FFFD itself is three bytes; one byte consumed means the input was malformed.
-        if (code_point == 0xFFFD && position - start == 1) return false;
-    }
-    return true;
 }
 
 // The GSM 03.38 default alphabet, 16 per row in table order (0x1B, the escape to the extension table, is

@@ -56,23 +56,6 @@ std::string list_url(const std::string& mount_url, const ListQuery& typed, const
 
 }  // namespace
 
-std::string url_encode(const std::string& value) {
-    static const char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : value) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else if (c == ' ') {
-            out += '+';
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
-
 std::string delivery_text(const ReminderRecord& r, const ClinicZone& zone, const std::string& locale) {
     if (!r.delivery_status || r.delivery_status->empty()) return "";
     std::string text = delivery_words(*r.delivery_status);

@@ -7,6 +7,7 @@
 
 #include "core/appointment_query.hpp"
 #include "core/clock.hpp"
+#include "core/encoding.hpp"  // url_encode, for the list links
 #include "core/store.hpp"
 #include "core/templates.hpp"
 
@@ -40,8 +41,5 @@ void add_staff_details(TemplateData& page, const AppointmentRecord& appointment,
 TemplateData list_view(const ListPage& page, const ParsedListQuery& parsed, const ListQuery& typed,
                        const ClinicZone& zone, const std::string& locale, const std::string& clinic_name,
                        const std::string& mount_url);
-
-// application/x-www-form-urlencoded encoding of one value.
-std::string url_encode(const std::string& value);
 
 }  // namespace sr

@@ -8,6 +8,8 @@ Environment (set by CTest, see tests/CMakeLists.txt):
   SR_HTTPD          the httpd binary (apxs SBINDIR/PROGNAME)
   SR_HTTPD_MODULES  httpd's modules directory (apxs LIBEXECDIR)
   SR_SOURCE_DIR     the repository
+  SR_SANITIZER_PRELOAD  the ASan runtime, when the module is built with sanitizers (scripts/test --sanitize):
+                    every httpd run preloads it, and any ASan/UBSan report fails the test
 """
 import datetime
 import http.client
@@ -283,7 +285,28 @@ DocumentRoot "{self.root}/htdocs"
 
     def run(self, *args):
         return subprocess.run([require_env("SR_HTTPD"), "-d", self.root, "-f", self.conf, *args],
-                              capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+                              env=self.sanitizer_env())
+
+    def sanitizer_env(self):
+        """httpd itself is not instrumented, so the ASan runtime must be preloaded (ENV.md). Reports go to
+        files (httpd has fd 2 on its error log); LSan is off because httpd's own pools outlive exit."""
+        preload = os.environ.get("SR_SANITIZER_PRELOAD")
+        if not preload:
+            return None
+        prefix = os.path.join(self.root, "logs", "sanitizer")
+        return dict(os.environ, LD_PRELOAD=preload,
+                    ASAN_OPTIONS=f"detect_leaks=0:log_path={prefix}",
+                    UBSAN_OPTIONS=f"print_stacktrace=1:log_path={prefix}")
+
+    def sanitizer_reports(self):
+        logs = os.path.join(self.root, "logs")
+        reports = []
+        for name in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
+            if name.startswith("sanitizer."):
+                with open(os.path.join(logs, name), errors="replace") as f:
+                    reports.append(f"--- {name} ---\n{f.read()}")
+        return "\n".join(reports)
 
     def configtest(self):
         """(exit code, everything httpd printed) of `httpd -t`."""
@@ -335,7 +358,10 @@ DocumentRoot "{self.root}/htdocs"
     def cleanup(self):
         self.stop()
         self.final_error_log = self.read_error_log()  # kept for the failure report
+        reports = self.sanitizer_reports()
         shutil.rmtree(self.root, ignore_errors=True)
+        if reports:
+            raise AssertionError(f"httpd's sanitizers reported errors:\n{reports}")
 
     # --- HTTP ---------------------------------------------------------------------------------
     def request(self, method, path, body=None, headers=None):
