@@ -408,8 +408,10 @@ class QueryPlansTest : public CppUnit::TestFixture {
             report.batch_id = value("SELECT batch_id FROM reminders WHERE status = 'scheduled' LIMIT 1");
             report.status = "Dispatched";
             sr::PgLease lease = m_pool->acquire();
-            CPPUNIT_ASSERT(sr::apply_delivery_report(lease, report, now, "127.0.0.1").outcome ==
-                           sr::ApplyOutcome::Applied);
+            // Found by its batch id (what this test needs: the lookup's plan); a summary report for a reminder
+            // due later changes nothing (only a recipient report after send_at marks it sent).
+            CPPUNIT_ASSERT(sr::apply_delivery_report(lease, report, now, "127.0.0.1").outcome !=
+                           sr::ApplyOutcome::UnknownBatch);
         }
         const sr::ReminderText text = [](const std::string&, sr::Instant, const sr::ClinicZone&) {
             return std::string("Reminder text.");
