@@ -555,15 +555,58 @@ void Dispatcher::work(SteadyClock::time_point deadline, const StopRequested& sto
             return;
         }
         // The claim is the lease, taken right before the call: it fences the create.
-        auto claimed = queue.claim_for_scheduling(m_settings.horizon, m_settings.lease_for, 1);
-        if (claimed.empty()) {
+        const std::optional<QueuedReminder> claimed = next_claimed(queue, deadline, stop);
+        if (!claimed) {
             give_back_token();
+            if (stopping(stop) || SteadyClock::now() >= deadline) continue;  // reported at the loop's top
             scheduling_done = true;
             continue;  // one more look for cancels, then done
         }
-        schedule_claimed(queue, claimed.front(), report);
+        schedule_claimed(queue, *claimed, report);
     }
     report.more_work = true;  // stopped
+}
+
+std::optional<QueuedReminder> Dispatcher::next_claimed(ReminderQueue& queue, SteadyClock::time_point deadline,
+                                                       const StopRequested& stop) {
+    std::unique_lock<std::mutex> lock(m_claims.mutex);
+    ++m_claims.waiting;
+    struct Leave {
+        int& waiting;
+        ~Leave() { --waiting; }
+    } leave{m_claims.waiting};
+    while (true) {
+        // Stopping starts no new call: what is claimed and not yet taken goes back at the pass's end.
+        if (stopping(stop) || SteadyClock::now() >= deadline) return std::nullopt;
+        if (!m_claims.ready.empty()) {
+            QueuedReminder next = std::move(m_claims.ready.front());
+            m_claims.ready.pop_front();
+            return next;
+        }
+        if (m_claims.nothing_due) return std::nullopt;
+        if (!m_claims.claiming) {
+            m_claims.claiming = true;
+            const int wanted = m_claims.waiting;
+            lock.unlock();
+            std::vector<QueuedReminder> claimed;
+            try {
+                claimed = queue.claim_for_scheduling(m_settings.horizon, m_settings.lease_for, wanted);
+            } catch (...) {
+                lock.lock();
+                m_claims.claiming = false;
+                m_claims.handed_out.notify_all();
+                throw;
+            }
+            lock.lock();
+            m_claims.claiming = false;
+            // Fewer than wanted (rows locked by another node's claim, say): the rest claim again.
+            if (claimed.empty()) m_claims.nothing_due = true;
+            for (QueuedReminder& r : claimed) m_claims.ready.push_back(std::move(r));
+            m_claims.handed_out.notify_all();
+            continue;
+        }
+        m_claims.handed_out.wait_for(lock, std::chrono::milliseconds(100));
+    }
 }
 
 DispatchReport Dispatcher::run_once(const StopRequested& stop) {
@@ -582,6 +625,10 @@ DispatchReport Dispatcher::run_once(const StopRequested& stop) {
         if (!queue.account_state().paused(now_utc())) resolve_orphans(queue, report);
     }
     const auto deadline = SteadyClock::now() + m_settings.pass_budget;
+    {
+        std::lock_guard<std::mutex> lock(m_claims.mutex);
+        m_claims.nothing_due = false;
+    }
     std::vector<DispatchReport> reports(static_cast<std::size_t>(m_settings.workers));
     std::vector<std::thread> workers;
     std::exception_ptr failure;
@@ -601,6 +648,22 @@ DispatchReport Dispatcher::run_once(const StopRequested& stop) {
     }
     for (std::thread& worker : workers) worker.join();
     for (const DispatchReport& part : reports) report += part;
+    // Claimed for a worker that stopped waiting (stop, end of the budget) before taking it: back in line,
+    // no attempt counted.
+    std::deque<QueuedReminder> left_over;
+    {
+        std::lock_guard<std::mutex> lock(m_claims.mutex);
+        left_over.swap(m_claims.ready);
+    }
+    if (!left_over.empty()) {
+        ReminderQueue queue(m_database, m_settings.owner);
+        for (const QueuedReminder& r : left_over) {
+            queue.release(
+                r.id, r.claimed_from == reminder_status::unknown ? reminder_status::retrying : r.claimed_from,
+                std::nullopt);
+        }
+        report.more_work = true;
+    }
     if (failure) std::rethrow_exception(failure);
     return report;
 }

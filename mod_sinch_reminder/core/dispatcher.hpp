@@ -15,8 +15,11 @@
 // A 429 / Retry-After or refused credentials pause the whole account, through PostgreSQL.
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "core/clock.hpp"
@@ -126,6 +129,23 @@ class Dispatcher {
                         const StopRequested& stop);
     void give_back_token();
 
+    // The workers' claims for scheduling, batched: a worker holding a rate token waits here; whichever
+    // worker finds no claim running claims, in one statement, one reminder for each worker waiting at that
+    // moment and hands them out at once (so each is still claimed right before its call). Many workers
+    // claiming the same head of the queue one row at a time mostly skip each other's locked rows.
+    struct ClaimShare {
+        std::mutex mutex;
+        std::condition_variable handed_out;
+        std::deque<QueuedReminder> ready;  // claimed, not yet taken by a worker
+        int waiting = 0;                   // workers waiting, each with a token
+        bool claiming = false;
+        bool nothing_due = false;  // a claim found nothing: this pass's scheduling is over
+    };
+    // The next claimed reminder for this worker, or nullopt when nothing is due (or stop / deadline).
+    std::optional<QueuedReminder> next_claimed(ReminderQueue& queue,
+                                               std::chrono::steady_clock::time_point deadline,
+                                               const StopRequested& stop);
+
     // Tokens this process took from the shared bucket and may spend for a moment. Taking a tenth of a
     // second's worth at once keeps the bucket's row from being locked by every single batch; tokens not
     // spent within that tenth of a second go back with the next take, so all processes together stay within
@@ -143,6 +163,7 @@ class Dispatcher {
     Logger& m_logger;
     DispatchSettings m_settings;
     RateAllowance m_rate;
+    ClaimShare m_claims;
 
     std::mutex m_account_mutex;
     AccountState m_account;
