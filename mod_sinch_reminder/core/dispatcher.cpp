@@ -21,6 +21,9 @@ constexpr std::chrono::hours k_longest_expiry{72};
 constexpr std::chrono::seconds k_default_rate_limit_pause{1};
 // Orphans resolved per pass step.
 constexpr int k_orphans_per_step = 50;
+// After a create whose answer was lost, how long until no late copy of it can still reach Sinch: well
+// beyond the HTTP client's time limit (10 s by default) and a slow backend's processing.
+constexpr std::chrono::minutes k_late_create_check{2};
 
 double jitter() {
     thread_local std::mt19937 random(std::random_device{}());
@@ -340,6 +343,10 @@ std::string Dispatcher::schedule_claimed(ReminderQueue& queue, const QueuedRemin
     request.expire_at = reminder_expire_at(r.send_at, r.starts_at);
     SinchResult result = m_sinch.schedule(request);
     if (result.outcome == SinchOutcome::Unknown) {
+        // The request may still reach Sinch after its answer was lost (a slow backend, a timeout here): so,
+        // whatever the lookup below finds now, every live batch of this revision is looked at again once such
+        // a late create can no longer be on its way, and any but the reminder's own is cancelled.
+        queue.record_orphan(r.id, std::nullopt, r.client_reference, k_late_create_check);
         // Never resend blindly: see whether the create happened.
         const SinchResult lookup = look_up(queue, r);
         if (lookup.ok() && lookup.batch) {
@@ -389,8 +396,8 @@ std::string Dispatcher::schedule_claimed(ReminderQueue& queue, const QueuedRemin
         case SinchOutcome::Unknown:
             if (!queue.failed(r.id, s::unknown, result.http_status, result.error_code, result.error_text,
                               next_attempt_after(now, m_settings.first_retry, r.attempts, std::nullopt))) {
-                // Lost the lease too: whoever holds it may create another; settle it once they are done.
-                queue.record_orphan(r.id, std::nullopt, r.client_reference);
+                // Lost the lease too: whoever holds it may create another; the late-create check above
+                // settles it once they are done.
                 ++report.lease_lost;
             }
             ++report.unknown;
@@ -570,6 +577,7 @@ void Dispatcher::work(SteadyClock::time_point deadline, const StopRequested& sto
 std::optional<QueuedReminder> Dispatcher::next_claimed(ReminderQueue& queue, SteadyClock::time_point deadline,
                                                        const StopRequested& stop) {
     std::unique_lock<std::mutex> lock(m_claims.mutex);
+    const unsigned long empty_claims_before = m_claims.empty_claims;
     ++m_claims.waiting;
     struct Leave {
         int& waiting;
@@ -583,7 +591,7 @@ std::optional<QueuedReminder> Dispatcher::next_claimed(ReminderQueue& queue, Ste
             m_claims.ready.pop_front();
             return next;
         }
-        if (m_claims.nothing_due) return std::nullopt;
+        if (m_claims.empty_claims != empty_claims_before) return std::nullopt;
         if (!m_claims.claiming) {
             m_claims.claiming = true;
             const int wanted = m_claims.waiting;
@@ -600,7 +608,7 @@ std::optional<QueuedReminder> Dispatcher::next_claimed(ReminderQueue& queue, Ste
             lock.lock();
             m_claims.claiming = false;
             // Fewer than wanted (rows locked by another node's claim, say): the rest claim again.
-            if (claimed.empty()) m_claims.nothing_due = true;
+            if (claimed.empty()) ++m_claims.empty_claims;
             for (QueuedReminder& r : claimed) m_claims.ready.push_back(std::move(r));
             m_claims.handed_out.notify_all();
             continue;
@@ -625,10 +633,6 @@ DispatchReport Dispatcher::run_once(const StopRequested& stop) {
         if (!queue.account_state().paused(now_utc())) resolve_orphans(queue, report);
     }
     const auto deadline = SteadyClock::now() + m_settings.pass_budget;
-    {
-        std::lock_guard<std::mutex> lock(m_claims.mutex);
-        m_claims.nothing_due = false;
-    }
     std::vector<DispatchReport> reports(static_cast<std::size_t>(m_settings.workers));
     std::vector<std::thread> workers;
     std::exception_ptr failure;
@@ -648,8 +652,8 @@ DispatchReport Dispatcher::run_once(const StopRequested& stop) {
     }
     for (std::thread& worker : workers) worker.join();
     for (const DispatchReport& part : reports) report += part;
-    // Claimed for a worker that stopped waiting (stop, end of the budget) before taking it: back in line,
-    // no attempt counted.
+    // Claimed for a worker that stopped waiting (stop, end of the budget) before taking it: back to where it
+    // was ('unknown' stays unknown: it still needs its lookup), no attempt counted.
     std::deque<QueuedReminder> left_over;
     {
         std::lock_guard<std::mutex> lock(m_claims.mutex);
@@ -657,11 +661,7 @@ DispatchReport Dispatcher::run_once(const StopRequested& stop) {
     }
     if (!left_over.empty()) {
         ReminderQueue queue(m_database, m_settings.owner);
-        for (const QueuedReminder& r : left_over) {
-            queue.release(
-                r.id, r.claimed_from == reminder_status::unknown ? reminder_status::retrying : r.claimed_from,
-                std::nullopt);
-        }
+        for (const QueuedReminder& r : left_over) queue.release(r.id, r.claimed_from, std::nullopt);
         report.more_work = true;
     }
     if (failure) std::rethrow_exception(failure);

@@ -139,7 +139,9 @@ class Dispatcher {
         std::deque<QueuedReminder> ready;  // claimed, not yet taken by a worker
         int waiting = 0;                   // workers waiting, each with a token
         bool claiming = false;
-        bool nothing_due = false;  // a claim found nothing: this pass's scheduling is over
+        // Claims that found nothing so far: a worker waiting while one of them ran has nothing to do (as if
+        // its own claim had found nothing); a worker that comes later claims again.
+        unsigned long empty_claims = 0;
     };
     // The next claimed reminder for this worker, or nullopt when nothing is due (or stop / deadline).
     std::optional<QueuedReminder> next_claimed(ReminderQueue& queue,

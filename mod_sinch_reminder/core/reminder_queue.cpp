@@ -25,12 +25,12 @@ namespace {
 // appointment is ever handed to Sinch: its appointment is looked up per candidate through the primary key
 // (a join with an OR of time conditions made the planner hash a full scan of appointments for every claim).
 // $1 horizon, $2 lease, $3 owner.
-#define SR_DUE_FOR_SCHEDULING                                                                 \
-    SR_ACCOUNT_NOT_PAUSED                                                                     \
-    " r.status IN ('pending', 'retrying', 'unknown')"                                         \
-    " AND r.send_at <= now() + make_interval(secs => $1)"                                     \
-    " AND coalesce(r.next_attempt_at, now()) <= now()"                                        \
-    " AND (SELECT a.status = 'active' AND a.revision = r.revision FROM appointments a"        \
+#define SR_DUE_FOR_SCHEDULING                                                          \
+    SR_ACCOUNT_NOT_PAUSED                                                              \
+    " r.status IN ('pending', 'retrying', 'unknown')"                                  \
+    " AND r.send_at <= now() + make_interval(secs => $1)"                              \
+    " AND coalesce(r.next_attempt_at, now()) <= now()"                                 \
+    " AND (SELECT a.status = 'active' AND a.revision = r.revision FROM appointments a" \
     "      WHERE a.id = r.appointment_id)"
 
 #define SR_CLAIM_FOR_SCHEDULING(selection)                                                        \
@@ -44,7 +44,7 @@ namespace {
 // Cancels wait until no create call holds the reminder. $1 unused (0), $2 lease, $3 owner.
 #define SR_CLAIM_FOR_CANCELLING(selection)                                                           \
     "WITH due AS (SELECT r.id, r.status AS was FROM reminders r"                                     \
-    " WHERE" SR_ACCOUNT_NOT_PAUSED                                                                    \
+    " WHERE" SR_ACCOUNT_NOT_PAUSED                                                                   \
     " (r.status = 'cancelling' OR (r.status = 'cancel_failed'"                                       \
     " AND coalesce(r.next_attempt_at, now()) <= now())) AND coalesce(r.lease_until, now()) <= now()" \
     " AND $1 >= 0" selection                                                                         \
@@ -181,11 +181,12 @@ std::optional<long long> epoch_or_null(std::optional<Instant> instant) {
 // Applies one outcome to a reminder this owner holds; false if the lease was lost meanwhile.
 template <class... Params>
 bool ReminderQueue::update_held(const char* name, const std::string& sql, Params&&... params) {
-    // An outcome that is not recorded costs a lease's wait and a lookup (the batch exists at Sinch): a passing
-    // database hiccup (a connection storm, a failover) gets a few more tries. Each update only applies while
-    // this owner holds the lease, so a try that did apply before its answer was lost makes the next one a no-op.
+    // An outcome that is not recorded costs a lease's wait and a lookup (the batch exists at Sinch): a
+    // passing database hiccup (a connection storm, a failover) gets a few more tries. Each update only
+    // applies while this owner holds the lease, so a try that did apply before its answer was lost makes the
+    // next one a no-op.
     constexpr std::chrono::milliseconds k_waits[] = {std::chrono::milliseconds(200), std::chrono::seconds(1),
-                                                    std::chrono::seconds(2)};
+                                                     std::chrono::seconds(2)};
     for (std::size_t attempt = 0;; ++attempt) {
         try {
             return on_connection(name, [&](pqxx::connection& c) {
@@ -272,7 +273,8 @@ RateTake ReminderQueue::take_rate_tokens(double per_second, double burst, int wa
         const pqxx::result rows = exec_prepared(
             txn, "sr_take_rate_tokens",
             "WITH bucket AS (SELECT at, least($2, tokens + extract(epoch FROM at - refilled_at) * $1 + $4)"
-            " AS available, coalesce(paused_until > at, false) AS paused, paused_until, pause_reason, auth_failures"
+            " AS available, coalesce(paused_until > at, false) AS paused, paused_until, pause_reason, "
+            "auth_failures"
             " FROM sinch_rate_bucket, clock_timestamp() AS at WHERE id = 1 FOR UPDATE OF sinch_rate_bucket),"
             " taken AS (SELECT at, available, CASE WHEN paused THEN 0"
             " ELSE greatest(0, least($3::float8, floor(available))) END AS count FROM bucket)"
@@ -309,10 +311,12 @@ std::optional<int> ReminderQueue::pause_for_refused_credentials(std::chrono::sec
         pqxx::nontransaction txn(c);
         const pqxx::result rows = exec_prepared(
             txn, "sr_pause_credentials",
-            "UPDATE sinch_rate_bucket SET auth_failures = auth_failures + 1, pause_reason = 'credentials_rejected',"
+            "UPDATE sinch_rate_bucket SET auth_failures = auth_failures + 1, pause_reason = "
+            "'credentials_rejected',"
             " pause_detail = left($3, 1000), paused_until = clock_timestamp() + make_interval(secs =>"
             " least($2::float8, $1::float8 * power(2, least(auth_failures, 20))))"
-            " WHERE id = 1 AND coalesce(paused_until, '-infinity') <= clock_timestamp() RETURNING auth_failures",
+            " WHERE id = 1 AND coalesce(paused_until, '-infinity') <= clock_timestamp() RETURNING "
+            "auth_failures",
             static_cast<double>(first.count()), static_cast<double>(longest.count()), detail);
         if (rows.empty()) return std::nullopt;
         return rows[0][0].as<int>();
@@ -322,10 +326,11 @@ std::optional<int> ReminderQueue::pause_for_refused_credentials(std::chrono::sec
 void ReminderQueue::account_recovered() {
     on_connection("recording that Sinch works again", [&](pqxx::connection& c) {
         pqxx::nontransaction txn(c);
-        exec_prepared(txn, "sr_account_recovered",
-                      "UPDATE sinch_rate_bucket SET auth_failures = 0, pause_reason = NULL, pause_detail = NULL"
-                      " WHERE id = 1 AND (auth_failures > 0 OR pause_reason IS NOT NULL)"
-                      " AND coalesce(paused_until, '-infinity') <= clock_timestamp()");
+        exec_prepared(
+            txn, "sr_account_recovered",
+            "UPDATE sinch_rate_bucket SET auth_failures = 0, pause_reason = NULL, pause_detail = NULL"
+            " WHERE id = 1 AND (auth_failures > 0 OR pause_reason IS NOT NULL)"
+            " AND coalesce(paused_until, '-infinity') <= clock_timestamp()");
     });
 }
 
@@ -347,13 +352,14 @@ AccountState ReminderQueue::account_state() {
 }
 
 void ReminderQueue::record_orphan(std::int64_t reminder_id, const std::optional<std::string>& batch_id,
-                                  const std::string& client_reference) {
+                                  const std::string& client_reference, std::chrono::seconds look_after) {
     on_connection("recording an orphan batch", [&](pqxx::connection& c) {
         pqxx::nontransaction txn(c);
         txn.exec_params(
-            "INSERT INTO orphan_batches (reminder_id, batch_id, client_reference, found_by)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (reminder_id, batch_id) DO NOTHING",
-            reminder_id, batch_id, client_reference, m_owner);
+            "INSERT INTO orphan_batches (reminder_id, batch_id, client_reference, found_by, next_attempt_at)"
+            " VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))"
+            " ON CONFLICT (reminder_id, batch_id) DO NOTHING",
+            reminder_id, batch_id, client_reference, m_owner, static_cast<double>(look_after.count()));
     });
 }
 
@@ -384,24 +390,27 @@ OrphanWork ReminderQueue::claim_orphans(int limit, std::chrono::seconds lease_fo
             const std::string status = row[7].as<std::string>();
             const bool current = row[8].as<bool>();
             auto claim_for_call = [&](std::vector<OrphanBatch>& into) {
-                txn.exec_params("UPDATE orphan_batches SET attempts = attempts + 1,"
-                                " next_attempt_at = now() + make_interval(secs => $2) WHERE id = $1",
-                                orphan.id, static_cast<double>(lease_for.count()));
+                txn.exec_params(
+                    "UPDATE orphan_batches SET attempts = attempts + 1,"
+                    " next_attempt_at = now() + make_interval(secs => $2) WHERE id = $1",
+                    orphan.id, static_cast<double>(lease_for.count()));
                 ++orphan.attempts;
                 into.push_back(orphan);
             };
             if (status == "scheduling" || (status == "cancelling" && !row[9].is_null())) {
                 // Another process is working on the reminder now: decide once it has recorded its outcome.
-                txn.exec_params("UPDATE orphan_batches SET next_attempt_at = greatest(now() + interval '5 s', $2)"
-                                " WHERE id = $1",
-                                orphan.id, row[9].is_null() ? std::optional<std::string>() : row[9].as<std::string>());
+                txn.exec_params(
+                    "UPDATE orphan_batches SET next_attempt_at = greatest(now() + interval '5 s', $2)"
+                    " WHERE id = $1",
+                    orphan.id, row[9].is_null() ? std::optional<std::string>() : row[9].as<std::string>());
                 ++work.postponed;
             } else if (!orphan.batch_id) {
                 claim_for_call(work.to_look_up);
             } else if (recorded == orphan.batch_id) {
                 txn.exec_params("DELETE FROM orphan_batches WHERE id = $1", orphan.id);
                 ++work.already_recorded;
-            } else if (!recorded && current && (status == "pending" || status == "retrying" || status == "unknown")) {
+            } else if (!recorded && current &&
+                       (status == "pending" || status == "retrying" || status == "unknown")) {
                 // The reminder still needs its batch: this one is it.
                 txn.exec_params(
                     "UPDATE reminders SET batch_id = $2, status = 'scheduled', next_attempt_at = NULL,"
@@ -434,9 +443,10 @@ void ReminderQueue::orphan_resolved(std::int64_t orphan_id) {
 void ReminderQueue::orphan_failed(std::int64_t orphan_id, const std::string& error, Instant next_attempt_at) {
     on_connection("postponing an orphan batch", [&](pqxx::connection& c) {
         pqxx::nontransaction txn(c);
-        txn.exec_params("UPDATE orphan_batches SET last_error = left($2, 1000), next_attempt_at = to_timestamp($3)"
-                        " WHERE id = $1",
-                        orphan_id, error, static_cast<long long>(next_attempt_at.time_since_epoch().count()));
+        txn.exec_params(
+            "UPDATE orphan_batches SET last_error = left($2, 1000), next_attempt_at = to_timestamp($3)"
+            " WHERE id = $1",
+            orphan_id, error, static_cast<long long>(next_attempt_at.time_since_epoch().count()));
     });
 }
 

@@ -85,8 +85,8 @@ class ReminderQueue {
 
     // Claims up to `limit` reminders to hand to Sinch: pending ones inside the horizon, retrying and
     // unknown ones whose next attempt is due. Ordered by send time.
-    std::vector<QueuedReminder> claim_for_scheduling(std::chrono::seconds horizon, std::chrono::seconds lease_for,
-                                                     int limit);
+    std::vector<QueuedReminder> claim_for_scheduling(std::chrono::seconds horizon,
+                                                     std::chrono::seconds lease_for, int limit);
 
     // Claims up to `limit` reminders whose batch must be cancelled at Sinch (cancel or reschedule).
     // NB: a reminder whose create call is still in flight keeps that call's lease, so it is only
@@ -131,10 +131,12 @@ class ReminderQueue {
     void account_recovered();
     AccountState account_state();
 
-    // Records a batch this process created after it lost the reminder's lease (batch_id empty: the call's
-    // outcome is unknown), for resolve_orphans().
+    // Records a batch this process created after it lost the reminder's lease, for resolve_orphans(). Without
+    // a batch id: a create whose outcome is unknown; every live batch of the revision is looked up, no
+    // earlier than `look_after` from now, and all but the reminder's own are cancelled (or one adopted).
     void record_orphan(std::int64_t reminder_id, const std::optional<std::string>& batch_id,
-                       const std::string& client_reference);
+                       const std::string& client_reference,
+                       std::chrono::seconds look_after = std::chrono::seconds(0));
     // Settles up to `limit` due orphans that need no Sinch call (adopt, or already recorded; postponed while
     // another process holds the reminder) and claims the rest for `lease_for`.
     OrphanWork claim_orphans(int limit, std::chrono::seconds lease_for);

@@ -394,6 +394,7 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         m_fake.add_fault(R"({"match":{"method":"POST","path_regex":"/batches$"},"latency_ms":3000,"count":1})");
         auto short_lease = settings("node-a:1");
         short_lease.lease_for = 1s;
+        const auto started = std::chrono::steady_clock::now();
         auto slow_node = std::async(std::launch::async, [&] { return dispatcher(short_lease).run_once(); });
         std::this_thread::sleep_for(1500ms);
         auto other = dispatcher(settings("node-b:2"));
@@ -402,6 +403,27 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         other.run_once();  // resolves the orphan
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), live_batches());
         CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), reminder_of(appointment.id).status);
+        // The slow node's own create, which it gave up on, reaches Sinch only now: a second live batch.
+        std::this_thread::sleep_until(started + 3500ms);
+        const std::string reference = reminder_of(appointment.id).client_reference;
+        CPPUNIT_ASSERT_EQUAL(2L, m_fake.stat("creates"));
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), live_batches_of(reference));
+        // The late-create check (due two minutes after the lost answer) finds and cancels it.
+        sql("UPDATE orphan_batches SET next_attempt_at = now()");
+        other.run_once();  // looks up: each live batch becomes an orphan
+        other.run_once();  // cancels the one that is not the reminder's
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), live_batches_of(reference));
+        const auto settled = reminder_of(appointment.id);
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), settled.status);
+        bool recorded_is_live = false;
+        const JsonPtr batches = m_fake.batches();
+        for (std::size_t i = 0; i < json_array_size(batches.get()); ++i) {
+            const json_t* batch = json_array_get(batches.get(), i);
+            if (settled.batch_id == std::optional<std::string>(sr::test::string_member(batch, "id")))
+                recorded_is_live = !json_is_true(json_object_get(batch, "canceled"));
+        }
+        CPPUNIT_ASSERT(recorded_is_live);
+        CPPUNIT_ASSERT(m_logger.has_message_id("SR0413"));
     }
 
     // An orphan whose reminder still needs a batch (its successor's call failed) is adopted, not cancelled.
