@@ -52,15 +52,6 @@ const char* status_condition(const std::string& status) {
     return "TRUE";  // "" or a reminder status ($8)
 }
 
-std::string like_escaped(const std::string& text) {
-    std::string out;
-    for (char c : text) {
-        if (c == '%' || c == '_' || c == '\\') out += '\\';
-        out += c;
-    }
-    return out;
-}
-
 std::optional<long long> epoch_or_null(const std::optional<Instant>& instant) {
     if (!instant) return std::nullopt;
     return instant->time_since_epoch().count();
@@ -102,16 +93,16 @@ bool looks_like_phone(const std::string& q) {
     return digits >= 3;
 }
 
-// A trigram index can answer `ILIKE '%text%'` only if the text has 3 word characters in a row (pg_trgm's
-// trigrams are taken within words); with fewer, it would read the whole index or the whole table.
-bool has_trigram(const std::string& text) {
+// A name is looked up by the beginnings of its words; a single letter would match a large share of all
+// names (a walk over every appointment), so at least one word of the search needs 2 letters.
+bool has_searchable_word(const std::string& text) {
     int run = 0;
     for (std::size_t i = 0; i < text.size(); ++i) {
         const unsigned char c = static_cast<unsigned char>(text[i]);
         if ((c & 0xC0) == 0x80) continue;  // a UTF-8 continuation byte: same character
         const bool word = c >= 0x80 || std::isalnum(c);
         run = word ? run + 1 : 0;
-        if (run >= 3) return true;
+        if (run >= 2) return true;
     }
     return false;
 }
@@ -172,8 +163,9 @@ Instant local_day_start(const ClinicZone& zone, const LocalDateTime& day) {
     return zone.to_utc(LocalDateTime{day.year, day.month, day.day, 0, 0}, WallTimePolicy::Lenient).utc;
 }
 
-ParsedListQuery parse_list_query(const ListQuery& query, const ClinicZone& zone, const std::string& default_country,
-                                 Instant now, bool default_from_today, int page_size) {
+ParsedListQuery parse_list_query(const ListQuery& query, const ClinicZone& zone,
+                                 const std::string& default_country, Instant now, bool default_from_today,
+                                 int page_size) {
     ParsedListQuery parsed;
     ListFilter& f = parsed.filter;
     f.limit = page_size;
@@ -216,10 +208,10 @@ ParsedListQuery parse_list_query(const ListQuery& query, const ClinicZone& zone,
             } else {
                 f.phone_digits = digits_of(q);
             }
-        } else if (!has_trigram(q)) {
-            parsed.errors["q"] = "Type at least 3 letters of the name in a row, or a phone number.";
+        } else if (!has_searchable_word(q)) {
+            parsed.errors["q"] = "Type at least 2 letters of the name, or a phone number.";
         } else {
-            f.name_contains = q;
+            f.name_words = q;
         }
     }
     const std::string phone = trim(query.phone);
@@ -278,6 +270,20 @@ ParsedListQuery parse_list_query(const ListQuery& query, const ClinicZone& zone,
     return parsed;
 }
 
+namespace {
+
+// The search's words as a prefix query ('ada':* & 'love':*), split and lower-cased by the same text
+// parser that built the index (to_tsvector 'simple': no stemming, no stop words), so "O'Brien" and
+// "Smith-Jones" are taken apart alike on both sides. "" if the search has no word.
+std::string name_prefix_query(pqxx::read_transaction& txn, const std::string& words) {
+    static const char* const k_sql =
+        R"(SELECT coalesce(string_agg('''' || replace(replace(lexeme, '\', '\\'), '''', '''''') || ''':*', ' & '), '')
+           FROM unnest(to_tsvector('simple', $1::text)))";
+    return txn.exec_params1(k_sql, words)[0].as<std::string>();
+}
+
+}  // namespace
+
 ListPage list_appointments(PgLease& lease, const ListFilter& filter) {
     const std::string reminder_status =
         is_reminder_status(filter.status) && filter.status != "cancelled" ? filter.status : "";
@@ -285,14 +291,14 @@ ListPage list_appointments(PgLease& lease, const ListFilter& filter) {
     const std::optional<ListCursor>& cursor = backwards ? filter.before : filter.after;
     // Every value is a parameter; the statement is planned with them (an unnamed statement), so the
     // `$n = '' OR ...` alternatives fold away and each search is a range of the index that fits it:
-    // (starts_at, id) for dates and pages, the trigram index for names, reverse(phone_e164) for numbers.
+    // (starts_at, id) for dates and pages, the words of the name for names, reverse(phone_e164) for numbers.
     const std::string sql =
         std::string(
             "SELECT a.id::text, (extract(epoch FROM a.starts_at) * 1000000)::bigint FROM appointments a"
             " LEFT JOIN reminders r ON r.appointment_id = a.id AND r.revision = a.revision"
             " WHERE ($1::bigint IS NULL OR a.starts_at >= to_timestamp($1::bigint))"
             " AND ($2::bigint IS NULL OR a.starts_at < to_timestamp($2::bigint))"
-            " AND ($3::text = '' OR a.patient_name ILIKE '%' || $3::text || '%' ESCAPE '\\')"
+            " AND ($3::text = '' OR to_tsvector('simple', a.patient_name) @@ nullif($3::text, '')::tsquery)"
             " AND ($4::text = '' OR reverse(a.phone_e164) LIKE reverse($4::text) || '%')"
             " AND ($5::text = '' OR reverse(a.phone_e164) = reverse($5::text))"
             " AND ($8::text = '' OR r.status = $8::text)"
@@ -306,9 +312,12 @@ ListPage list_appointments(PgLease& lease, const ListFilter& filter) {
     std::vector<long long> starts;
     with_connection(lease, "listing appointments", [&](pqxx::connection& c) {
         pqxx::read_transaction txn(c);
+        const std::string name_query =
+            filter.name_words.empty() ? "" : name_prefix_query(txn, filter.name_words);
+        if (!filter.name_words.empty() && name_query.empty()) return;  // no word to look for: no match
         const pqxx::result rows = txn.exec_params(
-            sql, epoch_or_null(filter.from), epoch_or_null(filter.to), like_escaped(filter.name_contains),
-            filter.phone_digits, filter.phone_e164, filter.limit + 1, filter.offset, reminder_status,
+            sql, epoch_or_null(filter.from), epoch_or_null(filter.to), name_query, filter.phone_digits,
+            filter.phone_e164, filter.limit + 1, filter.offset, reminder_status,
             cursor ? std::optional<long long>(cursor->starts_at_us) : std::nullopt,
             cursor ? std::optional<std::string>(cursor->id) : std::nullopt);
         for (const pqxx::row& row : rows) {

@@ -32,7 +32,7 @@ constexpr int k_max_list_offset = 1000;
 struct ListFilter {
     std::optional<Instant> from;  // appointments starting at or after (UTC)
     std::optional<Instant> to;    // ... and before (UTC; exclusive)
-    std::string name_contains;    // patient name, case-insensitive; "" = any
+    std::string name_words;       // patient name, case-insensitive; "" = any
     std::string phone_digits;     // the E.164 number contains these digits; "" = any
     std::string phone_e164;       // or is exactly this number; "" = none
     std::string status;           // a status_filter_options() value; "" = any
@@ -74,15 +74,16 @@ struct ListQuery {
 struct ParsedListQuery {
     ListFilter filter;
     std::map<std::string, std::string> errors;  // parameter -> message
-    std::string from, to;                        // the local dates in force (for the form and links)
+    std::string from, to;                       // the local dates in force (for the form and links)
     int page = 1;
     bool ok() const { return errors.empty(); }
 };
 
 // `default_from_today`: without from/to, list from today (clinic-local) on (the HTML list); otherwise
 // every date. A `to` alone lists up to that day. Phone numbers are normalised with `default_country`.
-ParsedListQuery parse_list_query(const ListQuery& query, const ClinicZone& zone, const std::string& default_country,
-                                 Instant now, bool default_from_today, int page_size);
+ParsedListQuery parse_list_query(const ListQuery& query, const ClinicZone& zone,
+                                 const std::string& default_country, Instant now, bool default_from_today,
+                                 int page_size);
 
 // The UTC instant a clinic-local day starts at (00:00, or the first minute after a DST gap).
 Instant local_day_start(const ClinicZone& zone, const LocalDateTime& day);

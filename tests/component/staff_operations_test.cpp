@@ -141,11 +141,22 @@ class StaffOperationsComponentTest : public sr::test::StoreAndSinchFixture {
         };
         sr::ListFilter all;
         CPPUNIT_ASSERT((ids(all) == std::vector<std::string>{early.id, middle.id, late.id}));
+        // A name is found by the beginnings of its words, in any case and order.
         sr::ListFilter name;
-        name.name_contains = "LOVE";
+        name.name_words = "LOVE";
         CPPUNIT_ASSERT((ids(name) == std::vector<std::string>{early.id}));
-        name.name_contains = "%";
-        CPPUNIT_ASSERT((ids(name) == std::vector<std::string>{late.id}));  // literally a percent sign
+        name.name_words = "lovelace ad";
+        CPPUNIT_ASSERT((ids(name) == std::vector<std::string>{early.id}));
+        name.name_words = "lace";  // inside a word: not a beginning
+        CPPUNIT_ASSERT(ids(name).empty());
+        name.name_words = "ada bob";  // every word must match
+        CPPUNIT_ASSERT(ids(name).empty());
+        name.name_words = "10";
+        CPPUNIT_ASSERT((ids(name) == std::vector<std::string>{late.id}));
+        name.name_words = "%";  // no word at all: nothing matches (not everything)
+        CPPUNIT_ASSERT(ids(name).empty());
+        name.name_words = "o'b\\ \"";  // quotes and backslashes end words, never become query syntax
+        CPPUNIT_ASSERT(ids(name).empty());
         sr::ListFilter phone;
         phone.phone_digits = "5550101";
         CPPUNIT_ASSERT((ids(phone) == std::vector<std::string>{early.id}));

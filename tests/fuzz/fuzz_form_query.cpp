@@ -113,7 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const sr::ParsedListQuery parsed = sr::parse_list_query(query, zone(), "US", now, html, 50);
         if (parsed.ok()) {
             SR_FUZZ_CHECK(parsed.filter.limit >= 1 && parsed.filter.offset >= 0 && parsed.page >= 1);
-            SR_FUZZ_CHECK(sr::is_valid_utf8(parsed.filter.name_contains));
+            SR_FUZZ_CHECK(sr::is_valid_utf8(parsed.filter.name_words));
         }
     }
 

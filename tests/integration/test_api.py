@@ -154,8 +154,10 @@ class ApiTest(ServicesTestCase):
         self.assertEqual(status, 200, rest)
         self.assertEqual(([x["id"] for x in rest["appointments"]], rest["has_more"], rest["next_cursor"]),
                          ([c["id"]], False, None))
-        # A name is searched by at least 3 letters in a row (through the trigram index).
+        # A name is found by the beginnings of its words (through the index of the name's words).
         self.assertEqual(ids({"q": "byt"}), [b["id"]])
+        self.assertEqual(ids({"q": "BO BY"}), [b["id"]])
+        self.assertEqual(ids({"q": "yte"}), [])
 
     def test_list_errors(self):
         document = self.assert_error(self.call("GET", "/appointments?from=2026-13-01&status=nope&limit=0&phone=abc"),
@@ -166,7 +168,7 @@ class ApiTest(ServicesTestCase):
         self.assertIn("cursor", document["fields"]["offset"])
         self.assertEqual(self.call("GET", "/appointments?offset=1000")[0], 200)
         self.assert_error(self.call("GET", "/appointments?cursor=12.not-a-uuid"), 400, ["cursor"])
-        self.assert_error(self.call("GET", "/appointments?q=Bo"), 400, ["q"])
+        self.assert_error(self.call("GET", "/appointments?q=B"), 400, ["q"])
 
     # --- cancel -----------------------------------------------------------------------------------
     def test_cancel_cancels_the_batch_and_a_second_cancel_is_409(self):

@@ -130,10 +130,10 @@ class StaffPagesTest(ServicesTestCase):
         self.assertEqual(status, 400)
         self.assertIn("page position", body)
 
-    def test_list_name_search_needs_three_letters(self):
-        status, _, body = self.browser.get("/appointment/list?q=Al")
+    def test_list_name_search_needs_two_letters(self):
+        status, _, body = self.browser.get("/appointment/list?q=A")
         self.assertEqual(status, 400)
-        self.assertIn("at least 3 letters", text_of(body))
+        self.assertIn("at least 2 letters", text_of(body))
 
     def test_list_needs_the_login(self):
         anonymous = StaffBrowser(self.httpd, user=None)

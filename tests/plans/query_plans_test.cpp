@@ -185,7 +185,7 @@ class QueryPlansTest : public CppUnit::TestFixture {
             "INSERT INTO appointments",    // the booking
             "SKIP LOCKED",                 // the dispatcher's and the reconciler's claims
             "UPDATE reminders",            // marking reminders
-            "ILIKE",                       // name search
+            "tsquery",                     // name search (the words of the name)
             "reverse(a.phone_e164) LIKE",  // phone search, last digits
             "reverse(a.phone_e164) =",     // phone search, whole number
             "(a.starts_at, a.id) >",       // next page
