@@ -134,8 +134,18 @@ class Scale:
         htpasswd = self.staff.write_htpasswd(httpd.root)
         location_extra = (f'  AuthType Basic\n  AuthName "Front desk"\n  AuthUserFile "{htpasswd}"\n'
                           "  Require valid-user\n")
+        secret_file = os.path.join(httpd.root, "callback-secret")
+        with open(secret_file, "w") as f:
+            f.write(self.staff.CALLBACK_SECRET + "\n")
+        # Delivery-report callbacks signed (the default HMAC needs its secret); no per-user booking limit
+        # (the bench books hundreds as one user); no daily retention purge by the dispatcher (it would
+        # anonymise the loaded history in the background while the operations are timed; the purge is
+        # timed on its own at the end).
         conf = self.h.module_conf(db.conninfo, self.fake.url,
                                   extra=f"SinchReminderPublicBaseUrl http://127.0.0.1:{port}\n"
+                                        f"SinchReminderCallbackSecretFile {secret_file}\n"
+                                        "SinchReminderBookingsPerUserPerHour 0\n"
+                                        "SinchReminderRetention off\n"
                                         "SinchReminderDispatchInterval 1h\n"
                                         "SinchReminderMaxBatchesPerSecond 1000\n",
                                   location_extra=location_extra)
@@ -374,7 +384,7 @@ class Scale:
             runs = []
             for repeat in range(self.args.cpu_repeats):
                 runs.append(self.cpu_ratio("before 006 (sql/001-005)", before_dir))
-                runs.append(self.cpu_ratio("with 006", os.path.join(REPO, "sql")))
+                runs.append(self.cpu_ratio("all migrations (sql/001-" + max(n[:3] for n in os.listdir(os.path.join(REPO, "sql")) if n.endswith(".sql")) + ")", os.path.join(REPO, "sql")))
             self.results["cpu"] = runs
         if self.args.rows >= 0:
             empty = self.h.Database()
@@ -395,7 +405,56 @@ class Scale:
                               "p99_ms": round(percentile(values, 99), 2)}
                 self.results["operations"].append(row)
             self.results["tz_recheck_ms"] = {k: round(self.tz_recheck(db), 1) for k, (db, _) in targets.items()}
+            if self.args.rows > 0 and self.args.purge_rows > 0:
+                self.results["purge"] = self.purge_under_load(*targets["loaded"])
         return self.results
+
+    # ---- retention purge of the oldest rows, and bookings meanwhile ---------------------------------------
+    def purge_under_load(self, db, httpd):
+        """Times `sinch-reminder-admin purge` of the oldest --purge-rows appointments and the booking p99
+        while it runs, next to the booking p99 just before it (same connection, same requests)."""
+        rows = self.args.rows
+        purge_rows = min(self.args.purge_rows, rows)
+        # The loader spreads rows evenly over the 3 years before yesterday: the oldest purge_rows rows are
+        # older than 1 day + (rows - purge_rows) x (3 years / rows).
+        retention_days = int(1 + (rows - purge_rows) * (3 * 365.25) / rows)
+        connection = http.client.HTTPConnection("127.0.0.1", httpd.port, timeout=60)
+        day = (datetime.datetime.now(NEW_YORK) + datetime.timedelta(days=3)).date()
+        counter = [0]
+
+        def book():
+            i = counter[0]
+            counter[0] += 1
+            start = datetime.datetime.combine(day, datetime.time(6, 0)) + datetime.timedelta(minutes=i % 900)
+            document = {"patient_name": f"Purge {family_name(900000 + i)}", "doctor_name": "Dr. Grace Hopper",
+                        "phone": f"+1651{2000000 + i}", "appointment_local": start.strftime("%Y-%m-%dT%H:%M")}
+            return self.timed(connection, "POST", "/appointment/api/appointments", document, (201,))[0]
+
+        for _ in range(20):
+            book()  # warm-up
+        without = [book() for _ in range(self.args.samples)]
+        command = [self.tool("sinch-reminder-admin"), "purge", "--retention", f"{retention_days}d",
+                   "--database", db.conninfo]
+        log(f"  purge: {' '.join(command[:4])} (the oldest {purge_rows:,} of {rows:,})")
+        t0 = time.monotonic()
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        during = []
+        while process.poll() is None:
+            during.append(book())
+        output = process.communicate()[0].strip()
+        seconds = time.monotonic() - t0
+        if process.returncode != 0:
+            raise RuntimeError(f"purge failed ({process.returncode}): {output}")
+        result = {"retention": f"{retention_days}d", "rows_asked": purge_rows, "seconds": round(seconds, 1),
+                  "output": output,
+                  "booking_without": {"n": len(without), "median_ms": round(statistics.median(without), 2),
+                                      "p99_ms": round(percentile(without, 99), 2)},
+                  "booking_during": {"n": len(during),
+                                     "median_ms": round(statistics.median(during), 2) if during else None,
+                                     "p99_ms": round(percentile(during, 99), 2) if during else None}}
+        log(f"  purge took {seconds:.1f} s: {output}; booking p99 {result['booking_without']['p99_ms']} ms "
+            f"without, {result['booking_during']['p99_ms']} ms during ({len(during)} bookings)")
+        return result
 
     def close(self):
         for fn in reversed(self.cleanup):
@@ -429,6 +488,17 @@ def markdown(results, command):
         out += [f"`sinch-reminder-admin tz-recheck --dry-run`: empty {tz.get('empty', 0):.0f} ms, "
                 f"loaded {tz.get('loaded', 0):.0f} ms (the loaded database's future appointments are the bench's own).",
                 ""]
+    if results.get("purge"):
+        p = results["purge"]
+        w, d = p["booking_without"], p["booking_during"]
+        ratio = d["p99_ms"] / w["p99_ms"] if d["p99_ms"] and w["p99_ms"] else float("inf")
+        out += [f"Retention purge (`sinch-reminder-admin purge --retention {p['retention']}`, the oldest "
+                f"{p['rows_asked']:,} appointments): **{p['seconds']:.1f} s** — {p['output']}", "",
+                "| booking (API, one connection) | n | median | p99 | p99 during / without | target (<= 2x) |",
+                "|---|---:|---:|---:|---:|---|",
+                f"| without the purge | {w['n']} | {w['median_ms']:.2f} ms | {w['p99_ms']:.2f} ms | | |",
+                f"| while the purge runs | {d['n']} | {d['median_ms'] or 0:.2f} ms | {d['p99_ms'] or 0:.2f} ms | "
+                f"{ratio:.2f} | {'**PASS**' if ratio <= 2 else '**FAIL**'} |", ""]
     if results.get("sizes"):
         out += ["| relation | of | size |", "|---|---|---:|"]
         for s in results["sizes"]:
@@ -462,6 +532,8 @@ def main():
     parser.add_argument("--chunk", type=int, default=1000000, help="rows per loading transaction")
     parser.add_argument("--samples", type=int, default=400, help="bookings (and list/search requests) per database")
     parser.add_argument("--passes", type=int, default=30, help="dispatcher passes per database")
+    parser.add_argument("--purge-rows", type=int, default=1000000,
+                        help="oldest appointments the retention purge anonymises at the end (0: skip)")
     parser.add_argument("--due-per-pass", type=int, default=20, help="reminders each dispatcher pass hands over")
     parser.add_argument("--cpu-seconds", type=int, default=10, help="pgbench and sr-bench-store run time (0: skip)")
     parser.add_argument("--cpu-repeats", type=int, default=3, help="before/after pairs of the CPU measurement")

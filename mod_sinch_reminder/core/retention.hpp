@@ -28,9 +28,10 @@ struct RetentionReport {
 
 // Anonymises what is older than `retention` after its appointment (0: nothing; the housekeeping of
 // expired nonces and booking counts is done all the same), `batch_size` appointments (and as many
-// audit rows) per transaction. With dry_run, only counts. Throws DatabaseUnavailable.
+// audit rows) per transaction, pausing after each as long as it took. With dry_run, only counts. Throws
+// DatabaseUnavailable.
 RetentionReport purge_patient_data(PgPool& database, std::chrono::seconds retention, bool dry_run,
-                                   int batch_size = 1000);
+                                   int batch_size = 200);
 
 // For the dispatcher's watchdog: at most once a day per database, whichever process of whichever node
 // asks first after the day has passed, runs purge_patient_data and logs what it did (info). Returns the

@@ -42,7 +42,7 @@ const char* const k_usage =
     "  tz-recheck      after a tzdata update: move every future appointment whose UTC time differs under\n"
     "                  the OS's current time-zone rules (the running httpd moves the batches at Sinch)\n"
     "  purge           anonymise the patient data of appointments older than the retention (names,\n"
-    "                  numbers, SMS texts, audit details; counts are kept), 1 000 rows per transaction;\n"
+    "                  numbers, SMS texts, audit details; counts are kept), 200 rows per transaction, paced;\n"
     "                  the dispatcher does the same once a day (SinchReminderRetention)\n"
     "\n"
     "options:\n"
