@@ -637,12 +637,13 @@ DispatchReport Dispatcher::run_once(const StopRequested& stop) {
     std::vector<std::thread> workers;
     std::exception_ptr failure;
     std::mutex failure_mutex;
+    // On the first pass the workers start a few milliseconds apart, so many do not all open their first
+    // PostgreSQL connection (and TLS connection to Sinch) in the same instant; later passes find them open.
+    const int stagger_ms = m_first_pass.exchange(false) ? 10 : 0;
     for (int i = 0; i < m_settings.workers; ++i) {
         workers.emplace_back([&, i] {
             try {
-                // Started a few milliseconds apart, so many workers do not all open their first PostgreSQL
-                // connection (and TLS connection to Sinch) in the same instant.
-                nap(std::chrono::milliseconds(std::min(i, 100) * 10), stop);
+                if (stagger_ms) nap(std::chrono::milliseconds(std::min(i, 100) * stagger_ms), stop);
                 work(deadline, stop, reports[static_cast<std::size_t>(i)]);
             } catch (...) {
                 std::lock_guard<std::mutex> lock(failure_mutex);

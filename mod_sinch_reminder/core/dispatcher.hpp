@@ -170,6 +170,7 @@ class Dispatcher {
     std::mutex m_account_mutex;
     AccountState m_account;
     std::chrono::steady_clock::time_point m_account_read_at{};
+    std::atomic<bool> m_first_pass{true};
 };
 
 }  // namespace sr
