@@ -27,11 +27,7 @@ CREATE_PATH = r"/xms/v1/[^/]+/batches$"
 # The shipped defaults the drain test relies on (Settings::resolve()).
 DEFAULT_RATE = 10
 DEFAULT_INTERVAL_S = 30
-# The lease every claim takes today (DispatchSettings::lease_for, no directive yet).
-DEFAULT_LEASE_S = 45
-# The lease directive, so the pause test need not sleep through 45 s: its shortest accepted value. Used only when
-# `httpd -t` accepts it (builds before issue 11 do not know it); otherwise the test pauses past the built-in lease.
-LEASE_DIRECTIVE = "SinchReminderLeaseTime"
+# The pause test shortens the lease to the shortest accepted value, so it need not sleep through the default 45 s.
 SHORT_LEASE_S = 25
 # Calls that were already on their way when the 429 was answered (their process had checked the account pause
 # before the process that got the 429 stored it in PostgreSQL) may still arrive this long after the 429.
@@ -212,24 +208,11 @@ class DispatcherExactlyOnceTest(ExactlyOnceTestCase):
         self.two_slow_nodes(60, limit_s=100)
 
     # --- b -----------------------------------------------------------------------------------------
-    def lease_for_test(self):
-        """(directive line, lease seconds): a short lease when the build knows LEASE_DIRECTIVE, else the default."""
-        probe = Httpd(node_conf(self.database, self.fake, f"{LEASE_DIRECTIVE} {SHORT_LEASE_S}s"))
-        try:
-            rc, output = probe.configtest()
-        finally:
-            probe.cleanup()
-        if rc == 0:
-            return f"{LEASE_DIRECTIVE} {SHORT_LEASE_S}s", SHORT_LEASE_S
-        print(f"\n(httpd -t refused {LEASE_DIRECTIVE} {SHORT_LEASE_S}s: pausing for longer than the built-in "
-              f"{DEFAULT_LEASE_S} s lease instead; httpd said: {output.strip()[-300:]})", file=sys.stderr)
-        return "", DEFAULT_LEASE_S
-
     def test_b_node_paused_longer_than_its_lease_then_resumed_one_live_batch_each(self):
         count = 30
         self.start_fake()
         self.fake.add_fault(match={"method": "POST", "path_regex": CREATE_PATH}, latency_ms=2000)
-        lease_line, lease = self.lease_for_test()
+        lease_line, lease = f"SinchReminderLeaseTime {SHORT_LEASE_S}s", SHORT_LEASE_S
         seed_due_reminders(self.database, count)
         fast = "SinchReminderDispatchInterval 1s\n" + lease_line
         a = self.start_node(fast)
