@@ -30,6 +30,7 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
     CPPUNIT_TEST(testLeaseOfADeadProcessExpiresAndIsLookedUpFirst);
     CPPUNIT_TEST(testMissedSlotBecomesTooLateInsteadOfBeingSentLate);
     CPPUNIT_TEST(testOnePassDrainsABacklogAtTheAccountsRate);
+    CPPUNIT_TEST(testGracefulStopFinishesCallsInFlightAndStartsNoNewOne);
     CPPUNIT_TEST(testRefusedCredentialsPauseTheAccountAndFailNothing);
     CPPUNIT_TEST(testRefusedCredentialsBackOffExponentially);
     CPPUNIT_TEST(testRateLimitAnswerPausesTheWholeAccount);
@@ -106,6 +107,12 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         pqxx::work txn(c);
         txn.exec(statement);
         txn.commit();
+    }
+
+    std::string query_value(const std::string& statement) {
+        pqxx::connection c(m_db->conninfo());
+        pqxx::read_transaction txn(c);
+        return txn.exec1(statement)[0].as<std::string>();
     }
 
     std::size_t live_batches() { return static_cast<std::size_t>(m_fake.stat("live_batches")); }
@@ -547,6 +554,28 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         CPPUNIT_ASSERT(!report.more_work);
         CPPUNIT_ASSERT(took >= 1250ms);  // 6 tokens at 4/s from an empty bucket: never faster than the rate
         CPPUNIT_ASSERT_EQUAL(6L, m_fake.stat("creates"));
+    }
+
+    // A graceful stop (httpd restarting) lets the calls in flight finish and record their batch; nothing
+    // else is claimed or called, and what was not handed over is still due for the next process.
+    void testGracefulStopFinishesCallsInFlightAndStartsNoNewOne() {
+        for (int i = 0; i < 10; ++i) book(sr::now_utc() + 1h);
+        m_fake.add_fault(R"({"match":{"method":"POST","path_regex":"/batches$"},"latency_ms":600})");
+        auto two = settings();
+        two.workers = 2;
+        auto d = dispatcher(two);
+        const auto started = std::chrono::steady_clock::now();
+        // Asked between calls: the stop comes while the first two calls wait for Sinch.
+        const auto report =
+            d.run_once([&] { return std::chrono::steady_clock::now() - started > 300ms; });
+        CPPUNIT_ASSERT_EQUAL(2, report.scheduled);
+        CPPUNIT_ASSERT(report.more_work);
+        CPPUNIT_ASSERT_EQUAL(2L, m_fake.stat("creates"));
+        CPPUNIT_ASSERT_EQUAL(std::string("8"),
+                             query_value("SELECT count(*) FROM reminders WHERE status = 'pending'"
+                                         " AND lease_owner IS NULL"));
+        CPPUNIT_ASSERT_EQUAL(std::string("2"),
+                             query_value("SELECT count(*) FROM reminders WHERE status = 'scheduled'"));
     }
 
     void testCancelReachesSinchAndPendingRemindersNeverDo() {
