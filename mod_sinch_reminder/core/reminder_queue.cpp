@@ -18,7 +18,7 @@ namespace {
 
 // Nothing is claimed while the account is paused (429 / refused credentials), by any process.
 #define SR_ACCOUNT_NOT_PAUSED \
-    " NOT EXISTS (SELECT 1 FROM sinch_rate_bucket b WHERE b.id = 1 AND b.paused_until > now()) AND "
+    " NOT EXISTS (SELECT 1 FROM sinch_rate_bucket b WHERE b.id = 1 AND b.paused_until > now())"
 
 // Pending reminders enter the horizon; retrying and unknown ones wait for their next attempt (they were
 // claimed inside the horizon, so their send_at is inside it too). Only the current revision of an active
@@ -27,7 +27,7 @@ namespace {
 // $1 horizon, $2 lease, $3 owner.
 #define SR_DUE_FOR_SCHEDULING                                                          \
     SR_ACCOUNT_NOT_PAUSED                                                              \
-    " r.status IN ('pending', 'retrying', 'unknown')"                                  \
+    " AND r.status IN ('pending', 'retrying', 'unknown')"                              \
     " AND r.send_at <= now() + make_interval(secs => $1)"                              \
     " AND coalesce(r.next_attempt_at, now()) <= now()"                                 \
     " AND (SELECT a.status = 'active' AND a.revision = r.revision FROM appointments a" \
@@ -45,7 +45,7 @@ namespace {
 #define SR_CLAIM_FOR_CANCELLING(selection)                                                           \
     "WITH due AS (SELECT r.id, r.status AS was FROM reminders r"                                     \
     " WHERE" SR_ACCOUNT_NOT_PAUSED                                                                   \
-    " (r.status = 'cancelling' OR (r.status = 'cancel_failed'"                                       \
+    " AND (r.status = 'cancelling' OR (r.status = 'cancel_failed'"                                   \
     " AND coalesce(r.next_attempt_at, now()) <= now())) AND coalesce(r.lease_until, now()) <= now()" \
     " AND $1 >= 0" selection                                                                         \
     " FOR UPDATE OF r SKIP LOCKED)"                                                                  \
@@ -62,7 +62,6 @@ const char* const k_claim_one_for_cancelling = SR_CLAIM_FOR_CANCELLING(" AND r.i
 #undef SR_CLAIM_FOR_SCHEDULING
 #undef SR_DUE_FOR_SCHEDULING
 #undef SR_QUEUED_COLUMNS
-#undef SR_ACCOUNT_NOT_PAUSED
 
 Instant instant_of(const pqxx::field& field) { return Instant(std::chrono::seconds(field.as<long long>())); }
 
@@ -73,6 +72,15 @@ auto ReminderQueue::on_connection(const char* operation, Work&& work) {
     if (m_lease) return with_connection(*m_lease, operation, std::forward<Work>(work));
     PgLease lease = m_pool->acquire();
     return with_connection(lease, operation, std::forward<Work>(work));
+}
+
+template <class... Params>
+pqxx::result ReminderQueue::run_one(const char* operation, const char* name, const std::string& sql,
+                                    Params&&... params) {
+    return on_connection(operation, [&](pqxx::connection& c) {
+        pqxx::nontransaction txn(c);
+        return exec_prepared(txn, name, sql, std::forward<Params>(params)...);
+    });
 }
 
 int ReminderQueue::release_expired_leases() {
@@ -110,34 +118,30 @@ int ReminderQueue::expire_missed_slots(std::chrono::seconds grace) {
 std::vector<QueuedReminder> ReminderQueue::claim(const char* name, const std::string& sql,
                                                  std::chrono::seconds horizon, std::chrono::seconds lease_for,
                                                  std::int64_t id_or_limit) {
-    return on_connection("claim reminders", [&](pqxx::connection& c) {
-        // One statement: atomic on its own, no BEGIN/COMMIT round trips.
-        pqxx::nontransaction txn(c);
-        const pqxx::result rows = exec_prepared(txn, name, sql, static_cast<double>(horizon.count()),
-                                                static_cast<double>(lease_for.count()), m_owner, id_or_limit);
-        std::vector<QueuedReminder> claimed;
-        for (const auto& row : rows) {
-            QueuedReminder q;
-            q.id = row[0].as<std::int64_t>();
-            q.claimed_from = row[1].as<std::string>();
-            q.client_reference = row[2].as<std::string>();
-            if (!row[3].is_null()) q.batch_id = row[3].as<std::string>();
-            q.send_at = instant_of(row[4]);
-            q.reminder_created_at = instant_of(row[5]);
-            q.attempts = row[6].as<int>();
-            q.appointment_id = row[7].as<std::string>();
-            q.phone_e164 = row[8].as<std::string>();
-            q.doctor_name = row[9].as<std::string>();
-            q.time_zone = row[10].as<std::string>();
-            q.starts_at = instant_of(row[11]);
-            q.superseded = row[12].as<bool>();  // appointment still active: this revision was replaced
-            q.body = row[13].as<std::string>();
-            q.delivery_report = row[14].as<std::string>();
-            q.callback_url = row[15].as<std::string>();
-            claimed.push_back(std::move(q));
-        }
-        return claimed;
-    });
+    const pqxx::result rows = run_one("claim reminders", name, sql, static_cast<double>(horizon.count()),
+                                      static_cast<double>(lease_for.count()), m_owner, id_or_limit);
+    std::vector<QueuedReminder> claimed;
+    for (const auto& row : rows) {
+        QueuedReminder q;
+        q.id = row[0].as<std::int64_t>();
+        q.claimed_from = row[1].as<std::string>();
+        q.client_reference = row[2].as<std::string>();
+        if (!row[3].is_null()) q.batch_id = row[3].as<std::string>();
+        q.send_at = instant_of(row[4]);
+        q.reminder_created_at = instant_of(row[5]);
+        q.attempts = row[6].as<int>();
+        q.appointment_id = row[7].as<std::string>();
+        q.phone_e164 = row[8].as<std::string>();
+        q.doctor_name = row[9].as<std::string>();
+        q.time_zone = row[10].as<std::string>();
+        q.starts_at = instant_of(row[11]);
+        q.superseded = row[12].as<bool>();  // appointment still active: this revision was replaced
+        q.body = row[13].as<std::string>();
+        q.delivery_report = row[14].as<std::string>();
+        q.callback_url = row[15].as<std::string>();
+        claimed.push_back(std::move(q));
+    }
+    return claimed;
 }
 
 std::vector<QueuedReminder> ReminderQueue::claim_for_scheduling(std::chrono::seconds horizon,
@@ -189,11 +193,7 @@ bool ReminderQueue::update_held(const char* name, const std::string& sql, Params
                                                      std::chrono::seconds(2)};
     for (std::size_t attempt = 0;; ++attempt) {
         try {
-            return on_connection(name, [&](pqxx::connection& c) {
-                pqxx::nontransaction txn(c);  // one statement: atomic on its own
-                const pqxx::result rows = exec_prepared(txn, name, sql, params...);
-                return rows.affected_rows() == 1;
-            });
+            return run_one(name, name, sql, params...).affected_rows() == 1;
         } catch (const DatabaseUnavailable&) {
             if (attempt == std::size(k_waits)) throw;
             std::this_thread::sleep_for(k_waits[attempt]);
@@ -253,18 +253,15 @@ bool ReminderQueue::cancel_failed(std::int64_t id, int http_status, const std::s
 }
 
 bool ReminderQueue::fence(std::int64_t id, std::chrono::seconds lease_for) {
-    return on_connection("fencing a Sinch call", [&](pqxx::connection& c) {
-        pqxx::nontransaction txn(c);
-        const pqxx::result rows = exec_prepared(
-            txn, "sr_fence",
-            "UPDATE reminders SET lease_until = now() + make_interval(secs => $3)"
-            " WHERE id = $1 AND lease_owner = $2 AND lease_until > now()"
-            " AND status IN ('scheduling', 'cancelling')"
-            " AND NOT EXISTS (SELECT 1 FROM sinch_rate_bucket b WHERE b.id = 1 AND b.paused_until > now())",
-            id, m_owner, static_cast<double>(lease_for.count()));
-        return rows.affected_rows() == 1;
-    });
+    return run_one("fencing a Sinch call", "sr_fence",
+                   "UPDATE reminders SET lease_until = now() + make_interval(secs => $3)"
+                   " WHERE id = $1 AND lease_owner = $2 AND lease_until > now()"
+                   " AND status IN ('scheduling', 'cancelling') AND" SR_ACCOUNT_NOT_PAUSED,
+                   id, m_owner, static_cast<double>(lease_for.count()))
+               .affected_rows() == 1;
 }
+
+#undef SR_ACCOUNT_NOT_PAUSED
 
 RateTake ReminderQueue::take_rate_tokens(double per_second, double burst, int wanted, int returning) {
     return on_connection("take rate tokens", [&](pqxx::connection& c) {
@@ -293,15 +290,12 @@ RateTake ReminderQueue::take_rate_tokens(double per_second, double burst, int wa
 }
 
 void ReminderQueue::pause_for_rate_limit(std::chrono::seconds seconds, const std::string& detail) {
-    on_connection("pausing the Sinch account", [&](pqxx::connection& c) {
-        pqxx::nontransaction txn(c);
-        exec_prepared(txn, "sr_pause_rate_limited",
-                      "UPDATE sinch_rate_bucket SET paused_until = greatest(paused_until,"
-                      " clock_timestamp() + make_interval(secs => $1)), pause_reason = CASE WHEN"
-                      " pause_reason = 'credentials_rejected' THEN pause_reason ELSE 'rate_limited' END,"
-                      " pause_detail = left($2, 1000) WHERE id = 1",
-                      static_cast<double>(seconds.count()), detail);
-    });
+    run_one("pausing the Sinch account", "sr_pause_rate_limited",
+            "UPDATE sinch_rate_bucket SET paused_until = greatest(paused_until,"
+            " clock_timestamp() + make_interval(secs => $1)), pause_reason = CASE WHEN"
+            " pause_reason = 'credentials_rejected' THEN pause_reason ELSE 'rate_limited' END,"
+            " pause_detail = left($2, 1000) WHERE id = 1",
+            static_cast<double>(seconds.count()), detail);
 }
 
 std::optional<int> ReminderQueue::pause_for_refused_credentials(std::chrono::seconds first,
@@ -324,14 +318,10 @@ std::optional<int> ReminderQueue::pause_for_refused_credentials(std::chrono::sec
 }
 
 void ReminderQueue::account_recovered() {
-    on_connection("recording that Sinch works again", [&](pqxx::connection& c) {
-        pqxx::nontransaction txn(c);
-        exec_prepared(
-            txn, "sr_account_recovered",
+    run_one("recording that Sinch works again", "sr_account_recovered",
             "UPDATE sinch_rate_bucket SET auth_failures = 0, pause_reason = NULL, pause_detail = NULL"
             " WHERE id = 1 AND (auth_failures > 0 OR pause_reason IS NOT NULL)"
             " AND coalesce(paused_until, '-infinity') <= clock_timestamp()");
-    });
 }
 
 AccountState ReminderQueue::account_state() {
@@ -353,14 +343,11 @@ AccountState ReminderQueue::account_state() {
 
 void ReminderQueue::record_orphan(std::int64_t reminder_id, const std::optional<std::string>& batch_id,
                                   const std::string& client_reference, std::chrono::seconds look_after) {
-    on_connection("recording an orphan batch", [&](pqxx::connection& c) {
-        pqxx::nontransaction txn(c);
-        txn.exec_params(
+    run_one("recording an orphan batch", "sr_record_orphan",
             "INSERT INTO orphan_batches (reminder_id, batch_id, client_reference, found_by, next_attempt_at)"
             " VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))"
             " ON CONFLICT (reminder_id, batch_id) DO NOTHING",
             reminder_id, batch_id, client_reference, m_owner, static_cast<double>(look_after.count()));
-    });
 }
 
 OrphanWork ReminderQueue::claim_orphans(int limit, std::chrono::seconds lease_for) {
@@ -434,20 +421,15 @@ OrphanWork ReminderQueue::claim_orphans(int limit, std::chrono::seconds lease_fo
 }
 
 void ReminderQueue::orphan_resolved(std::int64_t orphan_id) {
-    on_connection("resolving an orphan batch", [&](pqxx::connection& c) {
-        pqxx::nontransaction txn(c);
-        txn.exec_params("DELETE FROM orphan_batches WHERE id = $1", orphan_id);
-    });
+    run_one("resolving an orphan batch", "sr_orphan_resolved", "DELETE FROM orphan_batches WHERE id = $1",
+            orphan_id);
 }
 
 void ReminderQueue::orphan_failed(std::int64_t orphan_id, const std::string& error, Instant next_attempt_at) {
-    on_connection("postponing an orphan batch", [&](pqxx::connection& c) {
-        pqxx::nontransaction txn(c);
-        txn.exec_params(
+    run_one("postponing an orphan batch", "sr_orphan_failed",
             "UPDATE orphan_batches SET last_error = left($2, 1000), next_attempt_at = to_timestamp($3)"
             " WHERE id = $1",
             orphan_id, error, static_cast<long long>(next_attempt_at.time_since_epoch().count()));
-    });
 }
 
 }  // namespace sr

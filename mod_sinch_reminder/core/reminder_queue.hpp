@@ -149,6 +149,9 @@ class ReminderQueue {
     // Runs `work(connection)` on this queue's lease or on one leased for the call.
     template <class Work>
     auto on_connection(const char* operation, Work&& work);
+    // One prepared statement on its own (atomic by itself: no BEGIN/COMMIT round trips).
+    template <class... Params>
+    pqxx::result run_one(const char* operation, const char* name, const std::string& sql, Params&&... params);
     template <class... Params>
     bool update_held(const char* name, const std::string& sql, Params&&... params);
 
