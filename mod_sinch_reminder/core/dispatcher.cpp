@@ -282,6 +282,14 @@ std::string Dispatcher::schedule_claimed(ReminderQueue& queue, const QueuedRemin
                                          DispatchReport& report) {
     namespace s = reminder_status;
     const Instant now = now_utc();
+    // The rate token taken for this reminder goes back unless a create call spends it.
+    struct HeldToken {
+        Dispatcher& dispatcher;
+        bool spent = false;
+        ~HeldToken() {
+            if (!spent) dispatcher.give_back_token();
+        }
+    } token{*this};
 
     // A previous attempt may have created the batch: ask Sinch before creating one.
     if (r.claimed_from == s::unknown) {
@@ -289,25 +297,21 @@ std::string Dispatcher::schedule_claimed(ReminderQueue& queue, const QueuedRemin
         if (!lookup.ok()) {
             if (pause_if_account_problem(queue, lookup, r)) {
                 put_back(queue, r, std::nullopt, report);
-                give_back_token();
                 return s::unknown;
             }
             queue.failed(
                 r.id, s::unknown, lookup.http_status, lookup.error_code, lookup.error_text,
                 next_attempt_after(now, m_settings.first_retry, r.attempts, lookup.retry_after_seconds));
             ++report.unknown;
-            give_back_token();
             return s::unknown;
         }
         if (lookup.batch) {
             if (!queue.scheduled(r.id, lookup.batch->id)) {
                 // Lost the lease while looking: whoever holds it now decides; the batch is left to them.
                 ++report.lease_lost;
-                give_back_token();
                 return "";
             }
             ++report.adopted;
-            give_back_token();
             m_logger.log(LogLevel::Info, "",
                          "reminder " + r.client_reference + ": adopted batch " + lookup.batch->id +
                              " created by an earlier attempt");
@@ -315,7 +319,6 @@ std::string Dispatcher::schedule_claimed(ReminderQueue& queue, const QueuedRemin
         }
         // None exists: the lookup took time, so the lease is checked again right before the create.
         if (!queue.fence(r.id, m_settings.lease_for)) {
-            give_back_token();
             // The account was paused meanwhile (put it back, still ours) or the lease was lost (nothing to
             // do).
             if (queue.release(r.id, s::retrying, std::nullopt))
@@ -329,7 +332,6 @@ std::string Dispatcher::schedule_claimed(ReminderQueue& queue, const QueuedRemin
         queue.failed(r.id, s::too_late, 0, "slot_missed",
                      "the reminder could not be handed to Sinch before its time had passed", std::nullopt);
         ++report.too_late;
-        give_back_token();
         return s::too_late;
     }
 
@@ -341,6 +343,7 @@ std::string Dispatcher::schedule_claimed(ReminderQueue& queue, const QueuedRemin
     request.client_reference = r.client_reference;
     request.send_at = r.send_at;
     request.expire_at = reminder_expire_at(r.send_at, r.starts_at);
+    token.spent = true;
     SinchResult result = m_sinch.schedule(request);
     if (result.outcome == SinchOutcome::Unknown) {
         // The request may still reach Sinch after its answer was lost (a slow backend, a timeout here): so,
