@@ -415,9 +415,10 @@ class Scale:
         while it runs, next to the booking p99 just before it (same connection, same requests)."""
         rows = self.args.rows
         purge_rows = min(self.args.purge_rows, rows)
-        # The loader spreads rows evenly over the 3 years before yesterday: the oldest purge_rows rows are
-        # older than 1 day + (rows - purge_rows) x (3 years / rows).
-        retention_days = int(1 + (rows - purge_rows) * (3 * 365.25) / rows)
+        # The loader spreads rows evenly over the 3 years before yesterday (interval '3 years' / total, and
+        # PostgreSQL divides an interval's months as 30 days each: 1080 days): the oldest purge_rows rows are
+        # older than 1 day + (rows - purge_rows) x (1080 days / rows).
+        retention_days = int(1 + (rows - purge_rows) * 1080 / rows)
         connection = http.client.HTTPConnection("127.0.0.1", httpd.port, timeout=60)
         day = (datetime.datetime.now(NEW_YORK) + datetime.timedelta(days=3)).date()
         counter = [0]
