@@ -60,9 +60,13 @@ class StaffPagesTest(ServicesTestCase):
         day = tomorrow_at(0, 0).strftime("%Y-%m-%d")
         self.assertEqual(listed({"from": day, "to": day}), {ada, bob})
         self.assertEqual(listed({"from": tomorrow_at(0, 0, days=2).strftime("%Y-%m-%d")}), {far})
-        # A name with LIKE wildcards is searched literally.
-        self.assertEqual(listed({"q": "Bob%"}), set())
-        self.assertEqual(listed({"q": "Bob_Byte"}), set())
+        # LIKE's wildcards mean nothing in a name search: "%" and "_" only separate words.
+        self.assertEqual(listed({"q": "B%te"}), set())  # as a LIKE pattern it would match "Bob Byte"
+        self.assertEqual(listed({"q": "Bob_Byte"}), {bob})
+        self.assertEqual(listed({"q": "Bob%"}), {bob})
+        # Beginnings of words, in any order; not the middle of a word.
+        self.assertEqual(listed({"q": "by bo"}), {bob})
+        self.assertEqual(listed({"q": "yte"}), set())
 
     def test_list_refuses_bad_filters_with_a_message(self):
         status, _, body = self.browser.get("/appointment/list?from=2026-02-30&status=bogus")
