@@ -325,20 +325,17 @@ void ReminderQueue::account_recovered() {
 }
 
 AccountState ReminderQueue::account_state() {
-    return on_connection("reading the Sinch account state", [&](pqxx::connection& c) {
-        pqxx::nontransaction txn(c);
-        const pqxx::result rows = exec_prepared(
-            txn, "sr_account_state",
-            "SELECT floor(extract(epoch FROM paused_until))::bigint, coalesce(pause_reason, ''),"
-            " coalesce(pause_detail, ''), auth_failures FROM sinch_rate_bucket WHERE id = 1");
-        AccountState state;
-        if (rows.empty()) return state;
-        if (!rows[0][0].is_null()) state.paused_until = instant_of(rows[0][0]);
-        state.pause_reason = rows[0][1].as<std::string>();
-        state.pause_detail = rows[0][2].as<std::string>();
-        state.auth_failures = rows[0][3].as<int>();
-        return state;
-    });
+    const pqxx::result rows =
+        run_one("reading the Sinch account state", "sr_account_state",
+                "SELECT floor(extract(epoch FROM paused_until))::bigint, coalesce(pause_reason, ''),"
+                " coalesce(pause_detail, ''), auth_failures FROM sinch_rate_bucket WHERE id = 1");
+    AccountState state;
+    if (rows.empty()) return state;
+    if (!rows[0][0].is_null()) state.paused_until = instant_of(rows[0][0]);
+    state.pause_reason = rows[0][1].as<std::string>();
+    state.pause_detail = rows[0][2].as<std::string>();
+    state.auth_failures = rows[0][3].as<int>();
+    return state;
 }
 
 void ReminderQueue::record_orphan(std::int64_t reminder_id, const std::optional<std::string>& batch_id,
