@@ -390,23 +390,25 @@ DocumentRoot "{self.root}/htdocs"
 
 
 def module_conf(database_conninfo, fake_url=None, extra="", location="/appointment", location_extra="",
-                allow_anonymous=True):
+                allow_anonymous=True, sender=True):
     """The usual module configuration for tests: service-plan credentials against the fake.
 
     The mount has no login unless location_extra adds one, so by default SinchReminderAllowAnonymous On lets
     the handler serve it (on loopback, to the tests only); the staff tests use Basic auth instead
-    (staff_support.staff_httpd) and pass allow_anonymous=False."""
+    (staff_support.staff_httpd) and pass allow_anonymous=False. sender=False leaves SinchReminderFrom out (Sinch
+    then uses the account's default originator, if it has one)."""
     lines = [
         f'SinchReminderDatabase "{database_conninfo}"',
         "SinchReminderTimeZone America/New_York",
         "SinchReminderDefaultCountry US",
-        "SinchReminderFrom +12025550100",
         "SinchReminderServicePlanId test-plan",
         "SinchReminderApiToken test-api-token",
         "SinchReminderTemplateDir templates",
         "SinchReminderClinicName \"Riverside Clinic\"",
         "SinchReminderCookieSecure Off",
     ]
+    if sender:
+        lines.append("SinchReminderFrom +12025550100")
     if allow_anonymous:
         lines.append("SinchReminderAllowAnonymous On")
     if fake_url:
@@ -433,7 +435,10 @@ class HttpdTestCase(unittest.TestCase):
 
 class ServicesTestCase(HttpdTestCase):
     """One database, one Sinch fake and one httpd for the whole class; each test starts from an empty
-    store and a reset fake. Subclasses choose the httpd with make_httpd()."""
+    store and a reset fake. Subclasses choose the httpd with make_httpd() and the fake's options with
+    fake_args."""
+
+    fake_args = ()
 
     @classmethod
     def make_httpd(cls, database, fake):
@@ -442,7 +447,7 @@ class ServicesTestCase(HttpdTestCase):
     @classmethod
     def setUpClass(cls):
         cls.database = Database()
-        cls.fake = SinchFake()
+        cls.fake = SinchFake(*cls.fake_args)
         cls.httpd = cls.make_httpd(cls.database, cls.fake)
         cls.httpd.start()
 

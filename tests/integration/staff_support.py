@@ -36,7 +36,7 @@ def write_htpasswd(directory):
     return path
 
 
-def staff_httpd(database, fake, extra="", protect=True):
+def staff_httpd(database, fake, extra="", protect=True, sender=True):
     """httpd with the mount behind Basic auth, the callbacks open, this httpd as the public base URL, and
     callbacks signed with CALLBACK_SECRET (`extra` may override any of it)."""
     port = harness.free_port()
@@ -55,7 +55,7 @@ def staff_httpd(database, fake, extra="", protect=True):
                        extra=f"SinchReminderPublicBaseUrl http://127.0.0.1:{port}\n"
                              f"SinchReminderCallbackSecretFile {secret_file}\n"
                              "SinchReminderDispatchInterval 1s\n" + extra,
-                       location_extra=location_extra, allow_anonymous=not protect)
+                       location_extra=location_extra, allow_anonymous=not protect, sender=sender)
     httpd.write_conf(conf + "\n" + top)
     return httpd
 

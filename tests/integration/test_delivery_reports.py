@@ -300,5 +300,65 @@ class ReconciliationTest(DeliveryCase):
         self.assertEqual([r[0] for r in audit_rows(self.database, appointment)], ["create"])
 
 
+class ReportsOffCase(DeliveryCase):
+    """SinchReminderDeliveryReport none: no callbacks, so 'sent' must come from reading the batch's delivery
+    report once its send time has passed (issue 11, item 7)."""
+
+    extra = "SinchReminderDeliveryReport none\nSinchReminderReconcileInterval 1s\n"
+    sender = True
+
+    @classmethod
+    def make_httpd(cls, database, fake):
+        return staff_httpd(database, fake, extra=cls.extra, sender=cls.sender)
+
+    def send_time_passed_at_both_ends(self, appointment, batch_id):
+        """As if the reminder's send time had come, here and at Sinch (which then dispatches the batch)."""
+        past = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) - datetime.timedelta(minutes=1)
+        sinch_api(self.fake, "POST", f"/batches/{batch_id}",
+                  {"send_at": iso_ms(past), "expire_at": iso_ms(past + datetime.timedelta(hours=2))})
+        self.database.query(f"UPDATE reminders SET send_at = '{past.isoformat()}', reconciled_at = NULL, "
+                            f"reconcile_done = false WHERE appointment_id = '{appointment}'")
+
+    def reminder_status(self, appointment):
+        return self.delivery(appointment)["reminder"]
+
+
+class SentOnlyWhenSinchSaysSoTest(ReportsOffCase):
+    def test_a_batch_is_scheduled_until_its_send_time_then_sent_from_its_delivery_report(self):
+        appointment, batch_id = self.book()
+        self.assertEqual(fake_batch(self.fake, batch_id)["delivery_report"], "none")
+        # Looked at before its send time: still scheduled, however often reconciliation passes.
+        self.assertTrue(wait_until(lambda: self.database.scalar(
+            f"SELECT reconciled_at IS NOT NULL FROM reminders WHERE appointment_id = '{appointment}'") == "t", 20))
+        self.assertEqual(self.reminder_status(appointment), "scheduled")
+        self.send_time_passed_at_both_ends(appointment, batch_id)
+        self.assertTrue(wait_until(lambda: self.reminder_status(appointment) == "sent", 20),
+                        f"not marked sent: {self.delivery(appointment)}")
+        self.assertEqual(self.delivery(appointment)["attention"], "")
+
+
+class NoSenderAbortedBySinchTest(ReportsOffCase):
+    """No SinchReminderFrom and an account without a default originator: Sinch accepts each batch, then aborts
+    it with code 410 when it is due. Staff must see 'failed' and why, never 'sent'."""
+
+    fake_args = ("--no-default-originator",)
+    sender = False
+
+    def test_an_aborted_batch_ends_failed_and_flagged_with_the_missing_sender_named(self):
+        appointment, batch_id = self.book()
+        self.assertNotIn("from", fake_batch(self.fake, batch_id))
+        self.send_time_passed_at_both_ends(appointment, batch_id)
+        self.assertTrue(wait_until(lambda: self.reminder_status(appointment) == "failed", 20),
+                        f"not marked failed: {self.delivery(appointment)}")
+        attention = self.delivery(appointment)["attention"]
+        self.assertIn("Aborted, code 410", attention)
+        self.assertIn("set SinchReminderFrom", attention)
+        self.assertIn("SR0606", self.httpd.read_error_log())
+        self.assertIn("Flagged for staff", self.page_text(appointment))
+        status, _, listing = self.browser.get("/appointment/list?status=attention")
+        self.assertEqual(status, 200)
+        self.assertIn(f"/appointment/a/{appointment}\"", listing)
+
+
 if __name__ == "__main__":
     harness.main()
