@@ -19,6 +19,7 @@
 
 #include <pqxx/connection>
 #include <pqxx/except>
+#include <pqxx/nontransaction>
 #include <pqxx/result>
 #include <pqxx/transaction_base>
 
@@ -149,6 +150,16 @@ pqxx::result exec_prepared(pqxx::transaction_base& txn, const std::string& name,
                            Params&&... params) {
     txn.conn().prepare(name, sql);
     return txn.exec_prepared(name, std::forward<Params>(params)...);
+}
+
+// One prepared statement on its own (autocommit, no transaction block), with with_connection's error mapping.
+template <class... Params>
+pqxx::result run_prepared(PgLease& lease, const char* operation, const std::string& name,
+                          const std::string& sql, Params&&... params) {
+    return with_connection(lease, operation, [&](pqxx::connection& c) {
+        pqxx::nontransaction txn(c);
+        return exec_prepared(txn, name, sql, std::forward<Params>(params)...);
+    });
 }
 
 }  // namespace sr

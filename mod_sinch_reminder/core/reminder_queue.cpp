@@ -77,10 +77,9 @@ auto ReminderQueue::on_connection(const char* operation, Work&& work) {
 template <class... Params>
 pqxx::result ReminderQueue::run_one(const char* operation, const char* name, const std::string& sql,
                                     Params&&... params) {
-    return on_connection(operation, [&](pqxx::connection& c) {
-        pqxx::nontransaction txn(c);
-        return exec_prepared(txn, name, sql, std::forward<Params>(params)...);
-    });
+    if (m_lease) return run_prepared(*m_lease, operation, name, sql, std::forward<Params>(params)...);
+    PgLease lease = m_pool->acquire();
+    return run_prepared(lease, operation, name, sql, std::forward<Params>(params)...);
 }
 
 int ReminderQueue::release_expired_leases() {
@@ -264,29 +263,26 @@ bool ReminderQueue::fence(std::int64_t id, std::chrono::seconds lease_for) {
 #undef SR_ACCOUNT_NOT_PAUSED
 
 RateTake ReminderQueue::take_rate_tokens(double per_second, double burst, int wanted, int returning) {
-    return on_connection("take rate tokens", [&](pqxx::connection& c) {
-        pqxx::nontransaction txn(c);
-        // While paused nothing is taken (returned tokens still go back); the answer says for how long.
-        const pqxx::result rows = exec_prepared(
-            txn, "sr_take_rate_tokens",
-            "WITH bucket AS (SELECT at, least($2, tokens + extract(epoch FROM at - refilled_at) * $1 + $4)"
-            " AS available, coalesce(paused_until > at, false) AS paused, paused_until, pause_reason, "
-            "auth_failures"
-            " FROM sinch_rate_bucket, clock_timestamp() AS at WHERE id = 1 FOR UPDATE OF sinch_rate_bucket),"
-            " taken AS (SELECT at, available, CASE WHEN paused THEN 0"
-            " ELSE greatest(0, least($3::float8, floor(available))) END AS count FROM bucket)"
-            " UPDATE sinch_rate_bucket SET tokens = taken.available - taken.count, refilled_at = taken.at"
-            " FROM taken, bucket WHERE id = 1 RETURNING taken.count::integer,"
-            " CASE WHEN bucket.paused THEN ceil(extract(epoch FROM bucket.paused_until - taken.at) * 1000)"
-            " ELSE 0 END::bigint, (bucket.pause_reason IS NOT NULL OR bucket.auth_failures > 0)",
-            per_second, burst, wanted, returning);
-        RateTake take;
-        if (rows.empty()) return take;
-        take.tokens = rows[0][0].as<int>();
-        take.paused_for = std::chrono::milliseconds(rows[0][1].as<long long>());
-        take.account_troubled = rows[0][2].as<bool>();
-        return take;
-    });
+    // While paused nothing is taken (returned tokens still go back); the answer says for how long.
+    const pqxx::result rows = run_one(
+        "take rate tokens", "sr_take_rate_tokens",
+        "WITH bucket AS (SELECT at, least($2, tokens + extract(epoch FROM at - refilled_at) * $1 + $4)"
+        " AS available, coalesce(paused_until > at, false) AS paused, paused_until, pause_reason, "
+        "auth_failures"
+        " FROM sinch_rate_bucket, clock_timestamp() AS at WHERE id = 1 FOR UPDATE OF sinch_rate_bucket),"
+        " taken AS (SELECT at, available, CASE WHEN paused THEN 0"
+        " ELSE greatest(0, least($3::float8, floor(available))) END AS count FROM bucket)"
+        " UPDATE sinch_rate_bucket SET tokens = taken.available - taken.count, refilled_at = taken.at"
+        " FROM taken, bucket WHERE id = 1 RETURNING taken.count::integer,"
+        " CASE WHEN bucket.paused THEN ceil(extract(epoch FROM bucket.paused_until - taken.at) * 1000)"
+        " ELSE 0 END::bigint, (bucket.pause_reason IS NOT NULL OR bucket.auth_failures > 0)",
+        per_second, burst, wanted, returning);
+    RateTake take;
+    if (rows.empty()) return take;
+    take.tokens = rows[0][0].as<int>();
+    take.paused_for = std::chrono::milliseconds(rows[0][1].as<long long>());
+    take.account_troubled = rows[0][2].as<bool>();
+    return take;
 }
 
 void ReminderQueue::pause_for_rate_limit(std::chrono::seconds seconds, const std::string& detail) {
@@ -301,20 +297,17 @@ void ReminderQueue::pause_for_rate_limit(std::chrono::seconds seconds, const std
 std::optional<int> ReminderQueue::pause_for_refused_credentials(std::chrono::seconds first,
                                                                 std::chrono::seconds longest,
                                                                 const std::string& detail) {
-    return on_connection("pausing the Sinch account", [&](pqxx::connection& c) -> std::optional<int> {
-        pqxx::nontransaction txn(c);
-        const pqxx::result rows = exec_prepared(
-            txn, "sr_pause_credentials",
-            "UPDATE sinch_rate_bucket SET auth_failures = auth_failures + 1, pause_reason = "
-            "'credentials_rejected',"
-            " pause_detail = left($3, 1000), paused_until = clock_timestamp() + make_interval(secs =>"
-            " least($2::float8, $1::float8 * power(2, least(auth_failures, 20))))"
-            " WHERE id = 1 AND coalesce(paused_until, '-infinity') <= clock_timestamp() RETURNING "
-            "auth_failures",
-            static_cast<double>(first.count()), static_cast<double>(longest.count()), detail);
-        if (rows.empty()) return std::nullopt;
-        return rows[0][0].as<int>();
-    });
+    const pqxx::result rows =
+        run_one("pausing the Sinch account", "sr_pause_credentials",
+                "UPDATE sinch_rate_bucket SET auth_failures = auth_failures + 1, pause_reason = "
+                "'credentials_rejected',"
+                " pause_detail = left($3, 1000), paused_until = clock_timestamp() + make_interval(secs =>"
+                " least($2::float8, $1::float8 * power(2, least(auth_failures, 20))))"
+                " WHERE id = 1 AND coalesce(paused_until, '-infinity') <= clock_timestamp() RETURNING "
+                "auth_failures",
+                static_cast<double>(first.count()), static_cast<double>(longest.count()), detail);
+    if (rows.empty()) return std::nullopt;
+    return rows[0][0].as<int>();
 }
 
 void ReminderQueue::account_recovered() {

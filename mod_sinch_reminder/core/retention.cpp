@@ -147,15 +147,13 @@ std::optional<RetentionReport> purge_patient_data_if_due(PgPool& database, std::
                                                          Logger& logger) {
     const bool due = [&] {
         PgLease lease = database.acquire();
-        return with_connection(lease, "claiming the daily retention run", [&](pqxx::connection& c) {
-            pqxx::nontransaction txn(c);
-            // One row for the cluster: the first process after a day has passed takes the run.
-            return !txn.exec(
-                           "INSERT INTO module_state (name, value) VALUES ('retention_last_run', now()::text)"
-                           " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"
-                           " WHERE module_state.updated_at < now() - interval '1 day' RETURNING 1")
-                        .empty();
-        });
+        // One row for the cluster: the first process after a day has passed takes the run.
+        return !run_prepared(
+                    lease, "claiming the daily retention run", "sr_claim_retention_run",
+                    "INSERT INTO module_state (name, value) VALUES ('retention_last_run', now()::text)"
+                    " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()"
+                    " WHERE module_state.updated_at < now() - interval '1 day' RETURNING 1")
+                    .empty();
     }();
     if (!due) return std::nullopt;
     const RetentionReport report = purge_patient_data(database, retention, false);
