@@ -24,6 +24,9 @@ constexpr int k_orphans_per_step = 50;
 // After a create whose answer was lost, how long until no late copy of it can still reach Sinch: well
 // beyond the HTTP client's time limit (10 s by default) and a slow backend's processing.
 constexpr std::chrono::minutes k_late_create_check{2};
+// How long a staff cancel waits for another worker's call on the same reminder: one Sinch call (the HTTP
+// client's 10 s limit) and a little.
+constexpr std::chrono::seconds k_wait_for_another_cancel{12};
 
 double jitter() {
     thread_local std::mt19937 random(std::random_device{}());
@@ -725,10 +728,21 @@ std::string Dispatcher::hand_over_booked(const AppointmentRecord& booked, const 
 
 std::string Dispatcher::cancel_now(std::int64_t reminder_id) {
     ReminderQueue queue(m_database, m_settings.owner);
-    const auto claimed = queue.claim_one_for_cancelling(reminder_id, m_settings.lease_for);
-    if (!claimed) return "";
-    DispatchReport report;
-    return cancel_claimed(queue, *claimed, report);
+    // Another worker (a background pass, or a create still in flight) may hold the reminder. Waiting for it,
+    // up to one Sinch call, lets the page or API answer say how the cancel ended instead of 'cancelling';
+    // if it lets go without finishing, this request takes the cancel over.
+    const auto give_up = std::chrono::steady_clock::now() + k_wait_for_another_cancel;
+    for (;;) {
+        if (const auto claimed = queue.claim_one_for_cancelling(reminder_id, m_settings.lease_for)) {
+            DispatchReport report;
+            return cancel_claimed(queue, *claimed, report);
+        }
+        if (!queue.held_for_cancelling_elsewhere(reminder_id) ||
+            std::chrono::steady_clock::now() >= give_up) {
+            return "";
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
 }
 
 }  // namespace sr

@@ -169,6 +169,14 @@ std::optional<QueuedReminder> ReminderQueue::claim_one_for_cancelling(std::int64
     return std::move(claimed.front());
 }
 
+bool ReminderQueue::held_for_cancelling_elsewhere(std::int64_t id) {
+    return !run_one("checking who cancels a reminder", "sr_held_for_cancelling_elsewhere",
+                    "SELECT 1 FROM reminders WHERE id = $1 AND status = 'cancelling' AND lease_until > now()"
+                    " AND lease_owner <> $2",
+                    id, m_owner)
+                .empty();
+}
+
 namespace {
 
 constexpr const char* k_held = " WHERE id = $1 AND lease_owner = $2";

@@ -97,6 +97,9 @@ class ReminderQueue {
     std::optional<QueuedReminder> claim_one_for_scheduling(std::int64_t id, std::chrono::seconds horizon,
                                                            std::chrono::seconds lease_for);
     std::optional<QueuedReminder> claim_one_for_cancelling(std::int64_t id, std::chrono::seconds lease_for);
+    // True while the reminder waits to be cancelled and another owner's lease holds it (a cancel, or the
+    // create it must wait for, is in flight there).
+    bool held_for_cancelling_elsewhere(std::int64_t id);
 
     // Outcomes of claimed work. Each only applies while this owner holds the lease; false otherwise.
     // NB: if staff cancelled while the create was in flight, scheduled() still records the batch (so

@@ -41,6 +41,7 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
     CPPUNIT_TEST(testUnknownOutcomeBacksOffExponentially);
     CPPUNIT_TEST(testCancelReachesSinchAndPendingRemindersNeverDo);
     CPPUNIT_TEST(testCancelDuringAnInFlightCreateStillCancelsTheBatch);
+    CPPUNIT_TEST(testCancelNowWaitsForAnotherWorkersCancelAndAnswersItsEnd);
     CPPUNIT_TEST(testRescheduleLeavesExactlyOneLiveBatchAtTheNewTime);
     CPPUNIT_TEST(testFailedCancelIsRetriedNeverSwallowed);
     CPPUNIT_TEST(testTwoNodesRacingScheduleEachReminderOnce);
@@ -272,7 +273,7 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         CPPUNIT_ASSERT(reminder.last_http_status == std::optional<int>(503));
         CPPUNIT_ASSERT(*reminder.next_attempt_at >= sr::now_utc() + 20s);  // 30 s +- 20 %, then doubling
         CPPUNIT_ASSERT(!d.account_state().paused(sr::now_utc()));  // no Retry-After: this reminder only
-        CPPUNIT_ASSERT(d.run_once().idle());                                // not before its time
+        CPPUNIT_ASSERT(d.run_once().idle());                       // not before its time
         sql("UPDATE reminders SET next_attempt_at = now()");
         CPPUNIT_ASSERT_EQUAL(1, d.run_once().scheduled);
         reminder = reminder_of(appointment.id);
@@ -310,7 +311,8 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         CPPUNIT_ASSERT_EQUAL(0, report.failed);
         CPPUNIT_ASSERT_EQUAL(0, report.scheduled);
         CPPUNIT_ASSERT(m_logger.has_message_id("SR0408"));
-        const auto reminder = reminder_of(first.id).status == "retrying" ? reminder_of(first.id) : reminder_of(second.id);
+        const auto reminder =
+            reminder_of(first.id).status == "retrying" ? reminder_of(first.id) : reminder_of(second.id);
         CPPUNIT_ASSERT_EQUAL(std::string("retrying"), reminder.status);
         CPPUNIT_ASSERT(reminder.last_error_code == std::optional<std::string>("blocked_account"));
         sr::ReminderQueue queue(*m_pool, "test");
@@ -378,7 +380,8 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         CPPUNIT_ASSERT_EQUAL(1, taken_over.leases_released);
         CPPUNIT_ASSERT_EQUAL(1, taken_over.scheduled);  // looked up: nothing yet, so node b created it
         // Node a resumes and its create goes out: it cannot record it, so the batch is an orphan.
-        CPPUNIT_ASSERT_EQUAL(std::string(""), stalled.hand_over_booked(booked.appointment, wanted.reminder_body));
+        CPPUNIT_ASSERT_EQUAL(std::string(""),
+                             stalled.hand_over_booked(booked.appointment, wanted.reminder_body));
         CPPUNIT_ASSERT(m_logger.has_message_id("SR0411"));
         CPPUNIT_ASSERT_EQUAL(2L, m_fake.stat("creates"));
         CPPUNIT_ASSERT_EQUAL(std::size_t(2), live_batches());  // for a moment
@@ -398,7 +401,8 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
     // The same stall while Sinch is answering: whichever way the race goes, one live batch remains.
     void testSlowAnswerAfterTheLeaseWasLostLeavesOneLiveBatch() {
         const auto appointment = book(sr::now_utc() + 1h);
-        m_fake.add_fault(R"({"match":{"method":"POST","path_regex":"/batches$"},"latency_ms":3000,"count":1})");
+        m_fake.add_fault(
+            R"({"match":{"method":"POST","path_regex":"/batches$"},"latency_ms":3000,"count":1})");
         auto short_lease = settings("node-a:1");
         short_lease.lease_for = 1s;
         const auto started = std::chrono::steady_clock::now();
@@ -454,7 +458,8 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), live_batches_of(reminder.client_reference));
     }
 
-    // Sinch must not deliver after the visit: expire_at is the appointment's start (at most send_at + 3 days).
+    // Sinch must not deliver after the visit: expire_at is the appointment's start (at most send_at + 3
+    // days).
     void testBatchExpiresAtTheAppointmentStart() {
         const auto appointment = book(sr::now_utc() + 1h);
         CPPUNIT_ASSERT_EQUAL(1, dispatcher(settings()).run_once().scheduled);
@@ -470,7 +475,8 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
     // An unknown outcome is looked up again later, with the same exponential backoff as retries.
     void testUnknownOutcomeBacksOffExponentially() {
         const auto appointment = book(sr::now_utc() + 1h);
-        m_fake.add_fault(R"({"match":{"method":"POST","path_regex":"/batches$"},"act_then_drop":true,"count":1})");
+        m_fake.add_fault(
+            R"({"match":{"method":"POST","path_regex":"/batches$"},"act_then_drop":true,"count":1})");
         m_fake.add_fault(R"({"match":{"method":"GET","path_regex":"/batches$"},"status":503,"count":2})");
         auto d = dispatcher(settings());
         CPPUNIT_ASSERT_EQUAL(1, d.run_once().unknown);
@@ -566,8 +572,7 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         auto d = dispatcher(two);
         const auto started = std::chrono::steady_clock::now();
         // Asked between calls: the stop comes while the first two calls wait for Sinch.
-        const auto report =
-            d.run_once([&] { return std::chrono::steady_clock::now() - started > 300ms; });
+        const auto report = d.run_once([&] { return std::chrono::steady_clock::now() - started > 300ms; });
         CPPUNIT_ASSERT_EQUAL(2, report.scheduled);
         CPPUNIT_ASSERT(report.more_work);
         CPPUNIT_ASSERT_EQUAL(2L, m_fake.stat("creates"));
@@ -618,6 +623,51 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         CPPUNIT_ASSERT_EQUAL(std::string("cancelling"), reminder_of(appointment.id).status);
         CPPUNIT_ASSERT_EQUAL(1, other_node.run_once().cancelled);
         CPPUNIT_ASSERT_EQUAL(std::string("cancelled"), reminder_of(appointment.id).status);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), live_batches());
+    }
+
+    void testCancelNowWaitsForAnotherWorkersCancelAndAnswersItsEnd() {
+        const auto appointment = book(sr::now_utc() + 1h);
+        auto d = dispatcher(settings());
+        CPPUNIT_ASSERT_EQUAL(1, d.run_once().scheduled);
+        const sr::ReminderRecord before = reminder_of(appointment.id);
+        sr::PgLease lease = m_pool->acquire();
+        const auto change = sr::cancel_appointment(lease, appointment.id, {"frontdesk", ""});
+        lease.release();
+        // A background pass of another node claims the cancel first and is slow to finish it.
+        sr::PgLease other_lease = m_pool->acquire();
+        sr::ReminderQueue other_node(other_lease, "node-b:2");
+        CPPUNIT_ASSERT(other_node.claim_one_for_cancelling(before.id, 60s).has_value());
+        bool other_node_finished = false;
+        std::thread finishes_later([&] {
+            std::this_thread::sleep_for(400ms);
+            other_node_finished = m_sinch->cancel_batch(*before.batch_id).ok() &&
+                                  other_node.cancelled(before.id, "cancelled", before.batch_id);
+        });
+        // The request's own cancel_now waits for it, so the answer staff see is the end, not 'cancelling'.
+        d.cancel_now(*change.reminder_to_cancel);
+        const std::string when_answered = reminder_of(appointment.id).status;
+        finishes_later.join();
+        CPPUNIT_ASSERT(other_node_finished);
+        CPPUNIT_ASSERT_EQUAL(std::string("cancelled"), when_answered);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(0), live_batches());
+
+        // A holder that lets go without finishing: the request takes the cancel over itself.
+        const auto second = book(sr::now_utc() + 1h);
+        CPPUNIT_ASSERT_EQUAL(1, d.run_once().scheduled);
+        const std::int64_t second_id = reminder_of(second.id).id;
+        lease = m_pool->acquire();
+        const auto second_change = sr::cancel_appointment(lease, second.id, {"frontdesk", ""});
+        lease.release();
+        CPPUNIT_ASSERT(other_node.claim_one_for_cancelling(second_id, 60s).has_value());
+        std::thread lets_go([&] {
+            std::this_thread::sleep_for(400ms);
+            sql("UPDATE reminders SET lease_owner = NULL, lease_until = NULL WHERE id = " +
+                std::to_string(second_id));
+        });
+        const std::string answered = d.cancel_now(*second_change.reminder_to_cancel);
+        lets_go.join();
+        CPPUNIT_ASSERT_EQUAL(std::string("cancelled"), answered);
         CPPUNIT_ASSERT_EQUAL(std::size_t(0), live_batches());
     }
 
