@@ -12,7 +12,8 @@ import urllib.parse
 import zoneinfo
 
 import harness
-from harness import NEW_YORK, Browser, Httpd, form_for, iso_z, module_conf, tomorrow_at, wait_until  # noqa: F401 (re-exported)
+from harness import (NEW_YORK, Browser, Httpd, ServicesTestCase, form_for, iso_z, module_conf,  # noqa: F401 (re-exported)
+                     tomorrow_at, wait_until)
 
 USER, PASSWORD = "frontdesk", "s3cret-desk"
 # The HMAC secret staff_httpd configures (SinchReminderCallbackAuth hmac is the default); the fake signs with it
@@ -58,6 +59,26 @@ def staff_httpd(database, fake, extra="", protect=True, sender=True):
                        location_extra=location_extra, allow_anonymous=not protect, sender=sender)
     httpd.write_conf(conf + "\n" + top)
     return httpd
+
+
+class StaffCase(ServicesTestCase):
+    """The staff tests' shared set-up: staff_httpd configured with the class's `extra` (or what
+    module_extra() returns) and `sender`, and a browser logged in as the front desk for each test."""
+
+    extra = ""
+    sender = True
+
+    @classmethod
+    def module_extra(cls):
+        return cls.extra
+
+    @classmethod
+    def make_httpd(cls, database, fake):
+        return staff_httpd(database, fake, extra=cls.module_extra(), sender=cls.sender)
+
+    def setUp(self):
+        super().setUp()
+        self.browser = StaffBrowser(self.httpd)
 
 
 class StaffBrowser(Browser):

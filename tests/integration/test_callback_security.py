@@ -2,30 +2,23 @@
 reports for a batch whose create answer was lost adopting it (issue 11 item 6). A real httpd, PostgreSQL
 and the Sinch fake, which posts the callbacks (signed with the staff httpd's HMAC secret)."""
 import datetime
-import json
 import re
 import time
 
 import harness
-from harness import Httpd, ServicesTestCase, module_conf
-from staff_support import (CALLBACK_SECRET, StaffBrowser, audit_rows, fake_batch, reminder_rows, sinch_api,
-                           staff_httpd, tomorrow_at)
+from harness import Httpd, module_conf
+from staff_support import CALLBACK_SECRET, StaffCase, audit_rows, fake_batch, reminder_rows, sinch_api, tomorrow_at
 
 NUMBER = "+16502530000"  # the number StaffBrowser.book() uses ("(650) 253-0000", US)
 
 
-class CallbackCase(ServicesTestCase):
+class CallbackCase(StaffCase):
     # No dispatcher pass during a test (bookings inside the horizon are handed over by their request): it
     # would otherwise look up and adopt the batches these tests set up by hand.
     extra = "SinchReminderDispatchInterval 1h\n"
 
-    @classmethod
-    def make_httpd(cls, database, fake):
-        return staff_httpd(database, fake, extra=cls.extra)
-
     def setUp(self):
         super().setUp()
-        self.browser = StaffBrowser(self.httpd)
         self.callback = f"{self.httpd.url}/appointment/callbacks/sinch"
 
     def book(self, days=1):

@@ -5,12 +5,10 @@ Sinch."""
 import datetime
 import json
 import os
-import unittest
 
 import harness
-from harness import ServicesTestCase, SinchFake
-from staff_support import (StaffBrowser, audit_rows, fake_batch, reminder_rows, sinch_api, staff_httpd, text_of,
-                           tomorrow_at, wait_until)
+from staff_support import (StaffCase, audit_rows, fake_batch, reminder_rows, sinch_api, text_of, tomorrow_at,
+                           wait_until)
 
 
 def iso_ms(moment):
@@ -18,22 +16,8 @@ def iso_ms(moment):
         f"{moment.microsecond // 1000:03d}Z"
 
 
-class DeliveryCase(ServicesTestCase):
-    """Shared set-up; subclasses say how the module is configured."""
-
-    extra = ""
-
-    @classmethod
-    def make_httpd(cls, database, fake):
-        return staff_httpd(database, fake, extra=cls.module_extra())
-
-    @classmethod
-    def module_extra(cls):
-        return cls.extra
-
-    def setUp(self):
-        super().setUp()
-        self.browser = StaffBrowser(self.httpd)
+class DeliveryCase(StaffCase):
+    """Shared helpers; subclasses say how the module is configured."""
 
     def book(self, when=None):
         appointment = self.browser.book(when or tomorrow_at(14, 30))
@@ -305,11 +289,6 @@ class ReportsOffCase(DeliveryCase):
     report once its send time has passed (issue 11, item 7)."""
 
     extra = "SinchReminderDeliveryReport none\nSinchReminderReconcileInterval 1s\n"
-    sender = True
-
-    @classmethod
-    def make_httpd(cls, database, fake):
-        return staff_httpd(database, fake, extra=cls.extra, sender=cls.sender)
 
     def send_time_passed_at_both_ends(self, appointment, batch_id):
         """As if the reminder's send time had come, here and at Sinch (which then dispatches the batch)."""

@@ -4,21 +4,16 @@ small transactions, keeping the rows (and so the counts) for statistics."""
 import subprocess
 
 import harness
-from harness import ServicesTestCase, require_env, wait_until
-from staff_support import StaffBrowser, staff_httpd, text_of, tomorrow_at
+from harness import require_env, wait_until
+from staff_support import StaffCase, text_of, tomorrow_at
 
 
-class RetentionCase(ServicesTestCase):
+class RetentionCase(StaffCase):
     extra = "SinchReminderRetention 30d\n"
-
-    @classmethod
-    def make_httpd(cls, database, fake):
-        return staff_httpd(database, fake, extra=cls.extra)
 
     def setUp(self):
         super().setUp()
         self.database.query("DELETE FROM module_state WHERE name LIKE 'retention%'")
-        self.browser = StaffBrowser(self.httpd)
 
     def book_in_the_past(self, days_ago, name="Ada Lovelace"):
         """Booked through the form (so reminder, SMS text and audit rows are real), then moved back in time."""

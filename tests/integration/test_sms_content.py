@@ -5,8 +5,8 @@ doctors to choose from (SinchReminderDoctors), only numbers of allowed countries
 import json
 
 import harness
-from harness import ServicesTestCase, form_for
-from staff_support import API_PASSWORD, API_USER, StaffBrowser, basic, staff_httpd, text_of, tomorrow_at
+from harness import form_for
+from staff_support import API_PASSWORD, API_USER, StaffBrowser, StaffCase, basic, staff_httpd, text_of, tomorrow_at
 
 
 def api_book(httpd, **overrides):
@@ -18,16 +18,7 @@ def api_book(httpd, **overrides):
     return status, headers, json.loads(body)
 
 
-class SmsContentCase(ServicesTestCase):
-    extra = ""
-
-    @classmethod
-    def make_httpd(cls, database, fake):
-        return staff_httpd(database, fake, extra=cls.extra)
-
-    def setUp(self):
-        super().setUp()
-        self.browser = StaffBrowser(self.httpd)
+class SmsContentCase(StaffCase):
 
     def submit(self, **overrides):
         return self.browser.submit(form_for(tomorrow_at(14, 30), **overrides))

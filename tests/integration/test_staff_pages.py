@@ -6,19 +6,11 @@ import re
 import urllib.parse
 
 import harness
-from harness import ServicesTestCase, SinchFake
-from staff_support import (NEW_YORK, USER, StaffBrowser, audit_rows, fake_batch, form_for, iso_z, live_batches,
-                           reminder_rows, staff_httpd, text_of, tomorrow_at, wait_until)
+from staff_support import (NEW_YORK, USER, StaffBrowser, StaffCase, audit_rows, fake_batch, iso_z, live_batches,
+                           reminder_rows, text_of, tomorrow_at, wait_until)
 
 
-class StaffPagesTest(ServicesTestCase):
-    @classmethod
-    def make_httpd(cls, database, fake):
-        return staff_httpd(database, fake)
-
-    def setUp(self):
-        super().setUp()
-        self.browser = StaffBrowser(self.httpd)
+class StaffPagesTest(StaffCase):
 
     def page(self, appointment_id, query=""):
         status, headers, body = self.browser.get(f"/appointment/a/{appointment_id}{query}")
