@@ -52,9 +52,10 @@ bool is_json_request(const request_rec* r) {
 // Reads a JSON POST body; answers (415, 413, 400) itself and returns false when it cannot.
 bool read_json_body(PageRequest& p, std::string& body, int& answered) {
     if (!is_json_request(p.r)) {
-        answered = json_error(p, HTTP_UNSUPPORTED_MEDIA_TYPE,
-                              "Send the request as Content-Type: application/json. Form posts are not accepted "
-                              "by the API.");
+        answered =
+            json_error(p, HTTP_UNSUPPORTED_MEDIA_TYPE,
+                       "Send the request as Content-Type: application/json. Form posts are not accepted "
+                       "by the API.");
         return false;
     }
     const int status = read_body(p.r, k_body_max_bytes, body);
@@ -67,19 +68,6 @@ bool read_json_body(PageRequest& p, std::string& body, int& answered) {
         return false;
     }
     return true;
-}
-
-ValidationContext validation_context(const PageRequest& p, bool strict) {
-    const Settings& s = settings_of(p);
-    ValidationContext context;
-    context.zone = &*p.runtime.zone;
-    context.default_country = s.default_country;
-    context.lead_time = s.lead_time;
-    context.now = now_utc();
-    context.wall_time_policy = strict ? WallTimePolicy::Strict : WallTimePolicy::Lenient;
-    context.doctors = s.doctors;
-    context.allowed_countries = s.allowed_countries;
-    return context;
 }
 
 // time_zone, when given, must be the clinic's zone: appointments are booked in the clinic's wall time.
@@ -96,7 +84,6 @@ std::optional<AppointmentRecord> load(PageRequest& p, const std::string& id) {
     return AppointmentStore(lease).find(id);
 }
 
-
 bool valid_idempotency_key(const std::string& key) {
     if (key.empty() || key.size() > k_idempotency_key_max) return false;
     for (unsigned char c : key) {
@@ -110,13 +97,15 @@ int create(PageRequest& p) {
     int answered = 0;
     if (!read_json_body(p, body, answered)) return answered;
     ApiCreateRequest request;
-    if (const auto error = parse_create_request(body, request)) return json_error(p, error->status, error->error, error->fields);
+    if (const auto error = parse_create_request(body, request))
+        return json_error(p, error->status, error->error, error->fields);
 
     const char* key_header = apr_table_get(p.r->headers_in, "Idempotency-Key");
     std::string submission_key;
     if (key_header) {
         if (!valid_idempotency_key(key_header)) {
-            return json_error(p, HTTP_BAD_REQUEST, "Idempotency-Key must be 1 to 100 visible ASCII characters.");
+            return json_error(p, HTTP_BAD_REQUEST,
+                              "Idempotency-Key must be 1 to 100 visible ASCII characters.");
         }
         // Scoped to the authenticated user, so two integrators never collide (and never see each other's).
         submission_key = "api:" + actor_of(p.r).user + ":" + key_header;
@@ -141,7 +130,8 @@ int create(PageRequest& p) {
     if (validation.phone_needs_confirmation && !fields.count("phone_confirmed")) {
         fields["phone"] += " If the number is right, send \"phone_confirmed\": true.";
     }
-    if (!fields.empty()) return json_error(p, HTTP_UNPROCESSABLE_ENTITY, "The appointment was not booked.", fields);
+    if (!fields.empty())
+        return json_error(p, HTTP_UNPROCESSABLE_ENTITY, "The appointment was not booked.", fields);
     if (std::string message; booking_slot_wait(p, message))
         return json_error(p, HTTP_TOO_MANY_REQUESTS, message);
 
@@ -153,9 +143,10 @@ int create(PageRequest& p) {
         const AppointmentRecord& existing = created.appointment;
         if (existing.patient_name != wanted.patient_name || existing.doctor_name != wanted.doctor_name ||
             existing.phone_e164 != wanted.phone_e164 || existing.starts_at != wanted.starts_at) {
-            return json_error(p, HTTP_CONFLICT,
-                              "This Idempotency-Key was already used for a different appointment; nothing was "
-                              "booked.");
+            return json_error(
+                p, HTTP_CONFLICT,
+                "This Idempotency-Key was already used for a different appointment; nothing was "
+                "booked.");
         }
         apr_table_setn(p.r->headers_out, "Idempotent-Replayed", "true");
         return send_json_text(p.r, HTTP_OK, appointment_json(existing));
@@ -164,7 +155,8 @@ int create(PageRequest& p) {
               "appointment " + created.appointment.id + " booked through the API for " +
                   mask_phone(wanted.phone_e164) + " by " + shown_user(wanted.created_by));
     const std::optional<AppointmentRecord> now = load(p, created.appointment.id);
-    return send_json_text(p.r, HTTP_CREATED, appointment_json(now ? *now : created.appointment, validation.notices));
+    return send_json_text(p.r, HTTP_CREATED,
+                          appointment_json(now ? *now : created.appointment, validation.notices));
 }
 
 int list(PageRequest& p) {
@@ -193,7 +185,8 @@ int list(PageRequest& p) {
     // From today (clinic time) on unless from/to say otherwise, like the staff list.
     const ParsedListQuery parsed =
         parse_list_query(query, *p.runtime.zone, settings_of(p).default_country, now_utc(), true, 50);
-    if (!parsed.ok()) return json_error(p, HTTP_BAD_REQUEST, "Some query parameters are invalid.", parsed.errors);
+    if (!parsed.ok())
+        return json_error(p, HTTP_BAD_REQUEST, "Some query parameters are invalid.", parsed.errors);
     PgLease lease = p.runtime.database->acquire();
     const ListPage page = list_appointments(lease, parsed.filter);
     std::vector<std::string> filters, shown;
@@ -218,13 +211,15 @@ int cancel(PageRequest& p, const std::string& id) {
     std::string body;
     int answered = 0;
     if (!read_json_body(p, body, answered)) return answered;
-    if (const auto error = parse_cancel_request(body)) return json_error(p, error->status, error->error, error->fields);
+    if (const auto error = parse_cancel_request(body))
+        return json_error(p, error->status, error->error, error->fields);
     const Actor actor = actor_of(p.r);
     const ChangeResult change = [&] {
         PgLease lease = p.runtime.database->acquire();
         return cancel_appointment(lease, id, actor);
     }();
-    if (change.outcome == ChangeOutcome::NotFound) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
+    if (change.outcome == ChangeOutcome::NotFound)
+        return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
     if (change.outcome == ChangeOutcome::AlreadyCancelled) {
         return json_error(p, HTTP_CONFLICT, "The appointment is already cancelled.");
     }
@@ -247,7 +242,8 @@ int reschedule(PageRequest& p, const std::string& id) {
     const std::optional<AppointmentRecord> appointment = load(p, id);
     if (!appointment) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
     if (appointment->status == "cancelled") {
-        return json_error(p, HTTP_CONFLICT, "The appointment is cancelled; a cancelled appointment cannot be moved.");
+        return json_error(p, HTTP_CONFLICT,
+                          "The appointment is cancelled; a cancelled appointment cannot be moved.");
     }
     std::map<std::string, std::string> fields;
     if (const auto problem = zone_problem(p, request.time_zone)) fields["time_zone"] = *problem;
@@ -257,7 +253,8 @@ int reschedule(PageRequest& p, const std::string& id) {
         fields["appointment_local"] = k_local_format;
     } else {
         validation = validate_appointment_time(date, time_of_day, validation_context(p, request.strict));
-        for (const auto& [field, message] : api_field_errors(validation->field_errors)) fields[field] = message;
+        for (const auto& [field, message] : api_field_errors(validation->field_errors))
+            fields[field] = message;
     }
     if (!fields.empty()) {
         return json_error(p, HTTP_UNPROCESSABLE_ENTITY, "The appointment was not rescheduled.", fields);
@@ -268,9 +265,11 @@ int reschedule(PageRequest& p, const std::string& id) {
         return send_json_text(p.r, HTTP_OK, appointment_json(*appointment));  // already at that time
     }
     const ChangeResult change = reschedule_to(p, *appointment, valid);
-    if (change.outcome == ChangeOutcome::NotFound) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
+    if (change.outcome == ChangeOutcome::NotFound)
+        return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
     if (change.outcome == ChangeOutcome::AlreadyCancelled) {
-        return json_error(p, HTTP_CONFLICT, "The appointment is cancelled; a cancelled appointment cannot be moved.");
+        return json_error(p, HTTP_CONFLICT,
+                          "The appointment is cancelled; a cancelled appointment cannot be moved.");
     }
     p.log.log(LogLevel::Info, "",
               "appointment " + id + " rescheduled through the API to " + wall_time + " by " +
@@ -310,8 +309,9 @@ int handle_api(PageRequest& p, const std::string& path) {
     } catch (const DatabaseUnavailable& e) {
         p.log.log(LogLevel::Error, "SR0520", std::string("API: database unavailable: ") + e.what());
         apr_table_setn(p.r->headers_out, "Retry-After", "30");
-        return json_error(p, HTTP_SERVICE_UNAVAILABLE,
-                          "The appointment database cannot be reached right now; nothing was changed. Retry later.");
+        return json_error(
+            p, HTTP_SERVICE_UNAVAILABLE,
+            "The appointment database cannot be reached right now; nothing was changed. Retry later.");
     } catch (const std::exception& e) {
         // Integrators always get JSON, never httpd's HTML 500; the log gets no row data (loggable_error).
         p.log.log(LogLevel::Error, "SR0521", "API request failed: " + loggable_error(e));

@@ -223,14 +223,7 @@ int create_appointment(PageRequest& p) {
         input.appointment_date = fields["appointment_date"];
         input.appointment_time = fields["appointment_time"];
         input.phone_confirmed = fields["phone_confirmed"] == "1";
-        ValidationContext context;
-        context.zone = &*p.runtime.zone;
-        context.default_country = s.default_country;
-        context.lead_time = s.lead_time;
-        context.now = now_utc();
-        context.doctors = s.doctors;
-        context.allowed_countries = s.allowed_countries;
-        const FormValidation validation = validate_appointment(input, context);
+        const FormValidation validation = validate_appointment(input, validation_context(p));
         if (!validation.ok()) {
             state.errors = validation.field_errors;
             state.phone_needs_confirmation = validation.phone_needs_confirmation;

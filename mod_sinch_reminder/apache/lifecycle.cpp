@@ -18,6 +18,7 @@
 #include "apache/module_api.h"
 #include "apache/runtime.hpp"
 #include "core/clock.hpp"
+#include "core/message_check.hpp"
 
 APLOG_USE_MODULE(sinch_reminder);
 
@@ -31,7 +32,8 @@ constexpr const char* k_handler_name = "sinch-reminder";
 std::string section_argument(const char* args) {
     std::string value = args ? args : "";
     while (!value.empty() && (value.back() == '>' || value.back() == ' ')) value.pop_back();
-    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front()) {
         value = value.substr(1, value.size() - 2);
     }
     return value;
@@ -53,7 +55,8 @@ void collect_mounts(const ap_directive_t* node, const ap_directive_t* virtual_ho
     for (; node; node = node->next) {
         const ap_directive_t* scope = virtual_host;
         if (strcasecmp(node->directive, "<VirtualHost") == 0) scope = node;
-        if ((strcasecmp(node->directive, "SetHandler") == 0 || strcasecmp(node->directive, "AddHandler") == 0) &&
+        if ((strcasecmp(node->directive, "SetHandler") == 0 ||
+             strcasecmp(node->directive, "AddHandler") == 0) &&
             names_our_handler(node->args)) {
             std::string path;
             for (const ap_directive_t* parent = node->parent; parent; parent = parent->parent) {
@@ -144,13 +147,25 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server)
                         describe_server(s).c_str(), mount.path.empty() ? "/" : mount.path.c_str());
                 }
             }
-            for (const std::string& problem : cross_directive_problems(config.values, config.handler_mounted)) {
+            std::vector<std::string> problems =
+                cross_directive_problems(config.values, config.handler_mounted);
+            std::vector<std::string> warnings =
+                cross_directive_warnings(config.values, config.handler_mounted);
+            if (problems.empty() && config.handler_mounted) {
+                // What the SMS will say, checked here so that apache2 -t refuses it (post_config is too
+                // late).
+                const MessageCheck message = check_reminder_message(Settings::resolve(config.values));
+                problems.insert(problems.end(), message.problems.begin(), message.problems.end());
+                warnings.insert(warnings.end(), message.warnings.begin(), message.warnings.end());
+            }
+            for (const std::string& problem : problems) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "SR0010: %s: %s", describe_server(s).c_str(),
                              problem.c_str());
                 status = HTTP_INTERNAL_SERVER_ERROR;
             }
-            for (const std::string& warning : cross_directive_warnings(config.values, config.handler_mounted)) {
-                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s (%s)", warning.c_str(), describe_server(s).c_str());
+            for (const std::string& warning : warnings) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s (%s)", warning.c_str(),
+                             describe_server(s).c_str());
             }
         }
         return status;

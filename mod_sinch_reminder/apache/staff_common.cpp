@@ -74,6 +74,23 @@ std::string reminder_body(const PageRequest& p, const std::string& doctor, Insta
     return reminder_text(*p.runtime.message, s.clinic_name, doctor, *p.runtime.zone, starts_at, s.locale);
 }
 
+ValidationContext validation_context(const PageRequest& p, bool strict) {
+    const Settings& s = *p.runtime.settings;
+    ValidationContext context;
+    context.zone = &*p.runtime.zone;
+    context.default_country = s.default_country;
+    context.lead_time = s.lead_time;
+    context.now = now_utc();
+    context.wall_time_policy = strict ? WallTimePolicy::Strict : WallTimePolicy::Lenient;
+    context.doctors = s.doctors;
+    context.allowed_countries = s.allowed_countries;
+    context.message = p.runtime.message.get();
+    context.clinic_name = s.clinic_name;
+    context.locale = s.locale;
+    context.max_segments = s.max_segments;
+    return context;
+}
+
 NewAppointment new_appointment(PageRequest& p, const ValidAppointment& a, const std::string& submission_key) {
     const Settings& s = *p.runtime.settings;
     const Actor actor = actor_of(p.r);
@@ -91,7 +108,8 @@ NewAppointment new_appointment(PageRequest& p, const ValidAppointment& a, const 
     wanted.reminder_send_at = a.reminder_at;
     wanted.reminder_status =
         a.reminder_slot_passed ? InitialReminderStatus::TooLate : InitialReminderStatus::Pending;
-    wanted.reminder_body = reminder_body(p, wanted.doctor_name, wanted.starts_at);
+    wanted.reminder_body =
+        a.reminder_body.empty() ? reminder_body(p, wanted.doctor_name, wanted.starts_at) : a.reminder_body;
     apply_delivery_setup(p, wanted);
     return wanted;
 }

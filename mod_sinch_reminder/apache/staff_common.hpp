@@ -45,9 +45,14 @@ void apply_delivery_setup(PageRequest& p, NewAppointment& appointment);
 // The SMS text for an appointment at `starts_at` with this doctor (the site's message template).
 std::string reminder_body(const PageRequest& p, const std::string& doctor, Instant starts_at);
 
+// What the form, the API and reschedule check an appointment against (this mount's settings, now).
+// `strict`: a wall time in a DST gap or overlap is refused instead of resolved.
+ValidationContext validation_context(const PageRequest& p, bool strict = false);
+
 // What a booking (form or API) stores: the validated appointment, who booked it, the SMS text and
 // the delivery-report setup.
-NewAppointment new_appointment(PageRequest& p, const ValidAppointment& appointment, const std::string& submission_key);
+NewAppointment new_appointment(PageRequest& p, const ValidAppointment& appointment,
+                               const std::string& submission_key);
 
 // SinchReminderBookingsPerUserPerHour: nullopt when this user may book now (a slot is taken, counted in
 // PostgreSQL); otherwise how long until they may, and `message` says so for staff. Logged (SR0541).
@@ -60,7 +65,8 @@ std::optional<std::chrono::seconds> booking_slot_wait(PageRequest& p, std::strin
 CreateResult store_and_hand_over(PageRequest& p, const NewAppointment& wanted);
 
 // Moves the appointment to the validated new time (a new reminder revision with its own SMS text).
-ChangeResult reschedule_to(PageRequest& p, const AppointmentRecord& appointment, const ValidAppointment& valid);
+ChangeResult reschedule_to(PageRequest& p, const AppointmentRecord& appointment,
+                           const ValidAppointment& valid);
 
 // Fast paths after a cancel or reschedule; the background dispatcher does the same if these cannot.
 void hand_to_dispatcher(PageRequest& p, const ChangeResult& change);

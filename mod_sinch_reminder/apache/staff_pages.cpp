@@ -182,7 +182,6 @@ int cancel_from_page(PageRequest& p, const std::string& appointment_id) {
 }
 
 int reschedule_from_page(PageRequest& p, const std::string& appointment_id) {
-    const Settings& s = settings_of(p);
     std::map<std::string, std::string> fields;
     try {
         int answered = 0;
@@ -199,13 +198,8 @@ int reschedule_from_page(PageRequest& p, const std::string& appointment_id) {
             return show_error(p, HTTP_CONFLICT, "The appointment is cancelled",
                               "A cancelled appointment cannot be moved. Book a new appointment instead.");
         }
-        ValidationContext context;
-        context.zone = &*p.runtime.zone;
-        context.default_country = s.default_country;
-        context.lead_time = s.lead_time;
-        context.now = now_utc();
-        const FormValidation validation =
-            validate_appointment_time(fields["appointment_date"], fields["appointment_time"], context);
+        const FormValidation validation = validate_appointment_time(
+            fields["appointment_date"], fields["appointment_time"], validation_context(p));
         if (!validation.ok()) {
             std::vector<std::string> errors;
             for (const auto& [field, message] : validation.field_errors) errors.push_back(message);

@@ -23,7 +23,8 @@ namespace {
 
 // Names: required, trimmed, bounded, valid UTF-8, no control characters.
 std::optional<std::string> check_name(const std::string& raw, const char* what, std::string& out) {
-    if (!is_valid_utf8(raw)) return std::string("The ") + what + " contains characters that are not valid text.";
+    if (!is_valid_utf8(raw))
+        return std::string("The ") + what + " contains characters that are not valid text.";
     out = trim(raw);
     if (out.empty()) return std::string("Enter the ") + what + ".";
     if (utf8_length(out) > k_max_name_characters) {
@@ -57,7 +58,8 @@ void check_time(const std::string& raw_date, const std::string& raw_time, const 
         if (!parse_local_date_time(date, "12:00")) {
             v.field_errors["appointment_date"] = "This is not a date in the calendar; use YYYY-MM-DD.";
         } else {
-            v.field_errors["appointment_time"] = "This is not a time of day; use HH:MM (24-hour, 00:00 to 23:59).";
+            v.field_errors["appointment_time"] =
+                "This is not a time of day; use HH:MM (24-hour, 00:00 to 23:59).";
         }
     } else {
         a.requested_local = *local;
@@ -74,10 +76,10 @@ void check_time(const std::string& raw_date, const std::string& raw_time, const 
                 a.reminder_at = a.starts.utc - context.lead_time;
                 if (a.reminder_at <= context.now) {
                     a.reminder_slot_passed = true;
-                    v.notices.push_back(
-                        "The reminder time (" + context.zone->format(a.reminder_at, "en_US") +
-                        ") has already passed, so no SMS will be sent for this appointment. Please tell the patient "
-                        "directly.");
+                    v.notices.push_back("The reminder time (" + context.zone->format(a.reminder_at, "en_US") +
+                                        ") has already passed, so no SMS will be sent for this appointment. "
+                                        "Please tell the patient "
+                                        "directly.");
                 }
             }
         } catch (const WallTimeError& e) {
@@ -171,6 +173,20 @@ FormValidation validate_appointment(const AppointmentInput& input, const Validat
 
     check_time(input.appointment_date, input.appointment_time, context, v, a);
 
+    if (v.field_errors.empty() && context.message && context.zone) {
+        a.reminder_body = reminder_text(*context.message, context.clinic_name, a.doctor_name, *context.zone,
+                                        a.starts.utc, context.locale);
+        const SmsEncoding sms = analyse_sms(a.reminder_body);
+        if (context.max_segments > 0 && sms.segments > static_cast<std::size_t>(context.max_segments)) {
+            v.field_errors["doctor_name"] =
+                "With this doctor's name the reminder SMS would need " + std::to_string(sms.segments) +
+                " parts; this clinic sends at most " + std::to_string(context.max_segments) +
+                (sms.gsm7 ? ""
+                          : " (the text has characters outside the basic SMS alphabet, so each part holds 70 "
+                            "characters instead of 160)") +
+                ". Please shorten the name.";
+        }
+    }
     if (v.field_errors.empty()) v.appointment = std::move(a);
     return v;
 }

@@ -10,6 +10,7 @@
 #include "core/clock.hpp"
 #include "core/encoding.hpp"
 #include "core/phone.hpp"
+#include "core/sms_text.hpp"
 
 namespace sr {
 
@@ -33,6 +34,13 @@ struct ValidationContext {
     // SinchReminderAllowedCountries (upper-case ISO alpha-2): when not empty, the number must be of one of
     // them.
     std::vector<std::string> allowed_countries;
+    // The reminder SMS: with `message` set, a booking that passed every other check has its text rendered
+    // (ValidAppointment::reminder_body), and one needing more than `max_segments` parts (0: any) is refused
+    // under doctor_name, the only free text in it.
+    const MessageTemplate* message = nullptr;
+    std::string clinic_name;
+    std::string locale = "en_US";
+    int max_segments = 0;
 };
 
 // An appointment that passed every check, ready to store.
@@ -44,6 +52,7 @@ struct ValidAppointment {
     ResolvedTime starts;            // UTC, plus how a DST gap/overlap was resolved
     Instant reminder_at;
     bool reminder_slot_passed = false;  // too late to remind: nothing goes to Sinch
+    std::string reminder_body;          // the SMS text, when the context has a message
 };
 
 struct FormValidation {

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "core/phone.hpp"
+#include "core/sms_text.hpp"
 
 namespace sr {
 
@@ -11,25 +12,31 @@ std::string format_utc_for_people(Instant utc) {
     return iso.substr(0, 10) + " " + iso.substr(11, 5) + " UTC";
 }
 
-ReminderStatusText describe_reminder(const ReminderRecord& r, const ClinicZone& zone, const std::string& locale) {
+ReminderStatusText describe_reminder(const ReminderRecord& r, const ClinicZone& zone,
+                                     const std::string& locale) {
     namespace s = reminder_status;
     const std::string when = zone.format(r.send_at, locale);
-    const std::string error = r.last_error_text.value_or("") +
-                              (r.last_error_code && !r.last_error_code->empty() ? " (" + *r.last_error_code + ")" : "");
-    if (r.status == s::pending) return {"Stored. It will be handed to Sinch to go out at " + when + ".", false};
+    const std::string error =
+        r.last_error_text.value_or("") +
+        (r.last_error_code && !r.last_error_code->empty() ? " (" + *r.last_error_code + ")" : "");
+    if (r.status == s::pending)
+        return {"Stored. It will be handed to Sinch to go out at " + when + ".", false};
     if (r.status == s::scheduling) return {"Being handed to Sinch right now.", false};
     if (r.status == s::scheduled) return {"Scheduled with Sinch: the SMS goes out at " + when + ".", false};
     if (r.status == s::retrying) {
-        std::string next = r.next_attempt_at ? " The module tries again at " + zone.format(*r.next_attempt_at, locale) + "."
-                                             : "";
+        std::string next = r.next_attempt_at
+                               ? " The module tries again at " + zone.format(*r.next_attempt_at, locale) + "."
+                               : "";
         return {"Sinch could not take the reminder yet: " + error + "." + next, true};
     }
     if (r.status == s::unknown) {
-        return {"Sinch's answer was lost on the way. The module checks with Sinch before trying again, so the "
-                "patient will not get two messages.",
-                true};
+        return {
+            "Sinch's answer was lost on the way. The module checks with Sinch before trying again, so the "
+            "patient will not get two messages.",
+            true};
     }
-    if (r.status == s::failed) return {"Sinch refused the reminder: " + error + ". No SMS will be sent.", true};
+    if (r.status == s::failed)
+        return {"Sinch refused the reminder: " + error + ". No SMS will be sent.", true};
     if (r.status == s::too_late) {
         return {"No SMS will be sent: the reminder time (" + when +
                     ") had already passed when the appointment was booked. Please tell the patient directly.",
@@ -46,7 +53,8 @@ ReminderStatusText describe_reminder(const ReminderRecord& r, const ClinicZone& 
 std::string wall_time_notice(const AppointmentRecord& appointment, const ClinicZone& zone) {
     if (appointment.wall_time_resolution == to_string(WallTimeResolution::Exact)) return "";
     const std::string& entered = appointment.local_wall_time;  // YYYY-MM-DDTHH:MM
-    const auto requested = parse_local_date_time(entered.substr(0, 10), entered.size() >= 16 ? entered.substr(11, 5) : "");
+    const auto requested =
+        parse_local_date_time(entered.substr(0, 10), entered.size() >= 16 ? entered.substr(11, 5) : "");
     if (!requested) return "";
     ResolvedTime resolved;
     resolved.utc = appointment.starts_at;
@@ -61,6 +69,23 @@ std::string wall_time_notice(const AppointmentRecord& appointment, const ClinicZ
 std::string phone_notice(const AppointmentRecord& appointment) {
     const PhoneResult phone = normalize_phone(appointment.phone_e164, "");
     return phone.check == PhoneCheck::Valid ? phone.problem : "";
+}
+
+void add_sms_text(TemplateObject& reminder, const ReminderRecord& record) {
+    std::string parts;
+    if (!record.body.empty()) {
+        const SmsEncoding sms = analyse_sms(record.body);
+        const std::size_t single = sms.gsm7 ? 160 : 70;
+        const std::size_t each = sms.gsm7 ? 153 : 67;
+        parts = std::to_string(sms.segments) + (sms.segments == 1 ? " SMS part" : " SMS parts") +
+                (sms.gsm7 ? " · GSM-7 alphabet · "
+                          : " · Unicode (UCS-2: characters outside the GSM-7 alphabet) · ") +
+                std::to_string(sms.units) +
+                (sms.segments == 1 ? " of " + std::to_string(single) + " characters"
+                                   : " characters, " + std::to_string(each) + " per part");
+    }
+    reminder["sms_text"] = record.body;
+    reminder["sms_parts_text"] = parts;
 }
 
 TemplateData confirmation_view(const AppointmentRecord& a, const ClinicZone& zone, const std::string& locale,
@@ -83,12 +108,14 @@ TemplateData confirmation_view(const AppointmentRecord& a, const ClinicZone& zon
         notices.push_back(TemplateObject{{"message", notice}});
     if (const ReminderRecord* r = a.current_reminder()) {
         const ReminderStatusText status = describe_reminder(*r, zone, locale);
-        page.set("reminder", TemplateObject{{"local_time_text", zone.format(r->send_at, locale)},
-                                            {"utc_text", format_utc_for_people(r->send_at)},
-                                            {"batch_id", r->batch_id.value_or("")},
-                                            {"status", r->status},
-                                            {"status_text", status.text},
-                                            {"is_problem", status.is_problem}});
+        TemplateObject reminder{{"local_time_text", zone.format(r->send_at, locale)},
+                                {"utc_text", format_utc_for_people(r->send_at)},
+                                {"batch_id", r->batch_id.value_or("")},
+                                {"status", r->status},
+                                {"status_text", status.text},
+                                {"is_problem", status.is_problem}};
+        add_sms_text(reminder, *r);
+        page.set("reminder", reminder);
     }
     page.set("notices", notices);
     page.set("new_url", mount_url);

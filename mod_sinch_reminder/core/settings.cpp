@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "core/appointment_form.hpp"
+#include "core/encoding.hpp"
 #include "core/clock.hpp"
 #include "core/phone.hpp"
 #include "core/sms_text.hpp"
@@ -21,7 +22,8 @@ namespace sr {
 namespace {
 
 bool has_space_or_control(const std::string& s) {
-    return std::any_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c) || std::iscntrl(c); });
+    return std::any_of(s.begin(), s.end(),
+                       [](unsigned char c) { return std::isspace(c) || std::iscntrl(c); });
 }
 
 int parse_whole_number(const std::string& value, int low, int high) {
@@ -114,7 +116,8 @@ Settings Settings::resolve(const SettingValues& v) {
     s.retry_delay = v.retry_delay.value_or(std::chrono::seconds(30));
     s.public_base_url = v.public_base_url.value_or("");
     s.callback_secret = v.callback_secret.value_or("");
-    s.delivery_report = v.delivery_report.value_or(s.public_base_url.empty() ? "none" : "per_recipient_final");
+    s.delivery_report =
+        v.delivery_report.value_or(s.public_base_url.empty() ? "none" : "per_recipient_final");
     s.reconcile_interval = v.reconcile_interval.value_or(std::chrono::minutes(5));
     s.dispatch_workers = v.dispatch_workers.value_or(4);
     s.lease_time = v.lease_time.value_or(std::chrono::seconds(45));
@@ -124,6 +127,9 @@ Settings Settings::resolve(const SettingValues& v) {
     s.bookings_per_user_per_hour = v.bookings_per_user_per_hour.value_or(100);
     s.doctors = v.doctors.value_or(std::vector<std::string>{});
     s.allowed_countries = v.allowed_countries.value_or(std::vector<std::string>{});
+    s.max_segments = v.max_segments.value_or(2);
+    s.sensitive_words = v.sensitive_words.value_or(default_sensitive_words());
+    if (s.sensitive_words == std::vector<std::string>{"none"}) s.sensitive_words.clear();
     return s;
 }
 
@@ -178,7 +184,8 @@ std::vector<std::string> cross_directive_problems(const SettingValues& v, bool h
                                "of the access log: see the README), or SinchReminderDeliveryReport none");
         }
         if (!v.database) {
-            problems.push_back("SinchReminderDatabase is not set, but the sinch-reminder handler is used here");
+            problems.push_back(
+                "SinchReminderDatabase is not set, but the sinch-reminder handler is used here");
         }
         if (!project && !plan && !any_project && !any_plan) {
             problems.push_back(
@@ -201,9 +208,12 @@ std::vector<std::string> cross_directive_warnings(const SettingValues& v, bool h
     const bool reports = v.delivery_report ? *v.delivery_report != "none" : v.public_base_url.has_value();
     if (!v.from && !reports) {
         warnings.push_back(
-            "SR0026: neither SinchReminderFrom nor delivery reports (SinchReminderPublicBaseUrl) are configured: "
-            "if the Sinch account has no default originator, Sinch accepts each batch and then aborts it (code 410); "
-            "reminders show 'scheduled' until reconciliation reads the batch's delivery report after its send time");
+            "SR0026: neither SinchReminderFrom nor delivery reports (SinchReminderPublicBaseUrl) are "
+            "configured: "
+            "if the Sinch account has no default originator, Sinch accepts each batch and then aborts it "
+            "(code 410); "
+            "reminders show 'scheduled' until reconciliation reads the batch's delivery report after its "
+            "send time");
     }
     return warnings;
 }
@@ -212,7 +222,8 @@ std::vector<std::string> cross_directive_warnings(const SettingValues& v, bool h
 std::string parse_identifier(const std::string& value) {
     static const std::regex identifier("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
     if (!std::regex_match(value, identifier)) {
-        throw ConfigError("'" + value + "' is not a valid ID (letters, digits, '.', '_' and '-', at most 128)");
+        throw ConfigError("'" + value +
+                          "' is not a valid ID (letters, digits, '.', '_' and '-', at most 128)");
     }
     return value;
 }
@@ -232,7 +243,8 @@ std::string read_secret_file(const std::string& path) {
         first_line.pop_back();
     }
     if (first_line.empty()) throw ConfigError("'" + path + "' is empty");
-    if (has_space_or_control(first_line)) throw ConfigError("the secret in '" + path + "' contains white space");
+    if (has_space_or_control(first_line))
+        throw ConfigError("the secret in '" + path + "' contains white space");
     return first_line;
 }
 
@@ -249,7 +261,8 @@ std::string parse_sender(const std::string& value) {
     static const std::regex short_code("[0-9]{3,8}");
     static const std::regex alphanumeric("[A-Za-z0-9 ]{1,11}");
     if (std::regex_match(value, e164) || std::regex_match(value, short_code)) return value;
-    if (std::regex_match(value, alphanumeric) && std::any_of(value.begin(), value.end(), ::isalpha)) return value;
+    if (std::regex_match(value, alphanumeric) && std::any_of(value.begin(), value.end(), ::isalpha))
+        return value;
     throw ConfigError("'" + value +
                       "' is not a sender: use an E.164 number like +12025550123, a short code, or an "
                       "alphanumeric sender ID of at most 11 characters");
@@ -297,12 +310,13 @@ std::string parse_base_url(const std::string& value) {
 
 std::string parse_conninfo(const std::string& value) {
     char* error = nullptr;
-    std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(PQconninfoParse(value.c_str(), &error),
-                                                                          &PQconninfoFree);
+    std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(
+        PQconninfoParse(value.c_str(), &error), &PQconninfoFree);
     if (!options) {
         std::string message = error ? error : "out of memory";
         PQfreemem(error);
-        while (!message.empty() && std::isspace(static_cast<unsigned char>(message.back()))) message.pop_back();
+        while (!message.empty() && std::isspace(static_cast<unsigned char>(message.back())))
+            message.pop_back();
         throw ConfigError("not a valid libpq connection string: " + message);
     }
     return value;
@@ -322,7 +336,8 @@ std::string parse_country(const std::string& value) {
     std::string upper = value;
     std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
     if (!is_supported_phone_region(upper)) {
-        throw ConfigError("'" + value + "' is not an ISO 3166 alpha-2 country code with a phone numbering plan "
+        throw ConfigError("'" + value +
+                          "' is not an ISO 3166 alpha-2 country code with a phone numbering plan "
                           "(e.g. US, GB, DE)");
     }
     return upper;
@@ -364,7 +379,8 @@ std::chrono::seconds parse_duration_between(const std::string& value, std::chron
                                             std::chrono::seconds high) {
     const auto duration = parse_duration(value);
     if (duration < low || duration > high) {
-        throw ConfigError("'" + value + "' must be between " + format_duration(low) + " and " + format_duration(high));
+        throw ConfigError("'" + value + "' must be between " + format_duration(low) + " and " +
+                          format_duration(high));
     }
     return duration;
 }
@@ -401,10 +417,12 @@ std::chrono::seconds parse_lease_time(const std::string& value) {
 }
 
 std::string parse_public_base_url(const std::string& value) {
-    static const std::regex url(R"(https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/\-]*)?)");
+    static const std::regex url(
+        R"(https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/\-]*)?)");
     if (!std::regex_match(value, url)) {
-        throw ConfigError("'" + value +
-                          "' is not a public base URL like https://clinic.example.org (no query, no fragment)");
+        throw ConfigError(
+            "'" + value +
+            "' is not a public base URL like https://clinic.example.org (no query, no fragment)");
     }
     refuse_plain_http(value);
     std::string trimmed = value;
@@ -422,7 +440,8 @@ std::string parse_delivery_report(const std::string& value) {
     for (const char* known : {"none", "summary", "full", "per_recipient", "per_recipient_final"}) {
         if (value == known) return value;
     }
-    throw ConfigError("'" + value + "' must be one of none, summary, full, per_recipient, per_recipient_final");
+    throw ConfigError("'" + value +
+                      "' must be one of none, summary, full, per_recipient, per_recipient_final");
 }
 
 std::chrono::seconds parse_reconcile_interval(const std::string& value) {
@@ -440,6 +459,28 @@ std::chrono::seconds parse_retention(const std::string& value) {
 }
 
 int parse_bookings_per_hour(const std::string& value) { return parse_whole_number(value, 0, 100000); }
+
+int parse_max_segments(const std::string& value) { return parse_whole_number(value, 1, 10); }
+
+std::string parse_sensitive_word(const std::string& value) {
+    const std::string word = trim(value);
+    if (word.empty() || word.size() > 100 || word.find_first_of(" \t\r\n") != std::string::npos ||
+        !is_valid_utf8(word)) {
+        throw ConfigError("'" + value + "' must be one word (at most 100 bytes of UTF-8), or none");
+    }
+    return word;
+}
+
+std::vector<std::string> default_sensitive_words() {
+    // Departments and conditions whose name alone tells whoever sees the lock screen too much (peers.md:
+    // "no department or diagnosis in the SMS"). English; a clinic adds its own language's words.
+    return {"abortion",   "addiction",  "aids",         "biopsy",    "cancer",      "chemotherapy",
+            "detox",      "dialysis",   "fertility",    "genetic",   "gynaecology", "gynecology",
+            "hepatitis",  "hiv",        "hospice",      "ivf",       "mental",      "methadone",
+            "obstetrics", "oncology",   "palliative",   "pregnancy", "prenatal",    "psychiatric",
+            "psychiatry", "psychology", "radiotherapy", "rehab",     "sexual",      "std",
+            "sti",        "transplant", "tumor",        "tumour",    "urology"};
+}
 
 std::string parse_doctor_name(const std::string& value) {
     if (const auto problem = doctor_name_problem(value)) throw ConfigError("'" + value + "': " + *problem);

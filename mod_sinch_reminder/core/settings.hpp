@@ -57,18 +57,20 @@ struct Settings {
     int max_batches_per_second = 0;
     std::chrono::seconds late_grace{0};
     std::chrono::seconds retry_delay{0};
-    std::string public_base_url;      // "" = none: batches carry no callback_url
-    std::string callback_secret;      // "" = callbacks are authenticated by the token in their URL
-    std::string delivery_report;      // none|summary|full|per_recipient|per_recipient_final
+    std::string public_base_url;                 // "" = none: batches carry no callback_url
+    std::string callback_secret;                 // "" = callbacks are authenticated by the token in their URL
+    std::string delivery_report;                 // none|summary|full|per_recipient|per_recipient_final
     std::chrono::seconds reconcile_interval{0};  // 0 = off
     int dispatch_workers = 0;
     std::chrono::seconds lease_time{0};
-    bool allow_anonymous = false;  // serve staff routes to requests without an authenticated user
-    std::string callback_auth;                   // hmac (the default) | url-token
-    std::chrono::seconds retention{0};           // 0 = off: patient data is kept
-    int bookings_per_user_per_hour = 0;          // 0 = no limit
-    std::vector<std::string> doctors;            // empty: free text (URLs and markup refused)
+    bool allow_anonymous = false;        // serve staff routes to requests without an authenticated user
+    std::string callback_auth;           // hmac (the default) | url-token
+    std::chrono::seconds retention{0};   // 0 = off: patient data is kept
+    int bookings_per_user_per_hour = 0;  // 0 = no limit
+    std::vector<std::string> doctors;    // empty: free text (URLs and markup refused)
     std::vector<std::string> allowed_countries;  // empty: any country
+    int max_segments = 2;                        // SMS parts a reminder may need
+    std::vector<std::string> sensitive_words;    // apache2 -t warns when the SMS text or clinic name has one
 
     static Settings resolve(const SettingValues& values);
     // What the Sinch client needs; call only when auth is set.
@@ -112,6 +114,10 @@ std::chrono::seconds parse_lease_time(const std::string& value);
 std::string parse_callback_auth(const std::string& value);
 std::chrono::seconds parse_retention(const std::string& value);
 int parse_bookings_per_hour(const std::string& value);
+int parse_max_segments(const std::string& value);
+std::string parse_sensitive_word(const std::string& value);
+// SinchReminderSensitiveWords' built-in list.
+std::vector<std::string> default_sensitive_words();
 std::string parse_doctor_name(const std::string& value);
 // Whether a base URL may be used: https://, or http:// to a loopback host (tests, a local proxy).
 bool is_https_or_loopback(const std::string& url);

@@ -5,6 +5,8 @@
 #include "core/errors.hpp"
 #include "core/templates.hpp"
 
+#include <unicode/uchar.h>
+#include <unicode/unistr.h>
 #include <unicode/utf8.h>
 
 #include <algorithm>
@@ -284,6 +286,59 @@ std::vector<MessageFields> message_field_candidates(const std::string& clinic, c
 FittedMessage render_fitting(const MessageTemplate& message_template,
                              const std::vector<MessageFields>& candidates) {
     return fit(message_template, candidates.size(), [&](size_t index) { return candidates[index]; });
+}
+
+LongestReminder longest_reminder(const MessageTemplate& message_template, const std::string& clinic,
+                                 const std::vector<std::string>& doctors, const ClinicZone& zone,
+                                 const std::string& icu_locale, int year) {
+    std::vector<std::string> names = doctors;
+    if (names.empty()) {
+        // Staff type the name: a long one of plain letters (the booking refuses any that makes the SMS
+        // longer).
+        std::string typed = "Dr. Maximiliane Featherstonehaugh-Abbott";
+        typed.resize(k_long_doctor_name_characters, 'e');
+        names.push_back(typed);
+    }
+    LongestReminder longest;
+    bool first = true;
+    for (int month = 1; month <= 12; ++month) {
+        for (int day = 22; day <= 28; ++day) {  // every weekday, two-digit days
+            const Instant at = zone.to_utc(LocalDateTime{year, month, day, 22, 45}).utc;
+            for (const std::string& doctor : names) {
+                const std::string text =
+                    reminder_text(message_template, clinic, doctor, zone, at, icu_locale);
+                const SmsEncoding encoding = analyse_sms(text);
+                if (first || encoding.segments > longest.encoding.segments ||
+                    (encoding.segments == longest.encoding.segments &&
+                     encoding.units > longest.encoding.units)) {
+                    longest = LongestReminder{text, encoding, doctor};
+                    first = false;
+                }
+            }
+        }
+    }
+    return longest;
+}
+
+std::vector<std::string> sensitive_words_in(const std::string& text, const std::vector<std::string>& words) {
+    icu::UnicodeString folded = icu::UnicodeString::fromUTF8(text);
+    folded.foldCase();
+    std::vector<std::string> found;
+    for (const std::string& word : words) {
+        icu::UnicodeString needle = icu::UnicodeString::fromUTF8(word);
+        needle.foldCase();
+        if (needle.isEmpty()) continue;
+        for (int32_t at = folded.indexOf(needle); at >= 0; at = folded.indexOf(needle, at + 1)) {
+            const int32_t end = at + needle.length();
+            const bool starts_a_word = at == 0 || !u_isalnum(folded.char32At(folded.moveIndex32(at, -1)));
+            const bool ends_a_word = end >= folded.length() || !u_isalnum(folded.char32At(end));
+            if (starts_a_word && ends_a_word) {
+                found.push_back(word);
+                break;
+            }
+        }
+    }
+    return found;
 }
 
 std::string reminder_text(const MessageTemplate& message_template, const std::string& clinic,

@@ -101,4 +101,22 @@ std::string reminder_text(const MessageTemplate& message_template, const std::st
                           const std::string& doctor, const ClinicZone& zone, Instant appointment_utc,
                           const std::string& icu_locale);
 
+// The configuration check (apache2 -t): the longest reminder a configuration can produce. The template is
+// rendered, fitted as reminder_text() does, for each doctor of `doctors` or, when staff type the name (an
+// empty list), for a name of k_long_doctor_name_characters, at 22:45 on every weekday of every month of
+// `year` (the longest day, month and time words of the locale, both sides of DST).
+constexpr size_t k_long_doctor_name_characters = 40;
+struct LongestReminder {
+    std::string text;
+    SmsEncoding encoding;
+    std::string doctor;  // the doctor's name it was rendered with
+};
+LongestReminder longest_reminder(const MessageTemplate& message_template, const std::string& clinic,
+                                 const std::vector<std::string>& doctors, const ClinicZone& zone,
+                                 const std::string& icu_locale, int year);
+
+// The words of `words` that `text` contains as whole words, ignoring case (Unicode case folding), in the
+// order of `words`. For SinchReminderSensitiveWords: an SMS is read on lock screens.
+std::vector<std::string> sensitive_words_in(const std::string& text, const std::vector<std::string>& words);
+
 }  // namespace sr

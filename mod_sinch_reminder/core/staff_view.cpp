@@ -69,7 +69,8 @@ std::string delivery_text(const ReminderRecord& r, const ClinicZone& zone, const
 bool delivery_is_problem(const ReminderRecord& r) {
     if (!r.delivery_status) return false;
     const std::string& s = *r.delivery_status;
-    return s == "Failed" || s == "Aborted" || s == "Rejected" || s == "Expired" || s == "Deleted" || s == "Unknown";
+    return s == "Failed" || s == "Aborted" || s == "Rejected" || s == "Expired" || s == "Deleted" ||
+           s == "Unknown";
 }
 
 std::string short_reminder_status(const std::string& status) {
@@ -101,8 +102,8 @@ void add_staff_details(TemplateData& page, const AppointmentRecord& a, const std
     if (actions.done == "cancelled" && cancelled) {
         notices.push_back(TemplateObject{{"message", "The appointment was cancelled."}});
     } else if (actions.done == "rescheduled" && !cancelled && a.revision > 1) {
-        notices.push_back(TemplateObject{{"message", "The appointment was moved to " +
-                                                         zone.format(a.starts_at, locale) + "."}});
+        notices.push_back(TemplateObject{
+            {"message", "The appointment was moved to " + zone.format(a.starts_at, locale) + "."}});
     }
     if (const std::string notice = wall_time_notice(a, zone); !notice.empty()) {
         notices.push_back(TemplateObject{{"message", notice}});
@@ -114,40 +115,45 @@ void add_staff_details(TemplateData& page, const AppointmentRecord& a, const std
         ReminderStatusText status = describe_reminder(*r, zone, locale);
         if (cancelled && r->status == reminder_status::sent) {
             status = {"Already sent: the reminder SMS went out before the appointment was cancelled (" +
-                          zone.format(r->send_at, locale) + "). Tell the patient the appointment is cancelled.",
+                          zone.format(r->send_at, locale) +
+                          "). Tell the patient the appointment is cancelled.",
                       true};
         }
         const bool problem = status.is_problem || r->attention.has_value() || delivery_is_problem(*r);
-        page.set("reminder", TemplateObject{{"local_time_text", zone.format(r->send_at, locale)},
-                                            {"utc_text", format_utc_for_people(r->send_at)},
-                                            {"batch_id", r->batch_id.value_or("")},
-                                            {"status", r->status},
-                                            {"status_text", status.text},
-                                            {"is_problem", problem},
-                                            {"delivery_text", delivery_text(*r, zone, locale)},
-                                            {"delivery_is_problem", delivery_is_problem(*r)},
-                                            {"attention", r->attention.value_or("")},
-                                            {"attention_time_text",
-                                             r->attention_at ? zone.format(*r->attention_at, locale) : ""}});
+        TemplateObject reminder{
+            {"local_time_text", zone.format(r->send_at, locale)},
+            {"utc_text", format_utc_for_people(r->send_at)},
+            {"batch_id", r->batch_id.value_or("")},
+            {"status", r->status},
+            {"status_text", status.text},
+            {"is_problem", problem},
+            {"delivery_text", delivery_text(*r, zone, locale)},
+            {"delivery_is_problem", delivery_is_problem(*r)},
+            {"attention", r->attention.value_or("")},
+            {"attention_time_text", r->attention_at ? zone.format(*r->attention_at, locale) : ""}};
+        add_sms_text(reminder, *r);
+        page.set("reminder", reminder);
     }
     // Older revisions whose batch may still matter (a cancel in progress, a late delivery report).
     TemplateList history;
     for (auto it = a.reminders.rbegin(); it != a.reminders.rend(); ++it) {
         const ReminderRecord& r = *it;
         if (r.revision == a.revision) continue;
-        history.push_back(TemplateObject{{"revision", std::to_string(r.revision)},
-                                         {"status", r.status},
-                                         {"status_text", describe_reminder(r, zone, locale).text},
-                                         {"local_time_text", zone.format(r.send_at, locale)},
-                                         {"batch_id", r.batch_id.value_or("")},
-                                         {"delivery_text", delivery_text(r, zone, locale)},
-                                         {"attention", r.attention.value_or("")},
-                                         {"is_problem", r.status == reminder_status::cancel_failed ||
-                                                            r.attention.has_value() || delivery_is_problem(r)}});
+        history.push_back(
+            TemplateObject{{"revision", std::to_string(r.revision)},
+                           {"status", r.status},
+                           {"status_text", describe_reminder(r, zone, locale).text},
+                           {"local_time_text", zone.format(r.send_at, locale)},
+                           {"batch_id", r.batch_id.value_or("")},
+                           {"delivery_text", delivery_text(r, zone, locale)},
+                           {"attention", r.attention.value_or("")},
+                           {"is_problem", r.status == reminder_status::cancel_failed ||
+                                              r.attention.has_value() || delivery_is_problem(r)}});
         if (r.status == reminder_status::cancelling || r.status == reminder_status::cancel_failed) {
             notices.push_back(TemplateObject{
-                {"message", "The reminder of revision " + std::to_string(r.revision) +
-                                " (for the old time) is still being cancelled at Sinch; the module keeps trying."}});
+                {"message",
+                 "The reminder of revision " + std::to_string(r.revision) +
+                     " (for the old time) is still being cancelled at Sinch; the module keeps trying."}});
         }
     }
     page.set("has_history", !history.empty());
@@ -168,7 +174,8 @@ void add_staff_details(TemplateData& page, const AppointmentRecord& a, const std
 
     if (!cancelled) {
         TemplateList errors;
-        for (const std::string& message : actions.errors) errors.push_back(TemplateObject{{"message", message}});
+        for (const std::string& message : actions.errors)
+            errors.push_back(TemplateObject{{"message", message}});
         page.set("actions", TemplateObject{{"cancel_csrf_token", actions.cancel_token},
                                            {"reschedule_csrf_token", actions.reschedule_token},
                                            {"cancel_url", actions.cancel_url},
@@ -196,8 +203,8 @@ TemplateData list_view(const ListPage& list, const ParsedListQuery& parsed, cons
                                        {"status", parsed.filter.status}});
     TemplateList options;
     for (const auto& [value, label] : status_filter_options()) {
-        options.push_back(TemplateObject{
-            {"value", value}, {"label", label}, {"selected", value == parsed.filter.status}});
+        options.push_back(
+            TemplateObject{{"value", value}, {"label", label}, {"selected", value == parsed.filter.status}});
     }
     page.set("status_options", options);
     TemplateList errors;
@@ -217,7 +224,8 @@ TemplateData list_view(const ListPage& list, const ParsedListQuery& parsed, cons
         if (const ReminderRecord* r = a.current_reminder()) {
             const ReminderStatusText status = describe_reminder(*r, own, locale);
             std::string text = short_reminder_status(r->status);
-            if (a.status == "cancelled" && r->status == reminder_status::sent) text = "Already sent before the cancel";
+            if (a.status == "cancelled" && r->status == reminder_status::sent)
+                text = "Already sent before the cancel";
             row["reminder_status"] = r->status;
             row["reminder_status_text"] = text;
             row["reminder_local_time_text"] = own.format(r->send_at, locale);

@@ -23,7 +23,7 @@ namespace {
     "id, appointment_id::text, revision, " SR_EPOCH("send_at") ", time_zone, status, client_reference,"       \
     " batch_id, attempts, last_error_code, last_error_text, last_http_status, " SR_EPOCH("next_attempt_at")   \
     ", delivery_status, delivery_code, " SR_EPOCH("delivery_at") ", " SR_EPOCH("created_at") ", " SR_EPOCH(  \
-        "updated_at") ", delivery_report, callback_url, attention, " SR_EPOCH("attention_at")
+        "updated_at") ", delivery_report, callback_url, attention, " SR_EPOCH("attention_at") ", body"
 
 const char* const k_select_appointment =
     "SELECT " SR_APPOINTMENT_COLUMNS " FROM appointments WHERE id = $1::uuid";
@@ -122,6 +122,7 @@ ReminderRecord reminder_from(const pqxx::row& row, pqxx::row::size_type first = 
     reminder.callback_url = optional_from<std::string>(column(19));
     reminder.attention = optional_from<std::string>(column(20));
     reminder.attention_at = optional_instant_from(column(21));
+    reminder.body = column(22).as<std::string>();
     return reminder;
 }
 

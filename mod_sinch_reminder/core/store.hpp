@@ -47,10 +47,10 @@ struct NewAppointment {
     std::string time_zone;        // IANA, e.g. "America/New_York"
     std::string local_wall_time;  // as entered: "2026-11-28T14:30"
     WallTimeResolution wall_time_resolution = WallTimeResolution::Exact;
-    std::string submission_key;            // the form's one-time token; "" = none
-    std::string created_by;                // the user httpd authenticated; "" = no login (stored as NULL)
-    std::string created_from;              // client address; "" = unknown
-    Instant reminder_send_at;              // UTC
+    std::string submission_key;  // the form's one-time token; "" = none
+    std::string created_by;      // the user httpd authenticated; "" = no login (stored as NULL)
+    std::string created_from;    // client address; "" = unknown
+    Instant reminder_send_at;    // UTC
     InitialReminderStatus reminder_status = InitialReminderStatus::Pending;
     std::string reminder_body;  // the SMS text, rendered now so every node sends the same
     // What the batch asks Sinch for (SinchReminderDeliveryReport / SinchReminderPublicBaseUrl), decided now
@@ -78,10 +78,11 @@ struct ReminderRecord {
     std::optional<Instant> delivery_at;
     Instant created_at;
     Instant updated_at;
-    std::string delivery_report = "none";      // what the batch asks Sinch for
-    std::optional<std::string> callback_url;   // where Sinch sends delivery reports
-    std::optional<std::string> attention;      // a problem staff must look at (reconciliation, reports)
+    std::string delivery_report = "none";     // what the batch asks Sinch for
+    std::optional<std::string> callback_url;  // where Sinch sends delivery reports
+    std::optional<std::string> attention;     // a problem staff must look at (reconciliation, reports)
     std::optional<Instant> attention_at;
+    std::string body;  // the SMS text ("" once retention anonymised it)
 };
 
 struct AppointmentRecord {
@@ -129,7 +130,8 @@ class AppointmentStore {
     // was used before (a double submit, even a concurrent one), nothing is written and the existing
     // appointment is returned with created == false. With a `claim`, a pending reminder inside the
     // claim's horizon is stored claimed for the caller (see ReminderClaim).
-    CreateResult create(const NewAppointment& appointment, const std::optional<ReminderClaim>& claim = std::nullopt);
+    CreateResult create(const NewAppointment& appointment,
+                        const std::optional<ReminderClaim>& claim = std::nullopt);
 
     // The appointment with all its reminders; nullopt if there is none. Text that is not a uuid is
     // simply not found (it comes from URLs).

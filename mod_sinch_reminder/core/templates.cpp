@@ -39,7 +39,7 @@ const std::set<std::string>& contract_keys(Page page) {
         "page_title", "account_banner", "clinic_name",
         "appointment", "id", "patient_name", "doctor_name", "phone_e164", "local_time_text", "time_zone",
         "utc_text",
-        "reminder", "batch_id", "status", "status_text", "is_problem",
+        "reminder", "batch_id", "status", "status_text", "is_problem", "sms_text", "sms_parts_text",
         "notices", "message", "new_url", "list_url",
         // staff operations
         "is_cancelled", "revision", "delivery_text", "delivery_is_problem", "attention", "attention_time_text",

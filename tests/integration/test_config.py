@@ -54,6 +54,8 @@ INVALID_VALUES = [
     ("SinchReminderBookingsPerUserPerHour", "many", "must be a whole number from 0 to 100000"),
     ("SinchReminderDoctors", "\"Dr. Who\" \"bit.ly/x\"", "must not contain web addresses"),
     ("SinchReminderAllowedCountries", "US XX", "is not an ISO 3166 alpha-2 country code"),
+    ("SinchReminderMaxSegments", "0", "must be a whole number from 1 to 10"),
+    ("SinchReminderSensitiveWords", "\"two words\"", "must be one word"),
 ]
 
 VALID_VALUES = [
@@ -84,6 +86,8 @@ VALID_VALUES = [
     ("SinchReminderBookingsPerUserPerHour", "0"),
     ("SinchReminderDoctors", "\"Dr. Rivera\" \"Dr. Chen\"\nSinchReminderDoctors \"Dr. Okafor\""),
     ("SinchReminderAllowedCountries", "US ca"),
+    ("SinchReminderMaxSegments", "3"),
+    ("SinchReminderSensitiveWords", "oncology Onkologie"),
 ]
 
 
@@ -129,6 +133,21 @@ class ConfigTest(HttpdTestCase):
                 rc, output = self.configtest("\n".join(VALID + [enough, MOUNT]))
                 self.assertEqual(rc, 0, output)
                 self.assertNotIn("SR0026", output)
+
+    def test_a_reminder_longer_than_max_segments_stops_apache_t_and_sensitive_words_warn(self):
+        long_clinic = 'SinchReminderClinicName "Saint Bartholomew\'s University Hospital of London"'
+        rc, output = self.configtest("\n".join(VALID + [long_clinic, "SinchReminderMaxSegments 1", MOUNT]))
+        self.assertNotEqual(rc, 0, output)
+        self.assertIn("SR0010", output)
+        self.assertIn("SinchReminderMessage: the longest reminder SMS needs 2 parts (GSM-7", output)
+        self.assertIn("more than SinchReminderMaxSegments 1 allows", output)
+        # The default, 2 parts, holds it; a department word in the clinic's name is a warning, not an error.
+        rc, output = self.configtest("\n".join(VALID + [long_clinic, MOUNT]))
+        self.assertEqual(rc, 0, output)
+        self.assertNotIn("SR0027", output)
+        rc, output = self.configtest("\n".join(VALID + ['SinchReminderClinicName "Riverside Oncology"', MOUNT]))
+        self.assertEqual(rc, 0, output)
+        self.assertIn('SR0027: SinchReminderClinicName puts "oncology" into the reminder SMS', output)
 
     def test_directives_are_refused_inside_location(self):
         rc, output = self.configtest("\n".join(VALID) + '\n<Location "/appointment">\n'

@@ -1,12 +1,14 @@
 """What may go into the clinic's SMS (issue 12 item 5): no links or markup in a typed doctor's name, a list of
 doctors to choose from (SinchReminderDoctors), only numbers of allowed countries
-(SinchReminderAllowedCountries), and a per-user booking limit counted in PostgreSQL
-(SinchReminderBookingsPerUserPerHour): form and JSON API alike."""
+(SinchReminderAllowedCountries), a per-user booking limit counted in PostgreSQL
+(SinchReminderBookingsPerUserPerHour), and no SMS longer than SinchReminderMaxSegments parts (issue 13 item 6):
+form and JSON API alike; staff see the exact SMS and its parts on the appointment page."""
 import json
 
 import harness
 from harness import form_for
-from staff_support import API_PASSWORD, API_USER, StaffBrowser, StaffCase, basic, staff_httpd, text_of, tomorrow_at
+from staff_support import (API_PASSWORD, API_USER, StaffBrowser, StaffCase, basic, fake_batch, reminder_rows,
+                           staff_httpd, text_of, tomorrow_at)
 
 
 def api_book(httpd, **overrides):
@@ -73,6 +75,30 @@ class AllowedCountriesTest(SmsContentCase):
         self.assertIn("only to numbers of US, CA", answer["fields"]["phone"])
         self.assertEqual(self.submit(phone="+1 613 992 4793")[0], 303)  # Ottawa
         self.assertEqual(self.submit()[0], 303)
+
+
+class SmsLengthTest(SmsContentCase):
+    extra = "SinchReminderMaxSegments 1\n"
+    LONG_DOCTOR = "Dr. Maximiliane Alexandra Featherstonehaugh-Abbott of Cardiology"
+
+    def test_a_doctors_name_that_makes_the_sms_longer_than_allowed_is_refused(self):
+        status, _, page = self.submit(doctor_name=self.LONG_DOCTOR)
+        self.assertEqual(status, 422, page[:300])
+        self.assertIn("With this doctor's name the reminder SMS would need 2 parts; this clinic sends at most 1.",
+                      text_of(page))
+        status, _, answer = api_book(self.httpd, doctor_name=self.LONG_DOCTOR)
+        self.assertEqual(status, 422)
+        self.assertIn("would need 2 parts", answer["fields"]["doctor_name"])
+        self.assertEqual(self.database.scalar("SELECT count(*) FROM appointments"), "0")
+        self.assertEqual(self.fake.batches(), [])
+
+    def test_the_appointment_page_shows_the_sms_exactly_as_sent_and_its_parts(self):
+        appointment = self.browser.book(tomorrow_at(14, 30), doctor_name="Dr. Grace Hopper")
+        sent = fake_batch(self.fake, reminder_rows(self.database, appointment)[0][2])["body"]
+        self.assertTrue(sent.startswith("Riverside Clinic reminder: your appointment with Dr. Grace Hopper is on "))
+        status, _, page = self.browser.get(f"/appointment/a/{appointment}")
+        self.assertEqual(status, 200)
+        self.assertIn(f"Text {sent} 1 SMS part · GSM-7 alphabet · {len(sent)} of 160 characters", text_of(page))
 
 
 class BookingLimitTest(SmsContentCase):

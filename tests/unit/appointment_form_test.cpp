@@ -40,6 +40,7 @@ class AppointmentFormTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testMexicoCityUsesCurrentRules);
     CPPUNIT_TEST(testDoctorNameCannotCarryLinksMarkupOrNumbers);
     CPPUNIT_TEST(testDoctorListAndAllowedCountries);
+    CPPUNIT_TEST(testReminderTextIsRenderedAndRefusedBeyondTheClinicsParts);
     CPPUNIT_TEST_SUITE_END();
 
     sr::ClinicZone new_york = sr::ClinicZone::load("America/New_York");
@@ -221,6 +222,42 @@ class AppointmentFormTest : public CppUnit::TestFixture {
         c.allowed_countries = {"GB"};
         CPPUNIT_ASSERT(sr::validate_appointment(in, c).ok());
         CPPUNIT_ASSERT(sr::validate_appointment(good_input(), c).field_errors.count("phone") == 1);
+    }
+
+    void testReminderTextIsRenderedAndRefusedBeyondTheClinicsParts() {
+        const sr::MessageTemplate message = sr::MessageTemplate::parse(sr::MessageTemplate::kDefaultText);
+        auto c = context(at_utc(2026, 11, 27, 12, 0));
+        c.message = &message;
+        c.clinic_name = "Riverside Clinic";
+        c.max_segments = 1;
+        auto in = good_input();
+        in.doctor_name = "Dr. Grace Hopper";
+        const auto fits = sr::validate_appointment(in, c);
+        CPPUNIT_ASSERT(fits.ok());
+        CPPUNIT_ASSERT_EQUAL(
+            std::string("Riverside Clinic reminder: your appointment with Dr. Grace Hopper is on "
+                        "Tue, Dec 1, 2026, 2:30 PM EST. Reply STOP to opt out."),
+            fits.appointment->reminder_body);
+        // A long name needs a second part: refused under the doctor's name, which is what staff can change.
+        in.doctor_name = "Dr. Maximiliane Alexandra Featherstonehaugh-Abbott of Cardiology";
+        auto refused = sr::validate_appointment(in, c);
+        CPPUNIT_ASSERT(!refused.ok());
+        CPPUNIT_ASSERT_EQUAL(
+            std::string("With this doctor's name the reminder SMS would need 2 parts; this clinic "
+                        "sends at most 1. Please shorten the name."),
+            refused.field_errors["doctor_name"]);
+        // One letter outside the GSM-7 alphabet makes the whole SMS Unicode, 70 characters a part; the
+        // message says so.
+        in.doctor_name = "Dr. \xC5\x81ukasz Nowak";  // Ł
+        refused = sr::validate_appointment(in, c);
+        CPPUNIT_ASSERT(!refused.ok());
+        CPPUNIT_ASSERT(refused.field_errors["doctor_name"].find("outside the basic SMS alphabet") !=
+                       std::string::npos);
+        c.max_segments = 2;
+        CPPUNIT_ASSERT(sr::validate_appointment(in, c).ok());
+        // Without a message in the context nothing is rendered (reschedule's time checks, the fuzz targets).
+        CPPUNIT_ASSERT(sr::validate_appointment(good_input(), context(at_utc(2026, 11, 27, 12, 0)))
+                           .appointment->reminder_body.empty());
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(AppointmentFormTest);

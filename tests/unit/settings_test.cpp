@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 
+#include "core/message_check.hpp"
 #include "core/settings.hpp"
 
 namespace {
@@ -63,6 +64,7 @@ class SettingsTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testDeliveryReportsNeedAWayToAuthenticateCallbacks);
     CPPUNIT_TEST(testListDirectivesAddUpAndCheckEachValue);
     CPPUNIT_TEST(testRetentionAndBookingLimit);
+    CPPUNIT_TEST(testTheSmsIsCheckedForItsLengthAndForSensitiveWords);
     CPPUNIT_TEST_SUITE_END();
 
   public:
@@ -311,6 +313,50 @@ class SettingsTest : public CppUnit::TestFixture {
         CPPUNIT_ASSERT(!error_of(spec("SinchReminderRetention").apply, "soon").empty());
         CPPUNIT_ASSERT_EQUAL(0, sr::parse_bookings_per_hour("0"));
         CPPUNIT_ASSERT(!error_of(spec("SinchReminderBookingsPerUserPerHour").apply, "-1").empty());
+    }
+
+    void testTheSmsIsCheckedForItsLengthAndForSensitiveWords() {
+        CPPUNIT_ASSERT_EQUAL(2, sr::Settings::resolve({}).max_segments);
+        CPPUNIT_ASSERT(!error_of(spec("SinchReminderMaxSegments").apply, "0").empty());
+        CPPUNIT_ASSERT(!error_of(spec("SinchReminderMaxSegments").apply, "11").empty());
+        CPPUNIT_ASSERT(
+            contains(error_of(spec("SinchReminderSensitiveWords").apply, "two words"), "one word"));
+        CPPUNIT_ASSERT(!sr::Settings::resolve({}).sensitive_words.empty());  // the built-in list
+
+        sr::SettingValues v;
+        apply(v, "SinchReminderTimeZone", "America/New_York");
+        apply(v, "SinchReminderClinicName", "Riverside Clinic");
+        // The shipped message fits the default 2 parts with any typed doctor's name up to 40 characters.
+        sr::MessageCheck check = sr::check_reminder_message(sr::Settings::resolve(v), 2027);
+        CPPUNIT_ASSERT(check.problems.empty());
+        CPPUNIT_ASSERT(check.warnings.empty());
+        // One part is too few with a long clinic name: refused, with the text and the name that make it long.
+        apply(v, "SinchReminderClinicName", "Saint Bartholomew's University Hospital of London");
+        apply(v, "SinchReminderMaxSegments", "1");
+        check = sr::check_reminder_message(sr::Settings::resolve(v), 2027);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1), check.problems.size());
+        CPPUNIT_ASSERT_MESSAGE(
+            check.problems[0],
+            contains(check.problems[0], "needs 2 parts (GSM-7") &&
+                contains(check.problems[0], "SinchReminderMaxSegments 1") &&
+                contains(check.problems[0], "London reminder: your appointment with Dr. "));
+        // With a list of short names it fits.
+        apply(v, "SinchReminderDoctors", "Dr. Li");
+        CPPUNIT_ASSERT(sr::check_reminder_message(sr::Settings::resolve(v), 2027).problems.empty());
+
+        // A department word in the clinic's name (shown in the SMS) or the message: a warning naming both.
+        apply(v, "SinchReminderClinicName", "Riverside Oncology");
+        apply(v, "SinchReminderMessage", "HIV clinic: {{clinic}}, {{date_time}}");
+        check = sr::check_reminder_message(sr::Settings::resolve(v), 2027);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), check.warnings.size());
+        CPPUNIT_ASSERT_MESSAGE(check.warnings[0],
+                               contains(check.warnings[0], "SR0027: SinchReminderMessage puts \"hiv\""));
+        CPPUNIT_ASSERT_MESSAGE(
+            check.warnings[1],
+            contains(check.warnings[1], "SR0027: SinchReminderClinicName puts \"oncology\""));
+        // The clinic's own list replaces the built-in one; "none" checks nothing.
+        apply(v, "SinchReminderSensitiveWords", "none");
+        CPPUNIT_ASSERT(sr::check_reminder_message(sr::Settings::resolve(v), 2027).warnings.empty());
     }
 };
 CPPUNIT_TEST_SUITE_REGISTRATION(SettingsTest);

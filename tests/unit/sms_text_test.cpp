@@ -72,6 +72,8 @@ class SmsTextTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testGsm7AndUcs2Detection);
     CPPUNIT_TEST(testSegmentBoundaries);
     CPPUNIT_TEST(testCharactersAreNeverSplitAcrossParts);
+    CPPUNIT_TEST(testLongestReminderIsTheWorstDateWithTheLongestDoctor);
+    CPPUNIT_TEST(testSensitiveWordsAreWholeWordsInAnyCase);
     CPPUNIT_TEST_SUITE_END();
 
   public:
@@ -271,6 +273,47 @@ class SmsTextTest : public CppUnit::TestFixture {
         const std::string ucs2 = repeat("\xC5\x82", 66) + emoji + repeat("\xC5\x82", 66);
         CPPUNIT_ASSERT_EQUAL(size_t(134), analyse_sms(ucs2).units);
         CPPUNIT_ASSERT_EQUAL(size_t(3), analyse_sms(ucs2).segments);
+    }
+
+    void testLongestReminderIsTheWorstDateWithTheLongestDoctor() {
+        const MessageTemplate message = MessageTemplate::parse("{{clinic}}: {{doctor}}, {{date_time}}");
+        const ClinicZone new_york = ClinicZone::load("America/New_York");
+        // The listed doctor with the longest name, at 22:45 (the longest time words) in the year asked for.
+        // en_US abbreviates every weekday and month to three letters, so the first sample is as long as any.
+        const sr::LongestReminder listed = sr::longest_reminder(
+            message, "Clinic", {"Dr. Li", "Dr. Montgomery-Smith", "Dr. Ng"}, new_york, "en_US", 2027);
+        CPPUNIT_ASSERT_EQUAL(std::string("Dr. Montgomery-Smith"), listed.doctor);
+        CPPUNIT_ASSERT_EQUAL(std::string("Clinic: Dr. Montgomery-Smith, Fri, Jan 22, 2027, 10:45 PM EST"),
+                             listed.text);
+        CPPUNIT_ASSERT_EQUAL(analyse_sms(listed.text).units, listed.encoding.units);
+        // Typed names: one of 40 characters stands for them.
+        const sr::LongestReminder typed =
+            sr::longest_reminder(message, "Clinic", {}, new_york, "en_US", 2027);
+        CPPUNIT_ASSERT_EQUAL(sr::k_long_doctor_name_characters, typed.doctor.size());
+        CPPUNIT_ASSERT(contains(typed.text, typed.doctor));
+        // Another language: its own words and its 24-hour clock.
+        const sr::LongestReminder german = sr::longest_reminder(
+            message, "Praxis", {"Dr. Weiß"}, ClinicZone::load("Europe/Berlin"), "de_DE", 2027);
+        CPPUNIT_ASSERT_MESSAGE(german.text, contains(german.text, "2027") && contains(german.text, "22:45"));
+        CPPUNIT_ASSERT_EQUAL(size_t(1), german.encoding.segments);
+    }
+
+    void testSensitiveWordsAreWholeWordsInAnyCase() {
+        const std::vector<std::string> words = {"oncology", "hiv", "Onkologie"};
+        const auto found = [&](const std::string& text) {
+            std::string out;
+            for (const std::string& word : sr::sensitive_words_in(text, words))
+                out += (out.empty() ? "" : ",") + word;
+            return out;
+        };
+        CPPUNIT_ASSERT_EQUAL(std::string(""), found("Riverside Clinic"));
+        CPPUNIT_ASSERT_EQUAL(std::string("oncology"), found("Riverside ONCOLOGY reminder"));
+        CPPUNIT_ASSERT_EQUAL(std::string("hiv"), found("HIV clinic: {{date}}"));
+        // Whole words only: "archive" and "Oncologyst" are not matches.
+        CPPUNIT_ASSERT_EQUAL(std::string(""), found("archive Oncologyst"));
+        // Case folding beyond ASCII.
+        CPPUNIT_ASSERT_EQUAL(std::string("Onkologie"), found("Praxis f\xC3\xBCr ONKOLOGIE"));
+        CPPUNIT_ASSERT_EQUAL(std::string("oncology,hiv"), found("hiv and oncology"));
     }
 };
 
