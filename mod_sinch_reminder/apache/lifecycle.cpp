@@ -1,6 +1,7 @@
 // The module's life inside httpd: configuration checks (also run by `apache2 -t`), start-up,
 // per-process resources after fork, and the hook registration.
 #include <cstring>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "apache/runtime.hpp"
 #include "core/clock.hpp"
 #include "core/message_check.hpp"
+#include "core/templates.hpp"
 
 APLOG_USE_MODULE(sinch_reminder);
 
@@ -122,6 +124,7 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server)
         collect_mounts(ap_conftree, nullptr, mounts);
         collect_protected_locations(ap_conftree, nullptr, protected_locations);
         int status = OK;
+        std::set<std::string> template_dirs_checked;
         for (server_rec* s = main_server; s; s = s->next) {
             ServerConfig& config = server_config(s);
             config.mounts.clear();
@@ -152,11 +155,22 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server)
             std::vector<std::string> warnings =
                 cross_directive_warnings(config.values, config.handler_mounted);
             if (problems.empty() && config.handler_mounted) {
-                // What the SMS will say, checked here so that apache2 -t refuses it (post_config is too
-                // late).
-                const MessageCheck message = check_reminder_message(Settings::resolve(config.values));
+                // What post_config would trip over, checked here: apache2 -t never reaches post_config, and a
+                // reload that fails there stops the whole server (every site on it).
+                const Settings settings = Settings::resolve(config.values);
+                const MessageCheck message = check_reminder_message(settings);
                 problems.insert(problems.end(), message.problems.begin(), message.problems.end());
                 warnings.insert(warnings.end(), message.warnings.begin(), message.warnings.end());
+                if (template_dirs_checked.insert(settings.template_dir).second) {
+                    try {
+                        PageTemplates::load(settings.template_dir);
+                    } catch (const std::exception& e) {
+                        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                                     "SR0011: %s: SinchReminderTemplateDir: %s", describe_server(s).c_str(),
+                                     e.what());
+                        status = HTTP_INTERNAL_SERVER_ERROR;
+                    }
+                }
             }
             for (const std::string& problem : problems) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "SR0010: %s: %s", describe_server(s).c_str(),

@@ -70,7 +70,7 @@ VALID_VALUES = [
     ("SinchReminderTimeZone", "Europe/London"),
     ("SinchReminderDefaultCountry", "gb"),
     ("SinchReminderLeadTime", "1h30m"),
-    ("SinchReminderTemplateDir", "/tmp"),
+    ("SinchReminderTemplateDir", "{shipped_templates}"),  # an absolute path; apache2 -t compiles them
     ("SinchReminderClinicName", "\"St Mary's Clinic\""),
     ("SinchReminderLocale", "en_GB"),
     ("SinchReminderMessage", "\"{{clinic}}: see {{doctor}} on {{date_time}}\""),
@@ -110,7 +110,8 @@ class ConfigTest(HttpdTestCase):
             secret.flush()
             for directive, value in VALID_VALUES:
                 with self.subTest(directive=directive):
-                    line = f"{directive} {value}".replace("{secret_file}", secret.name)
+                    line = f"{directive} {value}".replace("{secret_file}", secret.name).replace(
+                        "{shipped_templates}", os.path.join(harness.SOURCE_DIR, "templates"))
                     rc, output = self.configtest("\n".join(VALID + [line, MOUNT]))
                     self.assertEqual(rc, 0, output)
 
@@ -189,6 +190,18 @@ class ConfigTest(HttpdTestCase):
             self.assertFalse(harness.wait_for_port(httpd.port, timeout=2), "httpd must not serve")
             self.assertIn("SR0011", log + result.stderr)
             self.assertIn("form.html", log + result.stderr)
+        finally:
+            httpd.cleanup()
+
+    def test_broken_template_fails_apache_t_so_a_reload_never_stops_the_server(self):
+        httpd = Httpd("\n".join(VALID + [MOUNT]))
+        try:
+            with open(os.path.join(httpd.root, "templates", "list.html"), "a") as f:
+                f.write("{{#has_errors}} never closed")
+            rc, output = httpd.configtest()
+            self.assertNotEqual(rc, 0, output)
+            self.assertIn("SR0011", output)
+            self.assertIn("list.html", output)
         finally:
             httpd.cleanup()
 
