@@ -78,7 +78,8 @@ struct ChildRuntime {
     std::map<std::string, std::unique_ptr<SinchClient>> clients_by_identity;
     struct DispatcherEntry {
         std::unique_ptr<Dispatcher> dispatcher;
-        const ServerRuntime* server = nullptr;  // the first server using it: its SMS template re-renders texts
+        const ServerRuntime* server =
+            nullptr;  // the first server using it: its SMS template re-renders texts
         bool tz_rules_checked = false;
         std::chrono::seconds interval{30};
         std::chrono::steady_clock::time_point next_pass_at{};  // a pass that left work due sets "now"
@@ -132,10 +133,14 @@ apr_status_t run_dispatchers(int state, void* data, apr_pool_t*) noexcept {
                     recheck_time_zones_if_rules_changed(
                         *server.database,
                         [&](const std::string& doctor, Instant starts_at, const ClinicZone& zone) {
-                            return reminder_text(*server.message, settings.clinic_name, doctor, zone, starts_at,
-                                                 settings.locale);
+                            return reminder_text(*server.message, settings.clinic_name, doctor, zone,
+                                                 starts_at, settings.locale);
                         },
-                        g_runtime->logger);
+                        g_runtime->logger,
+                        [&](Instant starts_at, const ClinicZone& zone) {
+                            return reminder_time(starts_at, settings.lead_time, settings.quiet_hours, zone)
+                                .send_at;
+                        });
                     entry.tz_rules_checked = true;
                 }
                 if (std::chrono::steady_clock::now() < entry.next_pass_at) continue;
@@ -194,7 +199,8 @@ const FormTokens& ServerRuntime::form_tokens() {
 }
 
 void init_process_globals(apr_pool_t* pconf) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw std::runtime_error("curl_global_init failed");
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        throw std::runtime_error("curl_global_init failed");
     apr_pool_cleanup_register(pconf, nullptr, curl_global_release, apr_pool_cleanup_null);
 }
 
@@ -224,12 +230,14 @@ void start_child_runtime(apr_pool_t* pchild, server_rec* main_server) {
         if (settings.auth) {
             auto& client = runtime->clients_by_identity[sinch_identity(settings)];
             if (!client) {
-                client = std::make_unique<SinchClient>(settings.sinch_config(), runtime->transport, runtime->logger);
+                client = std::make_unique<SinchClient>(settings.sinch_config(), runtime->transport,
+                                                       runtime->logger);
             }
             server->sinch = client.get();
         }
         if (server->database && server->sinch) {
-            auto& entry = runtime->dispatchers_by_identity[dispatcher_identity(settings, sinch_identity(settings))];
+            auto& entry =
+                runtime->dispatchers_by_identity[dispatcher_identity(settings, sinch_identity(settings))];
             auto& dispatcher = entry.dispatcher;
             if (!dispatcher) {
                 entry.server = server.get();
@@ -242,14 +250,15 @@ void start_child_runtime(apr_pool_t* pchild, server_rec* main_server) {
                 dispatch.lease_for = settings.lease_time;
                 dispatch.owner = lease_owner();
                 entry.interval = settings.dispatch_interval;
-                dispatcher = std::make_unique<Dispatcher>(*server->database, *server->sinch, runtime->logger, dispatch);
+                dispatcher = std::make_unique<Dispatcher>(*server->database, *server->sinch, runtime->logger,
+                                                          dispatch);
             }
             server->dispatcher = dispatcher.get();
         }
         if (!settings.time_zone.empty()) server->zone = ClinicZone::load(settings.time_zone);
         if (server->database && config.handler_mounted) {
-            // The form key now, while PostgreSQL is (usually) up: a child that first needs it during an outage
-            // could neither check a submitted form nor give staff their entries back.
+            // The form key now, while PostgreSQL is (usually) up: a child that first needs it during an
+            // outage could neither check a submitted form nor give staff their entries back.
             try {
                 server->form_tokens();
             } catch (const std::exception&) {
@@ -277,14 +286,14 @@ void register_dispatcher(apr_pool_t* pconf, server_rec* main_server) {
     auto get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
     auto register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
     if (!get_instance || !register_callback) {
-        throw std::runtime_error("mod_watchdog is not loaded; it runs the reminder dispatcher (LoadModule watchdog_module)");
+        throw std::runtime_error(
+            "mod_watchdog is not loaded; it runs the reminder dispatcher (LoadModule watchdog_module)");
     }
     ap_watchdog_t* watchdog = nullptr;
     // One child process per httpd runs the passes (singleton); nodes coordinate through PostgreSQL.
     // The callback ticks every second; each dispatcher keeps its own interval (see run_dispatchers).
     if (get_instance(&watchdog, "sinch-reminder-dispatcher", 0, 1, pconf) != APR_SUCCESS ||
-        register_callback(watchdog, apr_time_from_sec(1), main_server, run_dispatchers) !=
-            APR_SUCCESS) {
+        register_callback(watchdog, apr_time_from_sec(1), main_server, run_dispatchers) != APR_SUCCESS) {
         throw std::runtime_error("cannot register the reminder dispatcher with mod_watchdog");
     }
 }
@@ -296,14 +305,16 @@ void log_startup(server_rec* main_server) {
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, main_server,
                  "SR0020: mod_sinch_reminder %s started; time-zone rules %s from %s (ICU %s's built-in %s is "
                  "not used for offsets); libcurl %s, libpqxx %s",
-                 SR_VERSION, os_rules.empty() ? "(unknown version)" : os_rules.c_str(), tz_directory().c_str(),
-                 U_ICU_VERSION, icu_rules.c_str(), curl_version_info(CURLVERSION_NOW)->version, PQXX_VERSION);
+                 SR_VERSION, os_rules.empty() ? "(unknown version)" : os_rules.c_str(),
+                 tz_directory().c_str(), U_ICU_VERSION, icu_rules.c_str(),
+                 curl_version_info(CURLVERSION_NOW)->version, PQXX_VERSION);
     if (!os_rules.empty() && tz_rules_older(os_rules, on_disk)) {
         // Zones, once loaded, stay in memory: a graceful restart keeps computing with the old rules.
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
-                     "SR0023: the OS time-zone rules were updated to %s, but this httpd still computes with %s: "
-                     "restart httpd fully (systemctl restart apache2), not gracefully",
-                     on_disk.c_str(), os_rules.c_str());
+        ap_log_error(
+            APLOG_MARK, APLOG_WARNING, 0, main_server,
+            "SR0023: the OS time-zone rules were updated to %s, but this httpd still computes with %s: "
+            "restart httpd fully (systemctl restart apache2), not gracefully",
+            on_disk.c_str(), os_rules.c_str());
     }
     if (os_rules.empty()) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
@@ -319,7 +330,8 @@ void log_startup(server_rec* main_server) {
                      "SR0022: %s: time zone %s, lead time %s, Sinch %s auth at %s (region %s), database %s",
                      describe_server(s).c_str(), settings.time_zone.c_str(),
                      format_duration(settings.lead_time).c_str(), auth_name(settings.auth),
-                     settings.sms_base_url.c_str(), settings.region.c_str(), mask_conninfo(settings.database).c_str());
+                     settings.sms_base_url.c_str(), settings.region.c_str(),
+                     mask_conninfo(settings.database).c_str());
     }
 }
 

@@ -80,6 +80,7 @@ ValidationContext validation_context(const PageRequest& p, bool strict) {
     context.zone = &*p.runtime.zone;
     context.default_country = s.default_country;
     context.lead_time = s.lead_time;
+    context.quiet_hours = s.quiet_hours;
     context.now = now_utc();
     context.wall_time_policy = strict ? WallTimePolicy::Strict : WallTimePolicy::Lenient;
     context.doctors = s.doctors;

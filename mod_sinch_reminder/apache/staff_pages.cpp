@@ -102,6 +102,8 @@ int render_with_errors(PageRequest& p, const AppointmentRecord& appointment,
     actions.reschedule_date = date;
     actions.reschedule_time = time;
     actions.errors = errors;
+    actions.reminder_time_notice =
+        quiet_hours_notice(appointment, zone, s.locale, s.lead_time, s.quiet_hours);
     add_staff_details(page, appointment, audit_trail(lease, appointment.id), zone, s.locale, actions);
     return send_html(p.r, HTTP_UNPROCESSABLE_ENTITY, render_page(p, Page::Confirmation, page));
 }
@@ -117,6 +119,8 @@ void add_staff_page_details(PageRequest& p, TemplateData& page, const Appointmen
     actions.reschedule_time = local.substr(11, 5);
     const auto args = query_arguments(p.r);
     if (const auto done = args.find("done"); done != args.end()) actions.done = done->second;
+    actions.reminder_time_notice =
+        quiet_hours_notice(appointment, zone, s.locale, s.lead_time, s.quiet_hours);
     add_staff_details(page, appointment, audit_trail(lease, appointment.id), zone, s.locale, actions);
 }
 

@@ -73,13 +73,23 @@ void check_time(const std::string& raw_date, const std::string& raw_time, const 
             } else if (a.starts.utc > context.now + std::chrono::hours(24 * 731)) {
                 v.field_errors["appointment_date"] = "This is more than two years ahead; check the year.";
             } else {
-                a.reminder_at = a.starts.utc - context.lead_time;
+                const ReminderTime reminder =
+                    reminder_time(a.starts.utc, context.lead_time, context.quiet_hours, *context.zone);
+                a.reminder_at = reminder.send_at;
                 if (a.reminder_at <= context.now) {
                     a.reminder_slot_passed = true;
-                    v.notices.push_back("The reminder time (" + context.zone->format(a.reminder_at, "en_US") +
-                                        ") has already passed, so no SMS will be sent for this appointment. "
-                                        "Please tell the patient "
-                                        "directly.");
+                    v.notices.push_back(
+                        reminder.moved_for_quiet_hours
+                            ? "The reminder would fall in the clinic's quiet hours (" +
+                                  context.quiet_hours.text() + "), and the last time before them (" +
+                                  context.zone->format(a.reminder_at, "en_US") +
+                                  ") has already passed, so no SMS will be sent for this appointment. Please "
+                                  "tell "
+                                  "the patient directly."
+                            : "The reminder time (" + context.zone->format(a.reminder_at, "en_US") +
+                                  ") has already passed, so no SMS will be sent for this appointment. Please "
+                                  "tell "
+                                  "the patient directly.");
                 }
             }
         } catch (const WallTimeError& e) {

@@ -10,6 +10,7 @@
 #include "core/clock.hpp"
 #include "core/encoding.hpp"
 #include "core/phone.hpp"
+#include "core/reminder_timing.hpp"
 #include "core/sms_text.hpp"
 
 namespace sr {
@@ -27,6 +28,7 @@ struct ValidationContext {
     const ClinicZone* zone = nullptr;
     std::string default_country;  // ISO alpha-2 or empty
     std::chrono::seconds lead_time{7200};
+    QuietHours quiet_hours;  // SinchReminderQuietHours (reminder_timing.hpp)
     Instant now{};
     WallTimePolicy wall_time_policy = WallTimePolicy::Lenient;
     // SinchReminderDoctors: when not empty, the doctor must be one of these (exactly, after trimming).

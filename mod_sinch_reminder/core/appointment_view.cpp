@@ -66,6 +66,18 @@ std::string wall_time_notice(const AppointmentRecord& appointment, const ClinicZ
     return zone.describe_resolution(*requested, resolved);
 }
 
+std::string quiet_hours_notice(const AppointmentRecord& appointment, const ClinicZone& zone,
+                               const std::string& locale, std::chrono::seconds lead_time,
+                               const QuietHours& quiet_hours) {
+    const ReminderRecord* reminder = appointment.current_reminder();
+    if (!reminder || !quiet_hours.active()) return "";
+    const ReminderTime planned = reminder_time(appointment.starts_at, lead_time, quiet_hours, zone);
+    if (!planned.moved_for_quiet_hours || planned.send_at != reminder->send_at) return "";
+    return "Quiet hours (" + quiet_hours.text() + ", clinic time): the reminder goes at " +
+           zone.format(reminder->send_at, locale) + " instead of " +
+           zone.format(planned.lead_time_slot, locale) + ".";
+}
+
 std::string phone_notice(const AppointmentRecord& appointment) {
     const PhoneResult phone = normalize_phone(appointment.phone_e164, "");
     return phone.check == PhoneCheck::Valid ? phone.problem : "";

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/reminder_timing.hpp"
 #include "core/store.hpp"
 #include "core/templates.hpp"
 
@@ -15,7 +16,8 @@ struct ReminderStatusText {
     bool is_problem = false;  // shown prominently: somebody may have to call the patient
 };
 
-ReminderStatusText describe_reminder(const ReminderRecord& reminder, const ClinicZone& zone, const std::string& locale);
+ReminderStatusText describe_reminder(const ReminderRecord& reminder, const ClinicZone& zone,
+                                     const std::string& locale);
 
 // "2026-12-01 17:30 UTC"
 std::string format_utc_for_people(Instant utc);
@@ -25,11 +27,18 @@ std::string format_utc_for_people(Instant utc);
 // text is gone, e.g. after retention).
 void add_sms_text(TemplateObject& reminder, const ReminderRecord& record);
 
-TemplateData confirmation_view(const AppointmentRecord& appointment, const ClinicZone& zone, const std::string& locale,
-                               const std::string& clinic_name, const std::string& mount_url);
+TemplateData confirmation_view(const AppointmentRecord& appointment, const ClinicZone& zone,
+                               const std::string& locale, const std::string& clinic_name,
+                               const std::string& mount_url);
 
 // The sentence that says how a DST gap or overlap was resolved, or "" when the time was exact.
 std::string wall_time_notice(const AppointmentRecord& appointment, const ClinicZone& zone);
+
+// Why the current reminder goes earlier than the lead time ("Quiet hours (21:00–08:00, clinic time): the
+// reminder goes at … instead of …"), or "" when it goes at the lead time.
+std::string quiet_hours_notice(const AppointmentRecord& appointment, const ClinicZone& zone,
+                               const std::string& locale, std::chrono::seconds lead_time,
+                               const QuietHours& quiet_hours);
 
 // What staff should know about the stored number (e.g. "This looks like a landline; SMS may not arrive."),
 // or "". Derived from the stored number, so the notice survives the booking form's redirect.

@@ -128,6 +128,7 @@ Settings Settings::resolve(const SettingValues& v) {
     s.doctors = v.doctors.value_or(std::vector<std::string>{});
     s.allowed_countries = v.allowed_countries.value_or(std::vector<std::string>{});
     s.max_segments = v.max_segments.value_or(2);
+    s.quiet_hours = v.quiet_hours.value_or(QuietHours{});
     s.sensitive_words = v.sensitive_words.value_or(default_sensitive_words());
     if (s.sensitive_words == std::vector<std::string>{"none"}) s.sensitive_words.clear();
     return s;

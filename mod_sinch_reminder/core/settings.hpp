@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/errors.hpp"
+#include "core/reminder_timing.hpp"
 #include "core/sinch_client.hpp"
 
 namespace sr {
@@ -70,6 +71,7 @@ struct Settings {
     std::vector<std::string> doctors;    // empty: free text (URLs and markup refused)
     std::vector<std::string> allowed_countries;  // empty: any country
     int max_segments = 2;                        // SMS parts a reminder may need
+    QuietHours quiet_hours;                      // inactive: none
     std::vector<std::string> sensitive_words;    // apache2 -t warns when the SMS text or clinic name has one
 
     static Settings resolve(const SettingValues& values);

@@ -108,6 +108,9 @@ void add_staff_details(TemplateData& page, const AppointmentRecord& a, const std
     if (const std::string notice = wall_time_notice(a, zone); !notice.empty()) {
         notices.push_back(TemplateObject{{"message", notice}});
     }
+    if (!actions.reminder_time_notice.empty()) {
+        notices.push_back(TemplateObject{{"message", actions.reminder_time_notice}});
+    }
     if (const std::string notice = phone_notice(a); !notice.empty())
         notices.push_back(TemplateObject{{"message", notice}});
 

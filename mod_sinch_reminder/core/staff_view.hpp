@@ -24,18 +24,20 @@ std::string short_reminder_status(const std::string& status);
 struct StaffActions {
     std::string cancel_token;      // the cancel form's CSRF token (bound to "cancel:{id}")
     std::string reschedule_token;  // the reschedule form's (bound to "reschedule:{id}")
-    std::string cancel_url;      // POST targets
+    std::string cancel_url;        // POST targets
     std::string reschedule_url;
     std::string reschedule_date;  // what the reschedule form shows (typed, or the current date/time)
     std::string reschedule_time;
     std::vector<std::string> errors;  // why a reschedule was refused
     std::string done;  // "cancelled" / "rescheduled": a sentence at the top, if the state agrees
+    std::string reminder_time_notice;  // quiet_hours_notice(), shown with the other notices
 };
 
 // Adds to confirmation_view()'s data: appointment.status / is_cancelled, reminder delivery and attention,
 // history (every revision), audit (the trail), actions (forms, only for active appointments), notices.
-void add_staff_details(TemplateData& page, const AppointmentRecord& appointment, const std::vector<AuditEntry>& audit,
-                       const ClinicZone& zone, const std::string& locale, const StaffActions& actions);
+void add_staff_details(TemplateData& page, const AppointmentRecord& appointment,
+                       const std::vector<AuditEntry>& audit, const ClinicZone& zone,
+                       const std::string& locale, const StaffActions& actions);
 
 // The list page. `typed`: the request's values (kept in the filter form).
 TemplateData list_view(const ListPage& page, const ParsedListQuery& parsed, const ListQuery& typed,

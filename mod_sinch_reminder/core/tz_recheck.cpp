@@ -43,14 +43,16 @@ std::vector<FutureAppointment> future_appointments(PgPool& database) {
 
 }  // namespace
 
-TzRecheckReport recheck_time_zones(PgPool& database, const ReminderText& text, bool dry_run) {
+TzRecheckReport recheck_time_zones(PgPool& database, const ReminderText& text, bool dry_run,
+                                   const ReminderTiming& timing) {
     TzRecheckReport report;
     std::map<std::string, ClinicZone> zones;
     for (const FutureAppointment& a : future_appointments(database)) {
         ++report.checked;
         auto zone = zones.find(a.time_zone);
         if (zone == zones.end()) zone = zones.emplace(a.time_zone, ClinicZone::load(a.time_zone)).first;
-        const auto local = parse_local_date_time(a.local_wall_time.substr(0, 10), a.local_wall_time.substr(11, 5));
+        const auto local =
+            parse_local_date_time(a.local_wall_time.substr(0, 10), a.local_wall_time.substr(11, 5));
         if (!local) continue;
         const ResolvedTime now_means = zone->second.to_utc(*local);
         if (now_means.utc == a.starts_at) continue;
@@ -60,7 +62,8 @@ TzRecheckReport recheck_time_zones(PgPool& database, const ReminderText& text, b
         time.starts_at = now_means.utc;
         time.local_wall_time = a.local_wall_time;
         time.resolution = now_means.resolution;
-        time.reminder_send_at = now_means.utc - (a.starts_at - a.send_at);  // the same lead time
+        time.reminder_send_at = timing ? timing(now_means.utc, zone->second)
+                                       : now_means.utc - (a.starts_at - a.send_at);  // the same distance
         time.reminder_slot_passed = time.reminder_send_at <= now_utc();
         time.reminder_body = text(a.doctor, now_means.utc, zone->second);
         time.reminder_delivery_report = a.delivery_report;
@@ -93,19 +96,21 @@ void record_tz_rules_version(PgPool& database, const std::string& version) {
     });
 }
 
-void recheck_time_zones_if_rules_changed(PgPool& database, const ReminderText& text, Logger& logger) {
+void recheck_time_zones_if_rules_changed(PgPool& database, const ReminderText& text, Logger& logger,
+                                         const ReminderTiming& timing) {
     const std::string mine = computing_tz_rules_version();
     if (mine.empty()) return;  // SR0021 already said why
     const std::string recorded = recorded_tz_rules_version(database);
     if (recorded == mine) return;
     if (!recorded.empty() && tz_rules_older(mine, recorded)) {
-        logger.log(LogLevel::Warn, "SR0024",
-                   "this node computes with time-zone rules " + mine + ", older than the " + recorded +
-                       " the stored appointments were computed with: update the tzdata package and restart httpd");
+        logger.log(
+            LogLevel::Warn, "SR0024",
+            "this node computes with time-zone rules " + mine + ", older than the " + recorded +
+                " the stored appointments were computed with: update the tzdata package and restart httpd");
         return;
     }
     if (!recorded.empty()) {
-        const TzRecheckReport report = recheck_time_zones(database, text, false);
+        const TzRecheckReport report = recheck_time_zones(database, text, false, timing);
         logger.log(report.changes.empty() ? LogLevel::Info : LogLevel::Warn, "SR0025",
                    "time-zone rules changed from " + recorded + " to " + mine + ": checked " +
                        std::to_string(report.checked) + " future appointment(s), moved " +
@@ -113,8 +118,8 @@ void recheck_time_zones_if_rules_changed(PgPool& database, const ReminderText& t
         for (const TzChange& change : report.changes) {
             logger.log(LogLevel::Info, "",
                        "appointment " + change.appointment_id + " (" + change.local_wall_time + " " +
-                           change.time_zone + ") moved from " + format_utc_iso_millis(change.old_starts_at) + " to " +
-                           format_utc_iso_millis(change.new_starts_at));
+                           change.time_zone + ") moved from " + format_utc_iso_millis(change.old_starts_at) +
+                           " to " + format_utc_iso_millis(change.new_starts_at));
         }
     }
     record_tz_rules_version(database, mine);

@@ -15,7 +15,11 @@
 namespace sr {
 
 // Renders the SMS text for a doctor and an appointment instant in a zone (the site's template).
-using ReminderText = std::function<std::string(const std::string& doctor, Instant starts_at, const ClinicZone& zone)>;
+using ReminderText =
+    std::function<std::string(const std::string& doctor, Instant starts_at, const ClinicZone& zone)>;
+// When the reminder of an appointment at `starts_at` goes (the site's lead time and quiet hours,
+// reminder_timing.hpp). Empty: the reminder keeps its distance to the appointment.
+using ReminderTiming = std::function<Instant(Instant starts_at, const ClinicZone& zone)>;
 
 struct TzChange {
     std::string appointment_id;
@@ -31,7 +35,8 @@ struct TzRecheckReport {
 };
 
 // Checks every active future appointment against the rules this process computes with.
-TzRecheckReport recheck_time_zones(PgPool& database, const ReminderText& text, bool dry_run);
+TzRecheckReport recheck_time_zones(PgPool& database, const ReminderText& text, bool dry_run,
+                                   const ReminderTiming& timing = {});
 
 // What the cluster's stored times were computed with ("" if never recorded).
 std::string recorded_tz_rules_version(PgPool& database);
@@ -39,6 +44,7 @@ void record_tz_rules_version(PgPool& database, const std::string& version);
 
 // The start-up check: re-checks only when this node's rules are newer than the recorded ones, and
 // records them; warns when this node's rules are older. Logs what it changed.
-void recheck_time_zones_if_rules_changed(PgPool& database, const ReminderText& text, Logger& logger);
+void recheck_time_zones_if_rules_changed(PgPool& database, const ReminderText& text, Logger& logger,
+                                         const ReminderTiming& timing = {});
 
 }  // namespace sr

@@ -3,7 +3,8 @@
 //   sinch-reminder-admin migrate --database CONNINFO [--sql-dir DIR]
 //   sinch-reminder-admin schema-version --database CONNINFO [--sql-dir DIR]
 //   sinch-reminder-admin tz-recheck --database CONNINFO [--dry-run] [--clinic-name X] [--locale L] [--message
-//   T] sinch-reminder-admin purge --database CONNINFO [--retention 180d] [--dry-run]
+//   T] [--lead-time D] [--quiet-hours HH:MM-HH:MM]
+//   sinch-reminder-admin purge --database CONNINFO [--retention 180d] [--dry-run]
 //
 // Exit codes: 0 success, 1 the command failed (database, migration), 2 usage error.
 // A new subcommand is one function plus one row in k_commands.
@@ -17,6 +18,8 @@
 #include "core/tz_recheck.hpp"
 
 #include <unistd.h>
+
+#include <optional>
 
 #include <filesystem>
 #include <functional>
@@ -42,7 +45,8 @@ const char* const k_usage =
     "  tz-recheck      after a tzdata update: move every future appointment whose UTC time differs under\n"
     "                  the OS's current time-zone rules (the running httpd moves the batches at Sinch)\n"
     "  purge           anonymise the patient data of appointments older than the retention (names,\n"
-    "                  numbers, SMS texts, audit details; counts are kept), 200 rows per transaction, paced;\n"
+    "                  numbers, SMS texts, audit details; counts are kept), 200 rows per transaction, "
+    "paced;\n"
     "                  the dispatcher does the same once a day (SinchReminderRetention)\n"
     "\n"
     "options:\n"
@@ -56,6 +60,10 @@ const char* const k_usage =
     "  --retention DURATION purge: as SinchReminderRetention, e.g. 180d (the default), 365d\n"
     "  --clinic-name, --locale, --message\n"
     "                       tz-recheck: as SinchReminderClinicName/Locale/Message, for the new SMS texts\n"
+    "  --lead-time DURATION, --quiet-hours HH:MM-HH:MM\n"
+    "                       tz-recheck: as SinchReminderLeadTime/QuietHours, for the new send times "
+    "(without\n"
+    "                       either, each reminder keeps its distance to the appointment)\n"
     "  -h, --help           show this help\n"
     "\n"
     "exit status: 0 ok, 1 failed, 2 usage error\n";
@@ -73,6 +81,8 @@ struct Options {
     std::string locale = "en_US";
     std::string message = sr::MessageTemplate::kDefaultText;
     std::chrono::seconds retention = std::chrono::hours(24 * 180);
+    std::optional<std::chrono::seconds> lead_time;
+    std::optional<sr::QuietHours> quiet_hours;
 };
 
 // Prints info and warnings to stderr, so stdout carries only the command's result.
@@ -105,6 +115,17 @@ Options parse_options(int argc, char** argv, int first) {
             options.locale = value();
         } else if (arg == "--message") {
             options.message = value();
+        } else if (arg == "--lead-time" || arg == "--quiet-hours") {
+            const std::string text = value();
+            try {
+                if (arg == "--lead-time") {
+                    options.lead_time = sr::parse_lead_time(text);
+                } else {
+                    options.quiet_hours = sr::parse_quiet_hours(text);
+                }
+            } catch (const std::exception& e) {
+                throw UsageError(arg + ": " + e.what());
+            }
         } else if (arg == "--retention") {
             const std::string duration = value();
             try {
@@ -183,18 +204,27 @@ int run_tz_recheck(const Options& options) {
     config.max_connections = 2;
     sr::PgPool database(config, logger);
     const sr::MessageTemplate message = sr::MessageTemplate::parse(options.message);
-    const sr::ReminderText text = [&](const std::string& doctor, sr::Instant starts_at, const sr::ClinicZone& zone) {
+    const sr::ReminderText text = [&](const std::string& doctor, sr::Instant starts_at,
+                                      const sr::ClinicZone& zone) {
         return sr::reminder_text(message, options.clinic_name, doctor, zone, starts_at, options.locale);
     };
     const std::string rules = sr::computing_tz_rules_version();
-    const sr::TzRecheckReport report = sr::recheck_time_zones(database, text, options.dry_run);
+    sr::ReminderTiming timing;
+    if (options.lead_time || options.quiet_hours) {
+        timing = [&](sr::Instant starts_at, const sr::ClinicZone& zone) {
+            return sr::reminder_time(starts_at, options.lead_time.value_or(std::chrono::hours(2)),
+                                     options.quiet_hours.value_or(sr::QuietHours{}), zone)
+                .send_at;
+        };
+    }
+    const sr::TzRecheckReport report = sr::recheck_time_zones(database, text, options.dry_run, timing);
     for (const sr::TzChange& change : report.changes) {
-        std::cout << change.appointment_id << "  " << change.local_wall_time << " " << change.time_zone << ": "
-                  << sr::format_utc_iso_millis(change.old_starts_at) << " -> "
+        std::cout << change.appointment_id << "  " << change.local_wall_time << " " << change.time_zone
+                  << ": " << sr::format_utc_iso_millis(change.old_starts_at) << " -> "
                   << sr::format_utc_iso_millis(change.new_starts_at) << '\n';
     }
-    std::cout << (options.dry_run ? "would move " : "moved ") << report.changes.size() << " of " << report.checked
-              << " future appointment(s) under time-zone rules " << rules << '\n';
+    std::cout << (options.dry_run ? "would move " : "moved ") << report.changes.size() << " of "
+              << report.checked << " future appointment(s) under time-zone rules " << rules << '\n';
     if (!options.dry_run) sr::record_tz_rules_version(database, rules);
     return k_exit_ok;
 }

@@ -3,6 +3,7 @@
 
 #include <pqxx/pqxx>
 
+#include "core/reminder_timing.hpp"
 #include "core/store.hpp"
 #include "core/tz_recheck.hpp"
 #include "pg_test_db.hpp"
@@ -14,6 +15,7 @@ using sr::test::TestDatabase;
 class TzRecheckTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(TzRecheckTest);
     CPPUNIT_TEST(testTimeComputedWithStaleRulesIsMovedToWhatTheWallTimeMeansNow);
+    CPPUNIT_TEST(testTheMovedReminderFollowsTheSitesLeadTimeAndQuietHours);
     CPPUNIT_TEST(testDryRunChangesNothing);
     CPPUNIT_TEST(testStartupCheckRunsOnlyWhenThisNodesRulesAreNewer);
     CPPUNIT_TEST(testNodeWithOlderRulesOnlyWarns);
@@ -22,7 +24,8 @@ class TzRecheckTest : public CppUnit::TestFixture {
     std::unique_ptr<TestDatabase> m_db;
     std::unique_ptr<sr::PgPool> m_pool;
     CapturingLogger m_logger;
-    const sr::ReminderText m_text = [](const std::string& doctor, sr::Instant starts_at, const sr::ClinicZone& zone) {
+    const sr::ReminderText m_text = [](const std::string& doctor, sr::Instant starts_at,
+                                       const sr::ClinicZone& zone) {
         return "with " + doctor + " at " + zone.format_local_iso(starts_at);
     };
 
@@ -65,15 +68,32 @@ class TzRecheckTest : public CppUnit::TestFixture {
         CPPUNIT_ASSERT_EQUAL(1, report.checked);
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), report.changes.size());
         const auto moved = find(id);
-        CPPUNIT_ASSERT_EQUAL(std::string("2027-07-15T16:00:00.000Z"), sr::format_utc_iso_millis(moved.starts_at));
+        CPPUNIT_ASSERT_EQUAL(std::string("2027-07-15T16:00:00.000Z"),
+                             sr::format_utc_iso_millis(moved.starts_at));
         CPPUNIT_ASSERT_EQUAL(std::string("2027-07-15T10:00"), moved.local_wall_time);
         CPPUNIT_ASSERT_EQUAL(2, moved.revision);
         const sr::ReminderRecord* reminder = moved.current_reminder();
-        CPPUNIT_ASSERT_EQUAL(std::string("2027-07-15T14:00:00.000Z"), sr::format_utc_iso_millis(reminder->send_at));
+        CPPUNIT_ASSERT_EQUAL(std::string("2027-07-15T14:00:00.000Z"),
+                             sr::format_utc_iso_millis(reminder->send_at));
         CPPUNIT_ASSERT_EQUAL(std::string("pending"), reminder->status);
-        CPPUNIT_ASSERT_EQUAL(std::string("superseded"), moved.reminders.front().status);  // never reached Sinch
+        CPPUNIT_ASSERT_EQUAL(std::string("superseded"),
+                             moved.reminders.front().status);  // never reached Sinch
         // A second run finds nothing more to do.
         CPPUNIT_ASSERT(sr::recheck_time_zones(*m_pool, m_text, false).changes.empty());
+    }
+
+    void testTheMovedReminderFollowsTheSitesLeadTimeAndQuietHours() {
+        const std::string id = book_with_stale_rules();
+        // 3 h before 10:00 is 07:00, inside 21:00-08:00: the evening before at 20:59 (UTC-6) = 02:59Z.
+        const sr::QuietHours night = sr::parse_quiet_hours("21:00-08:00");
+        const sr::ReminderTiming timing = [&](sr::Instant starts_at, const sr::ClinicZone& zone) {
+            return sr::reminder_time(starts_at, std::chrono::hours(3), night, zone).send_at;
+        };
+        CPPUNIT_ASSERT_EQUAL(std::size_t(1),
+                             sr::recheck_time_zones(*m_pool, m_text, false, timing).changes.size());
+        const sr::ReminderRecord* reminder = find(id).current_reminder();
+        CPPUNIT_ASSERT_EQUAL(std::string("2027-07-15T02:59:00.000Z"),
+                             sr::format_utc_iso_millis(reminder->send_at));
     }
 
     void testDryRunChangesNothing() {

@@ -55,6 +55,7 @@ INVALID_VALUES = [
     ("SinchReminderDoctors", "\"Dr. Who\" \"bit.ly/x\"", "must not contain web addresses"),
     ("SinchReminderAllowedCountries", "US XX", "is not an ISO 3166 alpha-2 country code"),
     ("SinchReminderMaxSegments", "0", "must be a whole number from 1 to 10"),
+    ("SinchReminderQuietHours", "9pm-8am", "must be HH:MM-HH:MM in 24-hour clinic time"),
     ("SinchReminderSensitiveWords", "\"two words\"", "must be one word"),
 ]
 
@@ -87,6 +88,7 @@ VALID_VALUES = [
     ("SinchReminderDoctors", "\"Dr. Rivera\" \"Dr. Chen\"\nSinchReminderDoctors \"Dr. Okafor\""),
     ("SinchReminderAllowedCountries", "US ca"),
     ("SinchReminderMaxSegments", "3"),
+    ("SinchReminderQuietHours", "21:00-08:00"),
     ("SinchReminderSensitiveWords", "oncology Onkologie"),
 ]
 

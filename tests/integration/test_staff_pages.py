@@ -300,5 +300,26 @@ class StaffPagesTest(StaffCase):
         self.assertNotIn("6502530000", self.httpd.read_error_log())
 
 
+
+class QuietHoursTest(StaffCase):
+    """SinchReminderQuietHours (issue 13 item 4): no SMS at night in the clinic's zone."""
+
+    extra = "SinchReminderQuietHours 21:00-08:00\n"
+
+    def test_a_reminder_due_in_quiet_hours_goes_the_evening_before_and_the_page_says_so(self):
+        visit = tomorrow_at(8, 0, days=2)  # 2 h before is 06:00: inside the quiet hours
+        appointment = self.browser.book(visit)
+        evening_before = (visit - datetime.timedelta(days=1)).replace(hour=20, minute=59)
+        batch = fake_batch(self.fake, reminder_rows(self.database, appointment)[0][2])
+        self.assertEqual(batch["send_at"], iso_z(evening_before))
+        page = text_of(self.browser.get(f"/appointment/a/{appointment}")[2])
+        self.assertIn("Quiet hours (21:00–08:00, clinic time): the reminder goes at", page)
+        # Moved to the afternoon, the reminder goes 2 h before again, and the page no longer explains a move.
+        status, _, _ = self.browser.reschedule(appointment, tomorrow_at(15, 0, days=2))
+        self.assertEqual(status, 303)
+        self.assertEqual(reminder_rows(self.database, appointment)[-1][3],
+                         (tomorrow_at(13, 0, days=2)).astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M"))
+        self.assertNotIn("Quiet hours", text_of(self.browser.get(f"/appointment/a/{appointment}")[2]))
+
 if __name__ == "__main__":
     harness.main()
