@@ -91,9 +91,9 @@ class TzRecheckTest : public CppUnit::TestFixture {
         };
         CPPUNIT_ASSERT_EQUAL(std::size_t(1),
                              sr::recheck_time_zones(*m_pool, m_text, false, timing).changes.size());
-        const sr::ReminderRecord* reminder = find(id).current_reminder();
+        const sr::AppointmentRecord moved = find(id);  // current_reminder() points into it
         CPPUNIT_ASSERT_EQUAL(std::string("2027-07-15T02:59:00.000Z"),
-                             sr::format_utc_iso_millis(reminder->send_at));
+                             sr::format_utc_iso_millis(moved.current_reminder()->send_at));
     }
 
     void testDryRunChangesNothing() {
