@@ -18,11 +18,11 @@ namespace sr::apache {
 struct ServerRuntime;  // per child process, see runtime.hpp
 
 struct ServerConfig {
-    SettingValues values;                      // as parsed and merged
-    std::shared_ptr<const Settings> settings;  // resolved in post_config (read-only afterwards)
-    std::shared_ptr<const PageTemplates> pages;      // compiled in post_config
+    SettingValues values;                            // as parsed and merged
+    std::shared_ptr<const Settings> settings;        // resolved in post_config (read-only afterwards)
+    std::shared_ptr<const PageTemplates> pages;      // compiled in check_config (so apache2 -t sees errors)
     std::shared_ptr<const MessageTemplate> message;  // parsed in post_config
-    std::vector<std::string> mounts;           // <Location> paths with SetHandler sinch-reminder
+    std::vector<std::string> mounts;                 // <Location> paths with SetHandler sinch-reminder
     bool handler_mounted = false;
     ServerRuntime* runtime = nullptr;  // set in child_init, owned by the child's pool
 };

@@ -3,7 +3,6 @@
 #include <jansson.h>
 
 #include <cstring>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,8 +49,8 @@ std::string route_of(const request_rec* r, const ServerConfig& config) {
     for (const std::string& mount : config.mounts) {
         std::string prefix = mount;
         while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
-        if (uri.compare(0, prefix.size(), prefix) == 0 && (uri.size() == prefix.size() || uri[prefix.size()] == '/') &&
-            prefix.size() > best.size()) {
+        if (uri.compare(0, prefix.size(), prefix) == 0 &&
+            (uri.size() == prefix.size() || uri[prefix.size()] == '/') && prefix.size() > best.size()) {
             best = prefix;
         }
     }
@@ -79,17 +78,20 @@ int handle_health(request_rec* r, const ServerRuntime& runtime) {
     json_object_set_new(body.get(), "time_zone", json_string(runtime.settings->time_zone.c_str()));
     json_object_set_new(body.get(), "tz_rules", json_string(computing_tz_rules_version().c_str()));
     json_object_set_new(body.get(), "lead_time_seconds", json_integer(runtime.settings->lead_time.count()));
-    json_object_set_new(body.get(), "default_country", json_string(runtime.settings->default_country.c_str()));
+    json_object_set_new(body.get(), "default_country",
+                        json_string(runtime.settings->default_country.c_str()));
     json_object_set_new(body.get(), "region", json_string(runtime.settings->region.c_str()));
     json_object_set_new(body.get(), "sinch_auth",
-                        json_string(!runtime.settings->auth                                  ? "none"
+                        json_string(!runtime.settings->auth                             ? "none"
                                     : *runtime.settings->auth == SinchAuthMode::Project ? "project"
                                                                                         : "service_plan"));
-    json_object_set_new(body.get(), "sinch_sms_base_url", json_string(runtime.settings->sms_base_url.c_str()));
+    json_object_set_new(body.get(), "sinch_sms_base_url",
+                        json_string(runtime.settings->sms_base_url.c_str()));
     if (runtime.database) {
         try {
             PgLease lease = runtime.database->acquire();
-            json_object_set_new(body.get(), "schema_version", json_integer(schema_version(lease.connection())));
+            json_object_set_new(body.get(), "schema_version",
+                                json_integer(schema_version(lease.connection())));
             json_object_set_new(body.get(), "database", json_string("ok"));
         } catch (const std::exception& e) {
             healthy = false;
@@ -112,7 +114,8 @@ int handle_health(request_rec* r, const ServerRuntime& runtime) {
                 json_object_set_new(sinch.get(), "problem", json_string(account.pause_reason.c_str()));
                 json_object_set_new(sinch.get(), "detail", json_string(account.pause_detail.c_str()));
             }
-            json_object_set_new(sinch.get(), "refused_credentials_in_a_row", json_integer(account.auth_failures));
+            json_object_set_new(sinch.get(), "refused_credentials_in_a_row",
+                                json_integer(account.auth_failures));
             json_object_set_new(body.get(), "sinch_account", sinch.release());
             if (account.pause_reason == "credentials_rejected") healthy = false;
         } catch (const std::exception& e) {
@@ -212,24 +215,22 @@ int route_request(request_rec* r) {
 }  // namespace
 
 bool prepare_handlers(apr_pool_t* pconf, server_rec* main_server) {
-    // Each distinct template directory is compiled once and shared by the servers that use it.
-    std::map<std::string, std::shared_ptr<const PageTemplates>> pages_by_directory;
     for (server_rec* s = main_server; s; s = s->next) {
         ServerConfig& config = server_config(s);
         if (!config.handler_mounted) continue;
-        const Settings& settings = *config.settings;
+        // The page templates were compiled by check_config (which refuses a configuration without them).
         try {
-            auto& pages = pages_by_directory[settings.template_dir];
-            if (!pages) pages = std::make_shared<const PageTemplates>(PageTemplates::load(settings.template_dir));
-            config.pages = pages;
-            config.message = std::make_shared<const MessageTemplate>(MessageTemplate::parse(settings.message));
+            if (!config.pages) throw std::logic_error("the page templates were not compiled by check_config");
+            config.message =
+                std::make_shared<const MessageTemplate>(MessageTemplate::parse(config.settings->message));
         } catch (const std::exception& e) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "SR0011: %s: SinchReminderTemplateDir: %s",
-                         describe_server(s).c_str(), e.what());
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "SR0011: %s: %s", describe_server(s).c_str(),
+                         e.what());
             return false;
         }
     }
-    // Staff operations: the background reconciliation (reconciler_watchdog.cpp); post_config like the handlers.
+    // Staff operations: the background reconciliation (reconciler_watchdog.cpp); post_config like the
+    // handlers.
     try {
         register_reconciler(pconf, main_server);
     } catch (const std::exception& e) {

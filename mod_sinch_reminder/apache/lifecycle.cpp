@@ -1,7 +1,8 @@
 // The module's life inside httpd: configuration checks (also run by `apache2 -t`), start-up,
 // per-process resources after fork, and the hook registration.
 #include <cstring>
-#include <set>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -124,7 +125,8 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server)
         collect_mounts(ap_conftree, nullptr, mounts);
         collect_protected_locations(ap_conftree, nullptr, protected_locations);
         int status = OK;
-        std::set<std::string> template_dirs_checked;
+        // Each distinct template directory is compiled once and shared by the servers that use it.
+        std::map<std::string, std::shared_ptr<const PageTemplates>> pages_by_directory;
         for (server_rec* s = main_server; s; s = s->next) {
             ServerConfig& config = server_config(s);
             config.mounts.clear();
@@ -161,15 +163,16 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server)
                 const MessageCheck message = check_reminder_message(settings);
                 problems.insert(problems.end(), message.problems.begin(), message.problems.end());
                 warnings.insert(warnings.end(), message.warnings.begin(), message.warnings.end());
-                if (template_dirs_checked.insert(settings.template_dir).second) {
-                    try {
-                        PageTemplates::load(settings.template_dir);
-                    } catch (const std::exception& e) {
-                        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                                     "SR0011: %s: SinchReminderTemplateDir: %s", describe_server(s).c_str(),
-                                     e.what());
-                        status = HTTP_INTERNAL_SERVER_ERROR;
-                    }
+                try {
+                    auto& pages = pages_by_directory[settings.template_dir];
+                    if (!pages)
+                        pages =
+                            std::make_shared<const PageTemplates>(PageTemplates::load(settings.template_dir));
+                    config.pages = pages;  // post_config uses these
+                } catch (const std::exception& e) {
+                    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "SR0011: %s: SinchReminderTemplateDir: %s",
+                                 describe_server(s).c_str(), e.what());
+                    status = HTTP_INTERNAL_SERVER_ERROR;
                 }
             }
             for (const std::string& problem : problems) {

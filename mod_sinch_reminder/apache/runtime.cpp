@@ -78,8 +78,8 @@ struct ChildRuntime {
     std::map<std::string, std::unique_ptr<SinchClient>> clients_by_identity;
     struct DispatcherEntry {
         std::unique_ptr<Dispatcher> dispatcher;
-        const ServerRuntime* server =
-            nullptr;  // the first server using it: its SMS template re-renders texts
+        // The first server using it: its SMS template re-renders texts.
+        const ServerRuntime* server = nullptr;
         bool tz_rules_checked = false;
         std::chrono::seconds interval{30};
         std::chrono::steady_clock::time_point next_pass_at{};  // a pass that left work due sets "now"

@@ -76,9 +76,14 @@ bool accept_form(PageRequest& p, const std::string& action, std::map<std::string
     return true;
 }
 
-// The cancel and reschedule forms of an appointment, each with a token only it accepts.
-StaffActions staff_actions(PageRequest& p, const std::string& id) {
+// The cancel and reschedule forms of an appointment, each with a token only it accepts, and why its
+// reminder goes earlier than the lead time (quiet hours), if it does.
+StaffActions staff_actions(PageRequest& p, const AppointmentRecord& appointment, const ClinicZone& zone) {
+    const std::string& id = appointment.id;
+    const Settings& s = settings_of(p);
     StaffActions actions;
+    actions.reminder_time_notice =
+        quiet_hours_notice(appointment, zone, s.locale, s.lead_time, s.quiet_hours);
     const std::string cookie = staff_csrf_cookie(p, true);
     const std::int64_t now = now_utc().time_since_epoch().count();
     actions.cancel_token =
@@ -98,12 +103,10 @@ int render_with_errors(PageRequest& p, const AppointmentRecord& appointment,
     PgLease lease = p.runtime.database->acquire();
     const ClinicZone zone = ClinicZone::load(appointment.time_zone);
     TemplateData page = confirmation_view(appointment, zone, s.locale, s.clinic_name, p.mount);
-    StaffActions actions = staff_actions(p, appointment.id);
+    StaffActions actions = staff_actions(p, appointment, zone);
     actions.reschedule_date = date;
     actions.reschedule_time = time;
     actions.errors = errors;
-    actions.reminder_time_notice =
-        quiet_hours_notice(appointment, zone, s.locale, s.lead_time, s.quiet_hours);
     add_staff_details(page, appointment, audit_trail(lease, appointment.id), zone, s.locale, actions);
     return send_html(p.r, HTTP_UNPROCESSABLE_ENTITY, render_page(p, Page::Confirmation, page));
 }
@@ -113,14 +116,12 @@ int render_with_errors(PageRequest& p, const AppointmentRecord& appointment,
 void add_staff_page_details(PageRequest& p, TemplateData& page, const AppointmentRecord& appointment,
                             PgLease& lease, const ClinicZone& zone) {
     const Settings& s = settings_of(p);
-    StaffActions actions = staff_actions(p, appointment.id);
+    StaffActions actions = staff_actions(p, appointment, zone);
     const std::string local = zone.format_local_iso(appointment.starts_at);  // 2026-11-28T14:30-05:00
     actions.reschedule_date = local.substr(0, 10);
     actions.reschedule_time = local.substr(11, 5);
     const auto args = query_arguments(p.r);
     if (const auto done = args.find("done"); done != args.end()) actions.done = done->second;
-    actions.reminder_time_notice =
-        quiet_hours_notice(appointment, zone, s.locale, s.lead_time, s.quiet_hours);
     add_staff_details(page, appointment, audit_trail(lease, appointment.id), zone, s.locale, actions);
 }
 

@@ -78,18 +78,15 @@ void check_time(const std::string& raw_date, const std::string& raw_time, const 
                 a.reminder_at = reminder.send_at;
                 if (a.reminder_at <= context.now) {
                     a.reminder_slot_passed = true;
-                    v.notices.push_back(
-                        reminder.moved_for_quiet_hours
-                            ? "The reminder would fall in the clinic's quiet hours (" +
-                                  context.quiet_hours.text() + "), and the last time before them (" +
-                                  context.zone->format(a.reminder_at, "en_US") +
-                                  ") has already passed, so no SMS will be sent for this appointment. Please "
-                                  "tell "
-                                  "the patient directly."
-                            : "The reminder time (" + context.zone->format(a.reminder_at, "en_US") +
-                                  ") has already passed, so no SMS will be sent for this appointment. Please "
-                                  "tell "
-                                  "the patient directly.");
+                    const std::string when = context.zone->format(a.reminder_at, "en_US");
+                    v.notices.push_back((reminder.moved_for_quiet_hours
+                                             ? "The reminder would fall in the clinic's quiet hours (" +
+                                                   context.quiet_hours.text() +
+                                                   "), and the last time before them (" + when + ")"
+                                             : "The reminder time (" + when + ")") +
+                                        " has already passed, so no SMS will be sent for this appointment. "
+                                        "Please tell the patient "
+                                        "directly.");
                 }
             }
         } catch (const WallTimeError& e) {

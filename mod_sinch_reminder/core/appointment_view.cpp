@@ -87,14 +87,12 @@ void add_sms_text(TemplateObject& reminder, const ReminderRecord& record) {
     std::string parts;
     if (!record.body.empty()) {
         const SmsEncoding sms = analyse_sms(record.body);
-        const std::size_t single = sms.gsm7 ? 160 : 70;
-        const std::size_t each = sms.gsm7 ? 153 : 67;
         parts = std::to_string(sms.segments) + (sms.segments == 1 ? " SMS part" : " SMS parts") +
                 (sms.gsm7 ? " · GSM-7 alphabet · "
                           : " · Unicode (UCS-2: characters outside the GSM-7 alphabet) · ") +
                 std::to_string(sms.units) +
-                (sms.segments == 1 ? " of " + std::to_string(single) + " characters"
-                                   : " characters, " + std::to_string(each) + " per part");
+                (sms.segments == 1 ? " of " + std::to_string(sms.single_part_units()) + " characters"
+                                   : " characters, " + std::to_string(sms.units_per_part()) + " per part");
     }
     reminder["sms_text"] = record.body;
     reminder["sms_parts_text"] = parts;

@@ -22,11 +22,11 @@ ReminderStatusText describe_reminder(const ReminderRecord& reminder, const Clini
 // "2026-12-01 17:30 UTC"
 std::string format_utc_for_people(Instant utc);
 
-// Page data for confirmation.html; `notices` are extra sentences (e.g. what the form warned about).
 // The reminder's SMS text and what it costs, as staff see it: sms_text, sms_parts_text (both "" when the
 // text is gone, e.g. after retention).
 void add_sms_text(TemplateObject& reminder, const ReminderRecord& record);
 
+// Page data for confirmation.html.
 TemplateData confirmation_view(const AppointmentRecord& appointment, const ClinicZone& zone,
                                const std::string& locale, const std::string& clinic_name,
                                const std::string& mount_url);

@@ -68,18 +68,21 @@ Instant instant_of(const pqxx::field& field) { return Instant(std::chrono::secon
 }  // namespace
 
 template <class Work>
-auto ReminderQueue::on_connection(const char* operation, Work&& work) {
-    if (m_lease) return with_connection(*m_lease, operation, std::forward<Work>(work));
+auto ReminderQueue::with_lease(Work&& work) {
+    if (m_lease) return work(*m_lease);
     PgLease lease = m_pool->acquire();
-    return with_connection(lease, operation, std::forward<Work>(work));
+    return work(lease);
+}
+
+template <class Work>
+auto ReminderQueue::on_connection(const char* operation, Work&& work) {
+    return with_lease([&](PgLease& lease) { return with_connection(lease, operation, work); });
 }
 
 template <class... Params>
 pqxx::result ReminderQueue::run_one(const char* operation, const char* name, const std::string& sql,
                                     Params&&... params) {
-    if (m_lease) return run_prepared(*m_lease, operation, name, sql, std::forward<Params>(params)...);
-    PgLease lease = m_pool->acquire();
-    return run_prepared(lease, operation, name, sql, std::forward<Params>(params)...);
+    return with_lease([&](PgLease& lease) { return run_prepared(lease, operation, name, sql, params...); });
 }
 
 int ReminderQueue::release_expired_leases() {

@@ -149,7 +149,10 @@ class ReminderQueue {
   private:
     std::vector<QueuedReminder> claim(const char* name, const std::string& sql, std::chrono::seconds horizon,
                                       std::chrono::seconds lease_for, std::int64_t id_or_limit);
-    // Runs `work(connection)` on this queue's lease or on one leased for the call.
+    // Runs `work(lease)` on this queue's lease or on one leased for the call.
+    template <class Work>
+    auto with_lease(Work&& work);
+    // Runs `work(connection)` the same way, with with_connection()'s error mapping.
     template <class Work>
     auto on_connection(const char* operation, Work&& work);
     // One prepared statement on its own (atomic by itself: no BEGIN/COMMIT round trips).

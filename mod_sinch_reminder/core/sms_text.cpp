@@ -191,13 +191,15 @@ SmsEncoding analyse_sms(const std::string& utf8) {
     }
     if (encoding.gsm7) {
         for (const size_t units : character_units) encoding.units += units;
-        encoding.segments = count_segments(character_units, 160, 153);
+        encoding.segments =
+            count_segments(character_units, encoding.single_part_units(), encoding.units_per_part());
         return encoding;
     }
     character_units.clear();
     for (const char32_t code_point : code_points) character_units.push_back(code_point > 0xFFFF ? 2 : 1);
     for (const size_t units : character_units) encoding.units += units;
-    encoding.segments = count_segments(character_units, 70, 67);
+    encoding.segments =
+        count_segments(character_units, encoding.single_part_units(), encoding.units_per_part());
     return encoding;
 }
 

@@ -65,6 +65,9 @@ struct SmsEncoding {
                           // otherwise UTF-16 code units (characters outside the BMP count 2)
     size_t segments = 1;  // SMS parts: 1 up to 160 septets / 70 units, else parts of 153 / 67 (an empty
                           // text counts as 1)
+
+    size_t single_part_units() const { return gsm7 ? 160 : 70; }
+    size_t units_per_part() const { return gsm7 ? 153 : 67; }  // when the text is split
 };
 
 // Malformed UTF-8 counts as U+FFFD (not GSM-7), so it never looks cheaper than it is.
