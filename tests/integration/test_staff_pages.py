@@ -3,6 +3,7 @@ cancel and reschedule from the appointment page (CSRF-protected), and the audit 
 Apache authenticated."""
 import datetime
 import re
+import subprocess
 import urllib.parse
 
 import harness
@@ -320,6 +321,27 @@ class QuietHoursTest(StaffCase):
         self.assertEqual(reminder_rows(self.database, appointment)[-1][3],
                          (tomorrow_at(13, 0, days=2)).astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M"))
         self.assertNotIn("Quiet hours", text_of(self.browser.get(f"/appointment/a/{appointment}")[2]))
+
+    def test_the_admin_tz_recheck_places_moved_reminders_by_lead_time_and_quiet_hours(self):
+        visit = tomorrow_at(8, 0, days=2)
+        appointment = self.browser.book(visit)
+        # As if stored with older time-zone rules: an hour off, its reminder 2 h before that (06:00 local).
+        self.database.query(
+            f"UPDATE appointments SET starts_at = starts_at + interval '1 hour' WHERE id = '{appointment}';"
+            "UPDATE reminders r SET send_at = a.starts_at - interval '2 hours' FROM appointments a"
+            f" WHERE a.id = r.appointment_id AND a.id = '{appointment}'")
+        admin = [harness.require_env("SR_ADMIN"), "tz-recheck", "--database", self.database.conninfo]
+        refused = subprocess.run(admin + ["--quiet-hours", "9pm-8am"], capture_output=True, text=True)
+        self.assertEqual(refused.returncode, 2, refused.stderr)
+        self.assertIn("--quiet-hours: '9pm-8am' must be HH:MM-HH:MM", refused.stderr)
+        done = subprocess.run(admin + ["--lead-time", "2h", "--quiet-hours", "21:00-08:00"],
+                              capture_output=True, text=True)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn(appointment, done.stdout)
+        # Back at 08:00, and its reminder out of the quiet hours: 20:59 the evening before, not 06:00.
+        evening_before = (visit - datetime.timedelta(days=1)).replace(hour=20, minute=59)
+        self.assertEqual(reminder_rows(self.database, appointment)[-1][3],
+                         evening_before.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M"))
 
 if __name__ == "__main__":
     harness.main()

@@ -354,6 +354,12 @@ class SettingsTest : public CppUnit::TestFixture {
         CPPUNIT_ASSERT_MESSAGE(
             check.warnings[1],
             contains(check.warnings[1], "SR0027: SinchReminderClinicName puts \"oncology\""));
+        // A listed doctor goes into the SMS too.
+        apply(v, "SinchReminderDoctors", "Dr. Okafor (Oncology)");
+        check = sr::check_reminder_message(sr::Settings::resolve(v), 2027);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(3), check.warnings.size());
+        CPPUNIT_ASSERT_MESSAGE(check.warnings[2],
+                               contains(check.warnings[2], "SR0027: SinchReminderDoctors puts \"oncology\""));
         // The clinic's own list replaces the built-in one; "none" checks nothing.
         apply(v, "SinchReminderSensitiveWords", "none");
         CPPUNIT_ASSERT(sr::check_reminder_message(sr::Settings::resolve(v), 2027).warnings.empty());
