@@ -71,6 +71,26 @@ def main():
                      f"SinchReminderSmsBaseUrl {fake.url}", f"SinchReminderAuthBaseUrl {fake.url}"]
             mode = f"the Sinch fake at {fake.url} (see {fake.url}/_fake/batches)"
 
+        several = env.get("SR_CLINICS", "1") != "1"
+        if several:
+            # README "Several clinics": two clinics with their own zone, lead time and sender, and a front desk
+            # that sees both. (With real Sinch, each sender must belong to the account.)
+            mounts = ["/cardiology", "/dermatology", "/frontdesk"]
+            clinics = [
+                '<Location "/cardiology">\n  SetHandler sinch-reminder\n  SinchReminderClinic cardiology\n'
+                '  SinchReminderClinicName "Riverside Cardiology"\n  SinchReminderTimeZone America/New_York\n'
+                f"  SinchReminderFrom {env.get('SINCH_FROM', '+12025550111')}\n</Location>",
+                '<Location "/dermatology">\n  SetHandler sinch-reminder\n  SinchReminderClinic dermatology\n'
+                '  SinchReminderClinicName "Lakeside Dermatology"\n  SinchReminderTimeZone America/Chicago\n'
+                "  SinchReminderLeadTime 1d\n"
+                f"  SinchReminderFrom {env.get('SINCH_FROM_2', env.get('SINCH_FROM', '+12025550122'))}\n</Location>",
+                '<Location "/frontdesk">\n  SetHandler sinch-reminder\n  SinchReminderClinic frontdesk\n'
+                '  SinchReminderClinicName "Front desk"\n  SinchReminderSeeClinics cardiology dermatology\n'
+                "</Location>",
+            ]
+        else:
+            mounts = ["/appointment"]
+            clinics = ['<Location "/appointment">\n  SetHandler sinch-reminder\n</Location>']
         conf = "\n".join([
             f'SinchReminderDatabase "{database.conninfo}"',
             f"SinchReminderTimeZone {env.get('SR_TIME_ZONE', 'America/New_York')}",
@@ -82,12 +102,12 @@ def main():
             # No login for this local try-out (httpd listens on 127.0.0.1 only); a real site protects the mount
             # with AuthType/Require (README, "Protecting the mount") and leaves this Off.
             "SinchReminderAllowAnonymous On",
-            '<Location "/appointment">\n  SetHandler sinch-reminder\n</Location>',
+            *clinics,
         ])
         httpd = harness.Httpd(conf, port=port, log_level="info")
         started.append(httpd.cleanup)
         httpd.start()
-        print(f"\nmod_sinch_reminder is running: http://127.0.0.1:{port}/appointment")
+        print("\nmod_sinch_reminder is running: " + "  ".join(f"http://127.0.0.1:{port}{m}" for m in mounts))
         print(f"  Sinch:      {mode}")
         print(f"  PostgreSQL: {database.conninfo}")
         print(f"  error log:  {httpd.error_log}")

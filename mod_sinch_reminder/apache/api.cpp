@@ -81,7 +81,7 @@ const char* k_local_format = "Use YYYY-MM-DDTHH:MM, the clinic's local date and 
 
 std::optional<AppointmentRecord> load(PageRequest& p, const std::string& id) {
     PgLease lease = p.runtime.database->acquire();
-    return AppointmentStore(lease).find(id);
+    return AppointmentStore(lease).find(id, p.runtime.visible_clinics);
 }
 
 bool valid_idempotency_key(const std::string& key) {
@@ -108,7 +108,7 @@ int create(PageRequest& p) {
                               "Idempotency-Key must be 1 to 100 visible ASCII characters.");
         }
         // Scoped to the authenticated user, so two integrators never collide (and never see each other's).
-        submission_key = "api:" + actor_of(p.r).user + ":" + key_header;
+        submission_key = "api:" + actor_of(p).user + ":" + key_header;
     }
 
     std::map<std::string, std::string> fields;
@@ -183,27 +183,29 @@ int list(PageRequest& p) {
     }
     const bool full_numbers = full == "1";
     // From today (clinic time) on unless from/to say otherwise, like the staff list.
-    const ParsedListQuery parsed =
+    ParsedListQuery parsed =
         parse_list_query(query, *p.runtime.zone, settings_of(p).default_country, now_utc(), true, 50);
     if (!parsed.ok())
         return json_error(p, HTTP_BAD_REQUEST, "Some query parameters are invalid.", parsed.errors);
     PgLease lease = p.runtime.database->acquire();
+    parsed.filter.clinics = p.runtime.visible_clinics;
     const ListPage page = list_appointments(lease, parsed.filter);
     std::vector<std::string> filters, shown;
     for (const char* name : {"from", "to", "phone", "q", "status", "limit", "offset", "cursor"}) {
         if (!arg(name).empty()) filters.push_back(name);  // which filters, never their values
     }
     for (const AppointmentRecord& a : page.appointments) shown.push_back(a.id);
-    audit_read(lease, "", "list", actor_of(p.r), list_read_details("api", filters, shown, full_numbers));
+    audit_read(lease, "", "list", actor_of(p), list_read_details("api", filters, shown, full_numbers));
     return send_json_text(
         p.r, HTTP_OK, appointment_list_json(page, parsed.filter.limit, parsed.filter.offset, full_numbers));
 }
 
 int show(PageRequest& p, const std::string& id) {
     PgLease lease = p.runtime.database->acquire();
-    const std::optional<AppointmentRecord> appointment = AppointmentStore(lease).find(id);
+    const std::optional<AppointmentRecord> appointment =
+        AppointmentStore(lease).find(id, p.runtime.visible_clinics);
     if (!appointment) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
-    audit_read(lease, appointment->id, "view", actor_of(p.r), R"({"via": "api"})");
+    audit_read(lease, appointment->id, "view", actor_of(p), R"({"via": "api"})");
     return send_json_text(p.r, HTTP_OK, appointment_json(*appointment));
 }
 
@@ -213,7 +215,7 @@ int cancel(PageRequest& p, const std::string& id) {
     if (!read_json_body(p, body, answered)) return answered;
     if (const auto error = parse_cancel_request(body))
         return json_error(p, error->status, error->error, error->fields);
-    const Actor actor = actor_of(p.r);
+    const Actor actor = actor_of(p);
     const ChangeResult change = [&] {
         PgLease lease = p.runtime.database->acquire();
         return cancel_appointment(lease, id, actor);
@@ -273,7 +275,7 @@ int reschedule(PageRequest& p, const std::string& id) {
     }
     p.log.log(LogLevel::Info, "",
               "appointment " + id + " rescheduled through the API to " + wall_time + " by " +
-                  shown_user(actor_of(p.r).user));
+                  shown_user(actor_of(p).user));
     hand_to_dispatcher(p, change);
     const std::optional<AppointmentRecord> updated = load(p, id);
     if (!updated) return json_error(p, HTTP_NOT_FOUND, "No such appointment.");

@@ -279,12 +279,12 @@ int show_confirmation(PageRequest& p, const std::string& appointment_id) {
     try {
         PgLease lease = p.runtime.database->acquire();
         AppointmentStore store(lease);
-        const auto appointment = store.find(appointment_id);
+        const auto appointment = store.find(appointment_id, p.runtime.visible_clinics);
         if (!appointment) {
             return show_error(p, HTTP_NOT_FOUND, "No such appointment",
                               "There is no appointment at this address. It may have been mistyped.");
         }
-        audit_read(lease, appointment->id, "view", actor_of(p.r), R"({"via": "page"})");
+        audit_read(lease, appointment->id, "view", actor_of(p), R"({"via": "page"})");
         const ClinicZone zone = ClinicZone::load(appointment->time_zone);
         TemplateData page = confirmation_view(*appointment, zone, s.locale, s.clinic_name, p.mount);
         add_staff_page_details(p, page, *appointment, lease,

@@ -37,9 +37,36 @@ const DirectiveSpec* find_spec(const char* name) {
     return nullptr;
 }
 
+apr_status_t delete_dir_config(void* config) noexcept {
+    delete static_cast<DirConfig*>(config);
+    return APR_SUCCESS;
+}
+
+DirConfig* new_dir_config(apr_pool_t* pool, DirConfig&& from) {
+    auto* config = new DirConfig(std::move(from));
+    apr_pool_cleanup_register(pool, config, delete_dir_config, apr_pool_cleanup_null);
+    return config;
+}
+
+// The section a directive sits in: "" at server or virtual-host level, else e.g. "<Location".
+std::string enclosing_section(const cmd_parms* cmd) {
+    for (const ap_directive_t* node = cmd->directive ? cmd->directive->parent : nullptr; node;
+         node = node->parent) {
+        if (strcasecmp(node->directive, "<VirtualHost") == 0) return "";
+        if (strcasecmp(node->directive, "<IfModule") == 0 || strcasecmp(node->directive, "<IfDefine") == 0 ||
+            strcasecmp(node->directive, "<IfFile") == 0 || strcasecmp(node->directive, "<IfDirective") == 0 ||
+            strcasecmp(node->directive, "<IfSection") == 0 || strcasecmp(node->directive, "<If") == 0 ||
+            strcasecmp(node->directive, "<Else") == 0 || strcasecmp(node->directive, "<ElseIf") == 0)
+            continue;
+        return node->directive;
+    }
+    return "";
+}
+
 // Every SinchReminder… directive lands here (a list directive once per argument); the spec says how to
-// parse and where to store.
-const char* set_directive(cmd_parms* cmd, void*, const char* argument) noexcept {
+// parse and where to store: a clinic's setting inside a mount's <Location> goes to that section's
+// configuration, everything else to the (virtual) server's.
+const char* set_directive(cmd_parms* cmd, void* dir_config, const char* argument) noexcept {
     const char* name = cmd->cmd->name;
     try {
         const DirectiveSpec* spec = find_spec(name);
@@ -50,7 +77,19 @@ const char* set_directive(cmd_parms* cmd, void*, const char* argument) noexcept 
             if (!resolved) return apr_psprintf(cmd->pool, "%s: invalid file path '%s'", name, argument);
             value = resolved;
         }
-        spec->apply(server_config(cmd->server).values, value);
+        if (cmd->path) {
+            const std::string section = enclosing_section(cmd);
+            if (strcasecmp(section.c_str(), "<Location") != 0) {
+                return apr_psprintf(
+                    cmd->pool,
+                    "%s: a clinic's setting belongs in the <Location> of its mount (or at server "
+                    "level), not in %s>",
+                    name, section.c_str());
+            }
+            spec->apply(static_cast<DirConfig*>(dir_config)->values, value);
+        } else {
+            spec->apply(server_config(cmd->server).values, value);
+        }
         return nullptr;
     } catch (const std::exception& e) {
         return apr_psprintf(cmd->pool, "%s: %s", name, e.what());
@@ -66,6 +105,11 @@ cmd_func as_cmd_func(F f) {
 }
 
 }  // namespace
+
+const DirConfig* dir_config(const ap_conf_vector_t* per_dir_config) {
+    if (!per_dir_config) return nullptr;
+    return static_cast<const DirConfig*>(ap_get_module_config(per_dir_config, &sinch_reminder_module));
+}
 
 ServerConfig& server_config(const server_rec* server) {
     return *static_cast<ServerConfig*>(ap_get_module_config(server->module_config, &sinch_reminder_module));
@@ -83,6 +127,7 @@ std::string describe_server(const server_rec* server) {
 
 }  // namespace sr::apache
 
+using sr::apache::DirConfig;
 using sr::apache::ServerConfig;
 
 extern "C" {
@@ -106,14 +151,45 @@ void* sr_merge_server_config(apr_pool_t* pool, void* base, void* overrides) noex
     }
 }
 
+void* sr_create_dir_config(apr_pool_t* pool, char*) noexcept {
+    try {
+        return sr::apache::new_dir_config(pool, DirConfig{});
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void* sr_merge_dir_config(apr_pool_t* pool, void* base, void* overrides) noexcept {
+    try {
+        DirConfig merged;
+        merged.values =
+            sr::merge(static_cast<DirConfig*>(base)->values, static_cast<DirConfig*>(overrides)->values);
+        return sr::apache::new_dir_config(pool, std::move(merged));
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+namespace {
+// Where each directive may appear: a clinic's setting also in a <Location> (settings.def scope).
+#define SR_FIELD(member, type, scope) constexpr int k_context_##member = SR_CONTEXT_##scope;
+#define SR_CONTEXT_server RSRC_CONF
+#define SR_CONTEXT_clinic (RSRC_CONF | ACCESS_CONF)
+#include "core/settings.def"
+#undef SR_CONTEXT_clinic
+#undef SR_CONTEXT_server
+#undef SR_FIELD
+}  // namespace
+
 const command_rec sr_directives[] = {
-#define SR_DIRECTIVE(name, member, parser, is_path, syntax, help) \
-    AP_INIT_TAKE1(#name, sr::apache::as_cmd_func(sr::apache::set_directive), nullptr, RSRC_CONF, syntax " - " help),
+#define SR_DIRECTIVE(name, member, parser, is_path, syntax, help)                                         \
+    AP_INIT_TAKE1(#name, sr::apache::as_cmd_func(sr::apache::set_directive), nullptr, k_context_##member, \
+                  syntax " - " help),
 #include "core/settings.def"
 #undef SR_DIRECTIVE
 // Each argument is parsed and appended (set_directive is called once per argument).
-#define SR_LIST_DIRECTIVE(name, member, parser, syntax, help)                                      \
-    AP_INIT_ITERATE(#name, sr::apache::as_cmd_func(sr::apache::set_directive), nullptr, RSRC_CONF, \
+#define SR_LIST_DIRECTIVE(name, member, parser, syntax, help)                                               \
+    AP_INIT_ITERATE(#name, sr::apache::as_cmd_func(sr::apache::set_directive), nullptr, k_context_##member, \
                     syntax " - " help),
 #include "core/settings.def"
 #undef SR_LIST_DIRECTIVE

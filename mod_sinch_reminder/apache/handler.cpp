@@ -28,6 +28,7 @@
 #include "core/migrations.hpp"
 #include "core/pg_pool.hpp"
 #include "core/redact.hpp"
+#include "core/reminder_queue.hpp"
 #include "core/sms_text.hpp"
 #include "core/templates.hpp"
 
@@ -75,6 +76,7 @@ int handle_health(request_rec* r, const ServerRuntime& runtime) {
     JsonPtr body(json_object());
     bool healthy = true;
     json_object_set_new(body.get(), "module_version", json_string(SR_VERSION));
+    json_object_set_new(body.get(), "clinic", json_string(runtime.clinic.c_str()));
     json_object_set_new(body.get(), "time_zone", json_string(runtime.settings->time_zone.c_str()));
     json_object_set_new(body.get(), "tz_rules", json_string(computing_tz_rules_version().c_str()));
     json_object_set_new(body.get(), "lead_time_seconds", json_integer(runtime.settings->lead_time.count()));
@@ -117,6 +119,15 @@ int handle_health(request_rec* r, const ServerRuntime& runtime) {
             json_object_set_new(sinch.get(), "refused_credentials_in_a_row",
                                 json_integer(account.auth_failures));
             json_object_set_new(body.get(), "sinch_account", sinch.release());
+            // Reminders of clinics no clinic of this node is: they wait for a node that has them (README
+            // "Several clinics"). Reported, not a failure of this node.
+            ReminderQueue queue(*runtime.database, "health");
+            queue.set_clinics(runtime.node_clinics);
+            JsonPtr waiting(json_object());
+            for (const auto& [clinic, count] : queue.waiting_in_other_clinics(runtime.settings->horizon)) {
+                json_object_set_new(waiting.get(), clinic.c_str(), json_integer(count));
+            }
+            json_object_set_new(body.get(), "reminders_of_clinics_not_here", waiting.release());
             if (account.pause_reason == "credentials_rejected") healthy = false;
         } catch (const std::exception& e) {
             healthy = false;
@@ -165,18 +176,34 @@ std::optional<int> refuse_unauthenticated(PageRequest& p, const std::string& rou
     return show_error(p, HTTP_INTERNAL_SERVER_ERROR, "Not available", message);
 }
 
+// The runtime of the clinic this request's mount serves (SinchReminderClinic in its <Location>, or the
+// server's), or nullptr.
+ServerRuntime* clinic_runtime(const request_rec* r, const ServerConfig& config) {
+    const DirConfig* here = dir_config(r->per_dir_config);
+    std::string key = config.values.clinic.value_or("default");
+    if (here && here->values.clinic) key = *here->values.clinic;
+    const auto found = config.runtimes.find(key);
+    return found == config.runtimes.end() ? nullptr : found->second;
+}
+
 int route_request(request_rec* r) {
     const ServerConfig& config = server_config(r->server);
     const std::string route = route_of(r, config);
-    if (!config.runtime) {
-        ApacheLogger(r).log(LogLevel::Error, "SR0031", "the module did not initialise in this process");
+    ServerRuntime* const clinic = clinic_runtime(r, config);
+    if (!clinic) {
+        ApacheLogger(r).log(
+            LogLevel::Error, "SR0031",
+            config.runtimes.empty()
+                ? "the module did not initialise in this process"
+                : "this request's <Location> names a SinchReminderClinic that no mount serves: put "
+                  "a clinic's settings in the <Location> of its mount");
         if (is_api(route)) {
             return send_json_text(r, HTTP_SERVICE_UNAVAILABLE,
                                   error_json("The service did not start properly (SR0031); retry later."));
         }
         return HTTP_SERVICE_UNAVAILABLE;
     }
-    ServerRuntime& runtime = *config.runtime;
+    ServerRuntime& runtime = *clinic;
     PageRequest page{r, runtime, mount_of(r, route), ApacheLogger(r)};
     if (const std::optional<int> refused = refuse_unauthenticated(page, route)) return *refused;
     const bool get = r->method_number == M_GET;
@@ -217,16 +244,18 @@ int route_request(request_rec* r) {
 bool prepare_handlers(apr_pool_t* pconf, server_rec* main_server) {
     for (server_rec* s = main_server; s; s = s->next) {
         ServerConfig& config = server_config(s);
-        if (!config.handler_mounted) continue;
-        // The page templates were compiled by check_config (which refuses a configuration without them).
-        try {
-            if (!config.pages) throw std::logic_error("the page templates were not compiled by check_config");
-            config.message =
-                std::make_shared<const MessageTemplate>(MessageTemplate::parse(config.settings->message));
-        } catch (const std::exception& e) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "SR0011: %s: %s", describe_server(s).c_str(),
-                         e.what());
-            return false;
+        for (auto& [key, clinic] : config.clinics) {
+            // The page templates were compiled by check_config (which refuses a configuration without them).
+            try {
+                if (!clinic.pages)
+                    throw std::logic_error("the page templates were not compiled by check_config");
+                clinic.message =
+                    std::make_shared<const MessageTemplate>(MessageTemplate::parse(clinic.settings->message));
+            } catch (const std::exception& e) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "SR0011: %s: clinic %s: %s",
+                             describe_server(s).c_str(), key.c_str(), e.what());
+                return false;
+            }
         }
     }
     // Staff operations: the background reconciliation (reconciler_watchdog.cpp); post_config like the

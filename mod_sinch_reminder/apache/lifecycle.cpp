@@ -1,5 +1,6 @@
 // The module's life inside httpd: configuration checks (also run by `apache2 -t`), start-up,
 // per-process resources after fork, and the hook registration.
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -118,6 +119,36 @@ bool is_in(const ap_directive_t* virtual_host, const server_rec* server) {
 
 int pre_config(apr_pool_t*, apr_pool_t*, apr_pool_t*) noexcept { return OK; }
 
+// The clinic a mount serves: the server's settings, then every <Location> section that covers the mount, in
+// the order httpd merges them for a request there. Refuses clinic settings in <LocationMatch>, whose
+// requests cannot be told apart here.
+SettingValues clinic_values_of(const server_rec* s, const std::string& mount,
+                               std::vector<std::string>& problems) {
+    SettingValues section_values;
+    const auto* core = static_cast<const core_server_config*>(ap_get_core_module_config(s->module_config));
+    for (int i = 0; core && core->sec_url && i < core->sec_url->nelts; ++i) {
+        const auto* section = reinterpret_cast<ap_conf_vector_t**>(core->sec_url->elts)[i];
+        const DirConfig* ours = dir_config(section);
+        const auto* where = static_cast<const core_dir_config*>(ap_get_core_module_config(section));
+        if (!ours || !where || !where->d) continue;
+        if (where->r) {
+            if (!clinic_setting_differences(ours->values, SettingValues{}).empty()) {
+                problems.push_back(std::string("<LocationMatch ") + where->d +
+                                   ">: a clinic's settings belong in a plain <Location> of its mount");
+            }
+            continue;
+        }
+        if (covers(where->d, mount)) section_values = merge(section_values, ours->values);
+    }
+    return merge(server_config(s).values, section_values);
+}
+
+std::string joined(const std::vector<std::string>& items) {
+    std::string out;
+    for (const std::string& item : items) out += (out.empty() ? "" : ", ") + item;
+    return out;
+}
+
 // Cross-directive checks; runs under `apache2 -t` too, so a broken setup never starts.
 int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server) noexcept {
     return guard_server(main_server, "check_config", HTTP_INTERNAL_SERVER_ERROR, [&] {
@@ -125,16 +156,39 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server)
         collect_mounts(ap_conftree, nullptr, mounts);
         collect_protected_locations(ap_conftree, nullptr, protected_locations);
         int status = OK;
-        // Each distinct template directory is compiled once and shared by the servers that use it.
+        // Each distinct template directory is compiled once and shared by the clinics that use it.
         std::map<std::string, std::shared_ptr<const PageTemplates>> pages_by_directory;
+        // One key, one clinic, across every virtual host on one database: its appointments are one set there.
+        std::map<std::pair<std::string, std::string>, std::pair<SettingValues, std::string>> clinic_by_key;
         for (server_rec* s = main_server; s; s = s->next) {
             ServerConfig& config = server_config(s);
             config.mounts.clear();
+            config.clinics.clear();
             config.handler_mounted = false;
+            std::vector<std::string> problems, warnings;
             for (const Mount& mount : mounts) {
                 if (!is_in(mount.virtual_host, s)) continue;
                 config.handler_mounted = true;
                 if (!mount.path.empty()) config.mounts.push_back(mount.path);
+                const SettingValues values = clinic_values_of(s, mount.path, problems);
+                const std::string key = values.clinic.value_or("default");
+                const std::string where =
+                    describe_server(s) + " <Location \"" + (mount.path.empty() ? "/" : mount.path) + "\">";
+                auto [known, first] = clinic_by_key.emplace(std::make_pair(values.database.value_or(""), key),
+                                                            std::make_pair(values, where));
+                if (!first) {
+                    const std::vector<std::string> differ =
+                        clinic_setting_differences(known->second.first, values);
+                    if (!differ.empty()) {
+                        problems.push_back(
+                            "SinchReminderClinic " + key + " is served by " + known->second.second + " and " +
+                            where + " with different settings (" + joined(differ) +
+                            "): one clinic, one set of settings; give one of them another key");
+                    }
+                }
+                ClinicConfig& clinic = config.clinics[key];
+                clinic.values = values;
+                if (!mount.path.empty()) clinic.mounts.push_back(mount.path);
                 // A warning, not an error: <Directory>, <LocationMatch> or a proxy in front may protect it in
                 // ways this check cannot see; the handler itself refuses unauthenticated requests (SR0095).
                 bool protected_here = false;
@@ -142,7 +196,7 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server)
                     protected_here = protected_here ||
                                      (is_in(location.virtual_host, s) && covers(location.path, mount.path));
                 }
-                if (!protected_here && !config.values.allow_anonymous.value_or(false)) {
+                if (!protected_here && !values.allow_anonymous.value_or(false)) {
                     ap_log_error(
                         APLOG_MARK, APLOG_WARNING, 0, s,
                         "SR0012: %s: no AuthType or Require protects <Location \"%s\">: its pages and API "
@@ -152,28 +206,44 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server)
                         describe_server(s).c_str(), mount.path.empty() ? "/" : mount.path.c_str());
                 }
             }
-            std::vector<std::string> problems =
-                cross_directive_problems(config.values, config.handler_mounted);
-            std::vector<std::string> warnings =
-                cross_directive_warnings(config.values, config.handler_mounted);
-            if (problems.empty() && config.handler_mounted) {
-                // What post_config would trip over, checked here: apache2 -t never reaches post_config, and a
-                // reload that fails there stops the whole server (every site on it).
-                const Settings settings = Settings::resolve(config.values);
-                const MessageCheck message = check_reminder_message(settings);
-                problems.insert(problems.end(), message.problems.begin(), message.problems.end());
-                warnings.insert(warnings.end(), message.warnings.begin(), message.warnings.end());
-                try {
-                    auto& pages = pages_by_directory[settings.template_dir];
-                    if (!pages)
-                        pages =
-                            std::make_shared<const PageTemplates>(PageTemplates::load(settings.template_dir));
-                    config.pages = pages;  // post_config uses these
-                } catch (const std::exception& e) {
-                    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "SR0011: %s: SinchReminderTemplateDir: %s",
-                                 describe_server(s).c_str(), e.what());
-                    status = HTTP_INTERNAL_SERVER_ERROR;
+            const auto add_unique = [](std::vector<std::string>& to, const std::vector<std::string>& from) {
+                for (const std::string& item : from) {
+                    if (std::find(to.begin(), to.end(), item) == to.end()) to.push_back(item);
                 }
+            };
+            if (!config.handler_mounted) {
+                add_unique(problems, cross_directive_problems(config.values, false));
+                add_unique(warnings, cross_directive_warnings(config.values, false));
+            }
+            for (auto& [key, clinic] : config.clinics) {
+                const std::string clinic_name = config.clinics.size() > 1 ? "clinic " + key + ": " : "";
+                std::vector<std::string> clinic_problems = cross_directive_problems(clinic.values, true);
+                const std::vector<std::string> clinic_warnings =
+                    cross_directive_warnings(clinic.values, true);
+                add_unique(warnings, clinic_warnings);
+                if (clinic_problems.empty()) {
+                    // What post_config would trip over, checked here: apache2 -t never reaches post_config,
+                    // and a reload that fails there stops the whole server (every site on it).
+                    const Settings settings = Settings::resolve(clinic.values);
+                    const MessageCheck message = check_reminder_message(settings);
+                    clinic_problems.insert(clinic_problems.end(), message.problems.begin(),
+                                           message.problems.end());
+                    add_unique(warnings, message.warnings);
+                    try {
+                        auto& pages = pages_by_directory[settings.template_dir];
+                        if (!pages)
+                            pages = std::make_shared<const PageTemplates>(
+                                PageTemplates::load(settings.template_dir));
+                        clinic.pages = pages;  // post_config uses these
+                    } catch (const std::exception& e) {
+                        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                                     "SR0011: %s: %sSinchReminderTemplateDir: %s", describe_server(s).c_str(),
+                                     clinic_name.c_str(), e.what());
+                        status = HTTP_INTERNAL_SERVER_ERROR;
+                    }
+                }
+                for (const std::string& problem : clinic_problems)
+                    add_unique(problems, {clinic_name + problem});
             }
             for (const std::string& problem : problems) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "SR0010: %s: %s", describe_server(s).c_str(),
@@ -195,6 +265,9 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* main_se
         for (server_rec* s = main_server; s; s = s->next) {
             ServerConfig& config = server_config(s);
             config.settings = std::make_shared<const Settings>(Settings::resolve(config.values));
+            for (auto& [key, clinic] : config.clinics) {
+                clinic.settings = std::make_shared<const Settings>(Settings::resolve(clinic.values));
+            }
         }
         if (!prepare_handlers(pconf, main_server)) return HTTP_INTERNAL_SERVER_ERROR;
         register_dispatcher(pconf, main_server);

@@ -14,6 +14,8 @@ extern "C" {
 
 extern module AP_MODULE_DECLARE_DATA sinch_reminder_module;
 extern const command_rec sr_directives[];
+void* sr_create_dir_config(apr_pool_t* pool, char* dir) SR_NOEXCEPT;
+void* sr_merge_dir_config(apr_pool_t* pool, void* base, void* overrides) SR_NOEXCEPT;
 void* sr_create_server_config(apr_pool_t* pool, server_rec* server) SR_NOEXCEPT;
 void* sr_merge_server_config(apr_pool_t* pool, void* base, void* overrides) SR_NOEXCEPT;
 void sr_register_hooks(apr_pool_t* pool) SR_NOEXCEPT;

@@ -33,7 +33,12 @@ struct ReconcilerRuntime {
     CurlTransport transport;
     std::map<std::string, std::unique_ptr<PgPool>> pools;
     std::map<std::string, std::unique_ptr<SinchClient>> clients;
-    std::map<std::string, std::pair<PgPool*, SinchClient*>> jobs;  // one per (database, Sinch account)
+    struct Job {
+        PgPool* database = nullptr;
+        SinchClient* sinch = nullptr;
+        ReconcileSettings settings;  // with the clinics that share this database and Sinch account
+    };
+    std::map<std::string, Job> jobs;  // one per (database, Sinch account)
 };
 
 ReconcilerRuntime* g_reconciler = nullptr;
@@ -44,8 +49,8 @@ std::string sinch_identity(const Settings& s) {
 }
 
 bool reconciles(const ServerConfig& config) {
-    return config.handler_mounted && config.settings && !config.settings->database.empty() && config.settings->auth &&
-           config.settings->reconcile_interval.count() > 0;
+    return config.handler_mounted && config.settings && !config.settings->database.empty() &&
+           config.settings->auth && config.settings->reconcile_interval.count() > 0;
 }
 
 std::unique_ptr<ReconcilerRuntime> build(const server_rec* main_server) {
@@ -53,19 +58,26 @@ std::unique_ptr<ReconcilerRuntime> build(const server_rec* main_server) {
     for (const server_rec* s = main_server; s; s = s->next) {
         const ServerConfig& config = server_config(s);
         if (!reconciles(config)) continue;
-        const Settings& settings = *config.settings;
-        auto& pool = runtime->pools[settings.database];
-        if (!pool) {
-            PgPoolConfig pool_config;
-            pool_config.conninfo = settings.database;
-            pool_config.max_connections = 1;
-            pool_config.keep_idle = 1;
-            pool = std::make_unique<PgPool>(pool_config, runtime->logger);
+        for (const auto& [key, clinic] : config.clinics) {
+            const Settings& settings = *clinic.settings;
+            auto& pool = runtime->pools[settings.database];
+            if (!pool) {
+                PgPoolConfig pool_config;
+                pool_config.conninfo = settings.database;
+                pool_config.max_connections = 1;
+                pool_config.keep_idle = 1;
+                pool = std::make_unique<PgPool>(pool_config, runtime->logger);
+            }
+            const std::string identity = sinch_identity(settings);
+            auto& client = runtime->clients[identity];
+            if (!client)
+                client = std::make_unique<SinchClient>(settings.sinch_config(), runtime->transport,
+                                                       runtime->logger);
+            auto& job = runtime->jobs[settings.database + '\n' + identity];
+            job.database = pool.get();
+            job.sinch = client.get();
+            job.settings.clinics.push_back(key);
         }
-        const std::string identity = sinch_identity(settings);
-        auto& client = runtime->clients[identity];
-        if (!client) client = std::make_unique<SinchClient>(settings.sinch_config(), runtime->transport, runtime->logger);
-        runtime->jobs[settings.database + '\n' + identity] = {pool.get(), client.get()};
     }
     return runtime;
 }
@@ -82,7 +94,8 @@ apr_status_t run_reconciliation(int state, void* data, apr_pool_t*) noexcept {
         if (!g_reconciler) g_reconciler = build(main_server).release();
         for (auto& [identity, job] : g_reconciler->jobs) {
             try {
-                const ReconcileReport report = reconcile(*job.first, *job.second, g_reconciler->logger);
+                const ReconcileReport report =
+                    reconcile(*job.database, *job.sinch, g_reconciler->logger, job.settings);
                 g_reconciler->logger.log(report.idle() ? LogLevel::Debug : LogLevel::Info, "",
                                          "reconciliation pass: " + report.summary());
             } catch (const std::exception& e) {
@@ -110,7 +123,8 @@ void register_reconciler(apr_pool_t* pconf, server_rec* main_server) {
     auto get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
     auto register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
     if (!get_instance || !register_callback) {
-        throw std::runtime_error("mod_watchdog is not loaded; it runs the reconciliation (LoadModule watchdog_module)");
+        throw std::runtime_error(
+            "mod_watchdog is not loaded; it runs the reconciliation (LoadModule watchdog_module)");
     }
     ap_watchdog_t* watchdog = nullptr;
     // Its own thread, so slow Sinch lookups never delay the dispatcher's passes.

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <pqxx/version>
 #include <set>
@@ -28,6 +29,7 @@
 #include "core/module_secrets.hpp"
 #include "core/pg_pool.hpp"
 #include "core/redact.hpp"
+#include "core/reminder_queue.hpp"
 #include "core/retention.hpp"
 #include "core/sinch_client.hpp"
 
@@ -78,13 +80,22 @@ struct ChildRuntime {
     std::map<std::string, std::unique_ptr<SinchClient>> clients_by_identity;
     struct DispatcherEntry {
         std::unique_ptr<Dispatcher> dispatcher;
-        // The first server using it: its SMS template re-renders texts.
-        const ServerRuntime* server = nullptr;
-        bool tz_rules_checked = false;
         std::chrono::seconds interval{30};
         std::chrono::steady_clock::time_point next_pass_at{};  // a pass that left work due sets "now"
     };
+    // One per database, sender and Sinch account: the clinics that share them share one dispatcher, which
+    // hands over only their reminders.
     std::map<std::string, DispatcherEntry> dispatchers_by_identity;
+    // Once per database: the tz-recheck (with each clinic's own text and timing) and the retention purge.
+    struct DatabaseEntry {
+        PgPool* database = nullptr;
+        std::map<std::string, const ServerRuntime*> clinics;  // by key: what this node can re-render
+        std::chrono::seconds retention{0};
+        std::chrono::seconds horizon{0};
+        bool tz_rules_checked = false;
+        std::chrono::steady_clock::time_point next_clinic_check{};  // SR0028, every 10 minutes
+    };
+    std::map<std::string, DatabaseEntry> databases_by_conninfo;
     std::vector<std::unique_ptr<ServerRuntime>> servers;
 };
 
@@ -124,25 +135,69 @@ apr_status_t run_dispatchers(int state, void* data, apr_pool_t*) noexcept {
     try {
         std::shared_lock<std::shared_mutex> lock(g_runtime_mutex);
         if (!g_runtime) return APR_SUCCESS;  // child_init has not run yet, or the child is stopping
-        for (auto& [identity, entry] : g_runtime->dispatchers_by_identity) {
+        for (auto& [conninfo, entry] : g_runtime->databases_by_conninfo) {
             try {
                 if (!entry.tz_rules_checked) {
-                    // Once per process start: did a tzdata update move any stored appointment?
-                    const ServerRuntime& server = *entry.server;
-                    const Settings& settings = *server.settings;
+                    // Once per process start: did a tzdata update move any stored appointment? Each clinic's
+                    // appointments get its own text and timing; other clinics' are left to nodes that have
+                    // them.
+                    const auto& clinics = entry.clinics;
+                    std::vector<std::string> keys;
+                    for (const auto& [key, clinic] : clinics) keys.push_back(key);
                     recheck_time_zones_if_rules_changed(
-                        *server.database,
-                        [&](const std::string& doctor, Instant starts_at, const ClinicZone& zone) {
-                            return reminder_text(*server.message, settings.clinic_name, doctor, zone,
-                                                 starts_at, settings.locale);
+                        *entry.database,
+                        [&](const std::string& key, const std::string& doctor, Instant starts_at,
+                            const ClinicZone& zone) {
+                            const ServerRuntime& clinic = *clinics.at(key);
+                            return reminder_text(*clinic.message, clinic.settings->clinic_name, doctor, zone,
+                                                 starts_at, clinic.settings->locale);
                         },
                         g_runtime->logger,
-                        [&](Instant starts_at, const ClinicZone& zone) {
+                        [&](const std::string& key, Instant starts_at, const ClinicZone& zone) {
+                            const Settings& settings = *clinics.at(key)->settings;
                             return reminder_time(starts_at, settings.lead_time, settings.quiet_hours, zone)
                                 .send_at;
-                        });
+                        },
+                        keys);
                     entry.tz_rules_checked = true;
                 }
+            } catch (const std::exception& e) {
+                g_runtime->logger.log(LogLevel::Error, "SR0406",
+                                      std::string("time-zone recheck failed: ") + loggable_error(e));
+            }
+            // Reminders of clinics this node lacks wait for a node that has them: say so, now and then.
+            if (std::chrono::steady_clock::now() >= entry.next_clinic_check) {
+                entry.next_clinic_check = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+                try {
+                    std::vector<std::string> keys;
+                    for (const auto& [key, clinic] : entry.clinics) keys.push_back(key);
+                    ReminderQueue queue(*entry.database, "clinic-check");
+                    queue.set_clinics(keys);
+                    for (const auto& [clinic, count] : queue.waiting_in_other_clinics(entry.horizon)) {
+                        g_runtime->logger.log(LogLevel::Warn, "SR0028",
+                                              std::to_string(count) + " reminder(s) of clinic " + clinic +
+                                                  " are due for Sinch and this node's configuration has no "
+                                                  "such clinic: they wait "
+                                                  "for a node whose configuration has it (every node should "
+                                                  "carry the same clinics)");
+                    }
+                } catch (const std::exception& e) {
+                    g_runtime->logger.log(
+                        LogLevel::Warn, "SR0028",
+                        std::string("cannot look for other clinics' reminders: ") + loggable_error(e));
+                }
+            }
+            // --- retention (issue 12 item 6): once a day per database, whichever node comes first ----
+            try {
+                purge_patient_data_if_due(*entry.database, entry.retention, g_runtime->logger);
+            } catch (const std::exception& e) {
+                g_runtime->logger.log(
+                    LogLevel::Warn, "SR0701",
+                    std::string("daily retention purge failed; tried again after a day: ") + e.what());
+            }
+        }
+        for (auto& [identity, entry] : g_runtime->dispatchers_by_identity) {
+            try {
                 if (std::chrono::steady_clock::now() < entry.next_pass_at) continue;
                 entry.next_pass_at = std::chrono::steady_clock::now() + entry.interval;
                 const DispatchReport report = entry.dispatcher->run_once(child_stopping);
@@ -152,15 +207,6 @@ apr_status_t run_dispatchers(int state, void* data, apr_pool_t*) noexcept {
             } catch (const std::exception& e) {
                 g_runtime->logger.log(LogLevel::Error, "SR0406",
                                       std::string("dispatcher pass failed: ") + loggable_error(e));
-            }
-            // --- retention (issue 12 item 6): once a day per database, whichever node comes first ----
-            try {
-                purge_patient_data_if_due(*entry.server->database, entry.server->settings->retention,
-                                          g_runtime->logger);
-            } catch (const std::exception& e) {
-                g_runtime->logger.log(
-                    LogLevel::Warn, "SR0701",
-                    std::string("daily retention purge failed; tried again after a day: ") + e.what());
             }
         }
     } catch (...) {
@@ -206,67 +252,94 @@ void init_process_globals(apr_pool_t* pconf) {
 
 void start_child_runtime(apr_pool_t* pchild, server_rec* main_server) {
     auto runtime = std::make_unique<ChildRuntime>(main_server);
+    // The dispatchers are made once every clinic that shares one is known (it hands over all theirs).
+    std::map<std::string, std::pair<DispatchSettings, PgPool*>> dispatch_plans;
+    std::map<std::string, SinchClient*> clients_of_plan;
+    std::vector<std::pair<ServerRuntime*, std::string>> clinic_plans;
     for (server_rec* s = main_server; s; s = s->next) {
         ServerConfig& config = server_config(s);
-        auto server = std::make_unique<ServerRuntime>();
-        server->settings = config.settings;
-        server->pages = config.pages;
-        server->message = config.message;
-        const Settings& settings = *config.settings;
-        if (!settings.database.empty()) {
-            auto& pool = runtime->pools_by_conninfo[settings.database];
-            if (!pool) {
-                PgPoolConfig pool_config;
-                pool_config.conninfo = settings.database;
-                pool_config.max_connections = static_cast<std::size_t>(settings.db_pool_max);
-                // Like mod_dbd's DBDKeep default: connections opened for a burst stay for the next one.
-                pool_config.keep_idle = pool_config.max_connections;
-                pool = std::make_unique<PgPool>(pool_config, runtime->logger);
-                // One connection now surfaces a broken database early; failure is retried lazily.
-                pool->warm_up(1);
+        config.runtimes.clear();
+        for (const auto& [key, clinic] : config.clinics) {
+            auto server = std::make_unique<ServerRuntime>();
+            server->clinic = key;
+            server->settings = clinic.settings;
+            server->pages = clinic.pages;
+            server->message = clinic.message;
+            const Settings& settings = *clinic.settings;
+            server->visible_clinics = {key};
+            for (const std::string& other : settings.see_clinics) {
+                if (other != key) server->visible_clinics.push_back(other);
             }
-            server->database = pool.get();
-        }
-        if (settings.auth) {
-            auto& client = runtime->clients_by_identity[sinch_identity(settings)];
-            if (!client) {
-                client = std::make_unique<SinchClient>(settings.sinch_config(), runtime->transport,
-                                                       runtime->logger);
+            if (!settings.database.empty()) {
+                auto& pool = runtime->pools_by_conninfo[settings.database];
+                if (!pool) {
+                    PgPoolConfig pool_config;
+                    pool_config.conninfo = settings.database;
+                    pool_config.max_connections = static_cast<std::size_t>(settings.db_pool_max);
+                    // Like mod_dbd's DBDKeep default: connections opened for a burst stay for the next one.
+                    pool_config.keep_idle = pool_config.max_connections;
+                    pool = std::make_unique<PgPool>(pool_config, runtime->logger);
+                    // One connection now surfaces a broken database early; failure is retried lazily.
+                    pool->warm_up(1);
+                }
+                server->database = pool.get();
             }
-            server->sinch = client.get();
-        }
-        if (server->database && server->sinch) {
-            auto& entry =
-                runtime->dispatchers_by_identity[dispatcher_identity(settings, sinch_identity(settings))];
-            auto& dispatcher = entry.dispatcher;
-            if (!dispatcher) {
-                entry.server = server.get();
-                DispatchSettings dispatch;
-                dispatch.horizon = settings.horizon;
-                dispatch.late_grace = settings.late_grace;
-                dispatch.first_retry = settings.retry_delay;
-                dispatch.batches_per_second = settings.max_batches_per_second;
-                dispatch.workers = settings.dispatch_workers;
-                dispatch.lease_for = settings.lease_time;
-                dispatch.owner = lease_owner();
-                entry.interval = settings.dispatch_interval;
-                dispatcher = std::make_unique<Dispatcher>(*server->database, *server->sinch, runtime->logger,
-                                                          dispatch);
+            if (settings.auth) {
+                auto& client = runtime->clients_by_identity[sinch_identity(settings)];
+                if (!client) {
+                    client = std::make_unique<SinchClient>(settings.sinch_config(), runtime->transport,
+                                                           runtime->logger);
+                }
+                server->sinch = client.get();
             }
-            server->dispatcher = dispatcher.get();
-        }
-        if (!settings.time_zone.empty()) server->zone = ClinicZone::load(settings.time_zone);
-        if (server->database && config.handler_mounted) {
-            // The form key now, while PostgreSQL is (usually) up: a child that first needs it during an
-            // outage could neither check a submitted form nor give staff their entries back.
-            try {
-                server->form_tokens();
-            } catch (const std::exception&) {
-                // read again on first use
+            if (server->database && server->sinch) {
+                const std::string identity = dispatcher_identity(settings, sinch_identity(settings));
+                auto [plan, first] = dispatch_plans.try_emplace(identity);
+                if (first) {
+                    DispatchSettings& dispatch = plan->second.first;
+                    dispatch.horizon = settings.horizon;
+                    dispatch.late_grace = settings.late_grace;
+                    dispatch.first_retry = settings.retry_delay;
+                    dispatch.batches_per_second = settings.max_batches_per_second;
+                    dispatch.workers = settings.dispatch_workers;
+                    dispatch.lease_for = settings.lease_time;
+                    dispatch.owner = lease_owner();
+                    plan->second.second = server->database;
+                    clients_of_plan[identity] = server->sinch;
+                    runtime->dispatchers_by_identity[identity].interval = settings.dispatch_interval;
+                }
+                auto& keys = plan->second.first.clinics;
+                if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+                clinic_plans.emplace_back(server.get(), identity);
+                auto& database = runtime->databases_by_conninfo[settings.database];
+                database.database = server->database;
+                database.retention = settings.retention;
+                database.horizon = settings.horizon;
+                database.clinics.emplace(key, server.get());
             }
+            if (!settings.time_zone.empty()) server->zone = ClinicZone::load(settings.time_zone);
+            if (server->database) {
+                // The form key now, while PostgreSQL is (usually) up: a child that first needs it during an
+                // outage could neither check a submitted form nor give staff their entries back.
+                try {
+                    server->form_tokens();
+                } catch (const std::exception&) {
+                    // read again on first use
+                }
+            }
+            config.runtimes[key] = server.get();
+            runtime->servers.push_back(std::move(server));
         }
-        config.runtime = server.get();
-        runtime->servers.push_back(std::move(server));
+    }
+    for (auto& [identity, plan] : dispatch_plans) {
+        runtime->dispatchers_by_identity[identity].dispatcher = std::make_unique<Dispatcher>(
+            *plan.second, *clients_of_plan[identity], runtime->logger, plan.first);
+    }
+    for (auto& [server, identity] : clinic_plans) {
+        server->dispatcher = runtime->dispatchers_by_identity[identity].dispatcher.get();
+        for (const auto& [key, clinic] : runtime->databases_by_conninfo[server->settings->database].clinics) {
+            server->node_clinics.push_back(key);
+        }
     }
     std::unique_lock<std::shared_mutex> lock(g_runtime_mutex);
     g_runtime = runtime.get();
@@ -324,14 +397,20 @@ void log_startup(server_rec* main_server) {
     }
     for (server_rec* s = main_server; s; s = s->next) {
         const ServerConfig& config = server_config(s);
-        if (!config.handler_mounted) continue;
-        const Settings& settings = *config.settings;
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
-                     "SR0022: %s: time zone %s, lead time %s, Sinch %s auth at %s (region %s), database %s",
-                     describe_server(s).c_str(), settings.time_zone.c_str(),
-                     format_duration(settings.lead_time).c_str(), auth_name(settings.auth),
-                     settings.sms_base_url.c_str(), settings.region.c_str(),
-                     mask_conninfo(settings.database).c_str());
+        for (const auto& [key, clinic] : config.clinics) {
+            const Settings& settings = *clinic.settings;
+            std::string mounts;
+            for (const std::string& mount : clinic.mounts) mounts += (mounts.empty() ? "" : " ") + mount;
+            ap_log_error(
+                APLOG_MARK, APLOG_INFO, 0, s,
+                "SR0022: %s: clinic %s at %s: time zone %s, lead time %s, sender %s, Sinch %s auth at %s "
+                "(region %s), database %s",
+                describe_server(s).c_str(), key.c_str(), mounts.empty() ? "/" : mounts.c_str(),
+                settings.time_zone.c_str(), format_duration(settings.lead_time).c_str(),
+                settings.from.empty() ? "(the service plan's default)" : settings.from.c_str(),
+                auth_name(settings.auth), settings.sms_base_url.c_str(), settings.region.c_str(),
+                mask_conninfo(settings.database).c_str());
+        }
     }
 }
 

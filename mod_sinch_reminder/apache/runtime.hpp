@@ -4,6 +4,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "core/form_token.hpp"
 
@@ -23,7 +25,13 @@ class MessageTemplate;
 
 namespace sr::apache {
 
+// One clinic of one (virtual) server in this process: its settings and templates, and the server's shared
+// database pool, Sinch client and dispatcher.
 struct ServerRuntime {
+    std::string clinic = "default";  // SinchReminderClinic key: what it books into
+    std::vector<std::string>
+        visible_clinics;                    // what it lists and changes: itself and SinchReminderSeeClinics
+    std::vector<std::string> node_clinics;  // every clinic this node dispatches on the same database
     std::shared_ptr<const Settings> settings;
     PgPool* database = nullptr;      // shared by virtual hosts with the same conninfo; null: none set
     SinchClient* sinch = nullptr;    // shared by virtual hosts with the same credentials; null: none set

@@ -31,10 +31,11 @@ std::map<const PgPool*, std::string> g_tokens;
 
 }  // namespace
 
-Actor actor_of(const request_rec* r) {
+Actor actor_of(const PageRequest& p) {
     Actor actor;
-    actor.user = r->user ? r->user : "";  // "" = no login: stored as NULL, never as a name
-    actor.remote_addr = r->useragent_ip ? r->useragent_ip : "";
+    actor.user = p.r->user ? p.r->user : "";  // "" = no login: stored as NULL, never as a name
+    actor.remote_addr = p.r->useragent_ip ? p.r->useragent_ip : "";
+    actor.clinics = p.runtime.visible_clinics;
     return actor;
 }
 
@@ -94,8 +95,9 @@ ValidationContext validation_context(const PageRequest& p, bool strict) {
 
 NewAppointment new_appointment(PageRequest& p, const ValidAppointment& a, const std::string& submission_key) {
     const Settings& s = *p.runtime.settings;
-    const Actor actor = actor_of(p.r);
+    const Actor actor = actor_of(p);
     NewAppointment wanted;
+    wanted.clinic = p.runtime.clinic;
     wanted.patient_name = a.patient_name;
     wanted.doctor_name = a.doctor_name;
     wanted.phone_e164 = a.phone_e164;
@@ -126,7 +128,7 @@ ChangeResult reschedule_to(PageRequest& p, const AppointmentRecord& appointment,
     time.reminder_body = reminder_body(p, appointment.doctor_name, valid.starts.utc);
     delivery_setup(p, time.reminder_delivery_report, time.reminder_callback_url);
     PgLease lease = p.runtime.database->acquire();
-    return reschedule_appointment(lease, appointment.id, time, actor_of(p.r));
+    return reschedule_appointment(lease, appointment.id, time, actor_of(p));
 }
 
 std::string account_banner(PageRequest& p) {
@@ -155,7 +157,7 @@ std::optional<std::chrono::seconds> booking_slot_wait(PageRequest& p, std::strin
     if (per_hour <= 0) return std::nullopt;
     // Per Apache user; without an authenticated user, per client address (not one bucket for everyone).
     const std::string user =
-        p.r->user && *p.r->user ? std::string(p.r->user) : "address " + actor_of(p.r).remote_addr;
+        p.r->user && *p.r->user ? std::string(p.r->user) : "address " + actor_of(p).remote_addr;
     const auto wait = [&] {
         PgLease lease = p.runtime.database->acquire();
         return take_booking_slot(lease, user, per_hour);

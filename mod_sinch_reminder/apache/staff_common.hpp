@@ -26,8 +26,9 @@ std::string account_banner(PageRequest& p);
 // Renders a staff page with what every page shows (the account banner).
 std::string render_page(PageRequest& p, Page page, TemplateData& data);
 
-// Who is acting: the user Apache authenticated (or "" when none did) and the client address.
-Actor actor_of(const request_rec* r);
+// Who is acting: the user Apache authenticated (or "" when none did), the client address and the clinics
+// the mount may change (its own and SinchReminderSeeClinics).
+Actor actor_of(const PageRequest& p);
 
 // For log lines: the user, or "(no login)".
 std::string shown_user(const std::string& user);

@@ -141,18 +141,19 @@ int show_list(PageRequest& p) {
     typed.after = arg("after");
     typed.before = arg("before");
     try {
-        const ParsedListQuery parsed =
+        ParsedListQuery parsed =
             parse_list_query(typed, *p.runtime.zone, s.default_country, now_utc(), true, k_page_size);
         ListPage list;
         if (parsed.ok()) {
             PgLease lease = p.runtime.database->acquire();
+            parsed.filter.clinics = p.runtime.visible_clinics;
             list = list_appointments(lease, parsed.filter);
             std::vector<std::string> filters, shown;
             for (const char* name : {"from", "to", "q", "status", "page"}) {
                 if (!arg(name).empty()) filters.push_back(name);  // which filters, never their values
             }
             for (const AppointmentRecord& a : list.appointments) shown.push_back(a.id);
-            audit_read(lease, "", "list", actor_of(p.r), list_read_details("page", filters, shown, false));
+            audit_read(lease, "", "list", actor_of(p), list_read_details("page", filters, shown, false));
         }
         TemplateData page = list_view(list, parsed, typed, *p.runtime.zone, s.locale, s.clinic_name, p.mount);
         return send_html(p.r, parsed.ok() ? HTTP_OK : HTTP_BAD_REQUEST, render_page(p, Page::List, page));
@@ -166,7 +167,7 @@ int cancel_from_page(PageRequest& p, const std::string& appointment_id) {
     try {
         int answered = 0;
         if (!accept_form(p, cancel_action(appointment_id), fields, answered)) return answered;
-        const Actor actor = actor_of(p.r);
+        const Actor actor = actor_of(p);
         const ChangeResult change = [&] {
             PgLease lease = p.runtime.database->acquire();
             return cancel_appointment(lease, appointment_id, actor);
@@ -193,7 +194,7 @@ int reschedule_from_page(PageRequest& p, const std::string& appointment_id) {
         if (!accept_form(p, reschedule_action(appointment_id), fields, answered)) return answered;
         const std::optional<AppointmentRecord> appointment = [&] {
             PgLease lease = p.runtime.database->acquire();
-            return AppointmentStore(lease).find(appointment_id);
+            return AppointmentStore(lease).find(appointment_id, p.runtime.visible_clinics);
         }();
         if (!appointment) {
             return show_error(p, HTTP_NOT_FOUND, "No such appointment",
@@ -227,7 +228,7 @@ int reschedule_from_page(PageRequest& p, const std::string& appointment_id) {
         }
         p.log.log(LogLevel::Info, "",
                   "appointment " + appointment_id + " rescheduled to " + wall_time + " by " +
-                      shown_user(actor_of(p.r).user));
+                      shown_user(actor_of(p).user));
         hand_to_dispatcher(p, change);
         return redirect_to_appointment(p, appointment_id, "rescheduled");
     } catch (const DatabaseUnavailable& e) {

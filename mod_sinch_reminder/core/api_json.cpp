@@ -172,6 +172,7 @@ json_t* appointment_object(const AppointmentRecord& a, const std::vector<std::st
     json_object_set_new(object, "requested_local", text(a.local_wall_time));
     json_object_set_new(object, "wall_time_resolution", text(a.wall_time_resolution));
     json_object_set_new(object, "time_zone", text(a.time_zone));
+    json_object_set_new(object, "clinic", text(a.clinic));
     json_object_set_new(object, "status", text(a.status));
     json_object_set_new(object, "revision", json_integer(a.revision));
     json_object_set_new(object, "created_by", a.created_by.empty() ? json_null() : text(a.created_by));

@@ -37,12 +37,14 @@ void audit(pqxx::work& txn, const std::string& appointment_id, const char* actio
 
 // Locks the appointment; nullopt if there is none (or the id is not a uuid). Returns (status, revision,
 // starts_at, local_wall_time). By uuid, so through the primary key (never `id::text = $1`: a table scan).
-std::optional<pqxx::row> lock_appointment(pqxx::work& txn, const std::string& appointment_id) {
+std::optional<pqxx::row> lock_appointment(pqxx::work& txn, const std::string& appointment_id,
+                                          const std::vector<std::string>& clinics) {
     if (!canonical_uuid(appointment_id)) return std::nullopt;
     const pqxx::result rows = txn.exec_params(
         "SELECT status, revision, to_char(starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-        " local_wall_time FROM appointments WHERE id = $1::uuid FOR UPDATE",
-        appointment_id);
+        " local_wall_time FROM appointments WHERE id = $1::uuid"
+        " AND (cardinality($2::text[]) = 0 OR clinic = ANY($2::text[])) FOR UPDATE",
+        appointment_id, pg_clinic_array(clinics));
     if (rows.empty()) return std::nullopt;
     return rows[0];
 }
@@ -53,7 +55,7 @@ ChangeResult cancel_appointment(PgLease& lease, const std::string& appointment_i
     return with_connection(lease, "cancel appointment", [&](pqxx::connection& c) {
         ChangeResult result;
         pqxx::work txn(c);
-        const auto appointment = lock_appointment(txn, appointment_id);
+        const auto appointment = lock_appointment(txn, appointment_id, actor.clinics);
         if (!appointment) return result;
         if ((*appointment)[0].as<std::string>() == "cancelled") {
             result.outcome = ChangeOutcome::AlreadyCancelled;
@@ -75,7 +77,7 @@ ChangeResult reschedule_appointment(PgLease& lease, const std::string& appointme
     return with_connection(lease, "reschedule appointment", [&](pqxx::connection& c) {
         ChangeResult result;
         pqxx::work txn(c);
-        const auto appointment = lock_appointment(txn, appointment_id);
+        const auto appointment = lock_appointment(txn, appointment_id, actor.clinics);
         if (!appointment) return result;
         if ((*appointment)[0].as<std::string>() == "cancelled") {
             result.outcome = ChangeOutcome::AlreadyCancelled;

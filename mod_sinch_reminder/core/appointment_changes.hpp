@@ -18,6 +18,9 @@ struct Actor {
     std::string
         user;  // who Apache authenticated; "" = nobody (stored as NULL, so no user name can look like it)
     std::string remote_addr;
+    // The clinics (SinchReminderClinic keys) whose appointments this actor may change; an appointment of
+    // another clinic is NotFound. Empty: any clinic (the tz-recheck, the admin tool).
+    std::vector<std::string> clinics = {};
 };
 
 enum class ChangeOutcome { Done, NotFound, AlreadyCancelled, Stale };

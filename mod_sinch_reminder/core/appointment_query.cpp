@@ -302,6 +302,7 @@ ListPage list_appointments(PgLease& lease, const ListFilter& filter) {
             " AND ($4::text = '' OR reverse(a.phone_e164) LIKE reverse($4::text) || '%')"
             " AND ($5::text = '' OR reverse(a.phone_e164) = reverse($5::text))"
             " AND ($8::text = '' OR r.status = $8::text)"
+            " AND a.clinic = ANY($11::text[])"
             " AND ($9::bigint IS NULL OR (a.starts_at, a.id) ") +
         (backwards ? "<" : ">") +
         " (timestamptz 'epoch' + $9::bigint * interval '1 microsecond', $10::uuid)) AND " +
@@ -319,7 +320,7 @@ ListPage list_appointments(PgLease& lease, const ListFilter& filter) {
             sql, epoch_or_null(filter.from), epoch_or_null(filter.to), name_query, filter.phone_digits,
             filter.phone_e164, filter.limit + 1, filter.offset, reminder_status,
             cursor ? std::optional<long long>(cursor->starts_at_us) : std::nullopt,
-            cursor ? std::optional<std::string>(cursor->id) : std::nullopt);
+            cursor ? std::optional<std::string>(cursor->id) : std::nullopt, pg_clinic_array(filter.clinics));
         for (const pqxx::row& row : rows) {
             ids.push_back(row[0].as<std::string>());
             starts.push_back(row[1].as<long long>());

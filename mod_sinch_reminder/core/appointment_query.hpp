@@ -36,6 +36,7 @@ struct ListFilter {
     std::string phone_digits;     // the E.164 number contains these digits; "" = any
     std::string phone_e164;       // or is exactly this number; "" = none
     std::string status;           // a status_filter_options() value; "" = any
+    std::vector<std::string> clinics{"default"};  // whose appointments are listed (SinchReminderClinic keys)
     int limit = 50;
     int offset = 0;                    // rows skipped after the cursor (API; at most k_max_list_offset)
     std::optional<ListCursor> after;   // rows after this one (the next page)

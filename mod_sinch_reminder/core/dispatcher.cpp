@@ -241,6 +241,7 @@ AccountState Dispatcher::account_state() {
     if (m_account_read_at.time_since_epoch().count() == 0 ||
         now - m_account_read_at > std::chrono::seconds(5)) {
         ReminderQueue queue(m_database, m_settings.owner);
+        queue.set_clinics(m_settings.clinics);
         m_account = queue.account_state();
         m_account_read_at = now;
     }
@@ -543,6 +544,7 @@ void Dispatcher::resolve_orphans(ReminderQueue& queue, DispatchReport& report) {
 
 void Dispatcher::work(SteadyClock::time_point deadline, const StopRequested& stop, DispatchReport& report) {
     ReminderQueue queue(m_database, m_settings.owner);
+    queue.set_clinics(m_settings.clinics);
     bool scheduling_done = false;
     auto next_cancel_look = SteadyClock::now();
     while (!stopping(stop)) {
@@ -627,6 +629,7 @@ DispatchReport Dispatcher::run_once(const StopRequested& stop) {
     DispatchReport report;
     {
         ReminderQueue queue(m_database, m_settings.owner);
+        queue.set_clinics(m_settings.clinics);
         report.leases_released = queue.release_expired_leases();
         report.missed_slots = queue.expire_missed_slots(m_settings.late_grace);
         if (report.missed_slots) {
@@ -668,6 +671,7 @@ DispatchReport Dispatcher::run_once(const StopRequested& stop) {
     }
     if (!left_over.empty()) {
         ReminderQueue queue(m_database, m_settings.owner);
+        queue.set_clinics(m_settings.clinics);
         for (const QueuedReminder& r : left_over) queue.release(r.id, r.claimed_from, std::nullopt);
         report.more_work = true;
     }
@@ -679,6 +683,7 @@ DispatchReport Dispatcher::run_once(const StopRequested& stop) {
 
 std::string Dispatcher::hand_over_now(std::int64_t reminder_id) {
     ReminderQueue queue(m_database, m_settings.owner);
+    queue.set_clinics(m_settings.clinics);
     if (try_take_token(queue) != Token::Taken) return "";  // the background pass hands it over
     const auto claimed =
         queue.claim_one_for_scheduling(reminder_id, m_settings.horizon, m_settings.lease_for);
@@ -692,6 +697,7 @@ std::string Dispatcher::hand_over_now(std::int64_t reminder_id) {
 
 std::optional<ReminderClaim> Dispatcher::booking_claim() {
     ReminderQueue queue(m_database, m_settings.owner);
+    queue.set_clinics(m_settings.clinics);
     if (try_take_token(queue) != Token::Taken) return std::nullopt;
     return ReminderClaim{m_settings.owner, m_settings.lease_for, m_settings.horizon};
 }
@@ -722,12 +728,14 @@ std::string Dispatcher::hand_over_booked(const AppointmentRecord& booked, const 
     claimed.delivery_report = reminder->delivery_report;
     claimed.callback_url = reminder->callback_url.value_or("");
     ReminderQueue queue(m_database, m_settings.owner);
+    queue.set_clinics(m_settings.clinics);
     DispatchReport report;
     return schedule_claimed(queue, claimed, report);
 }
 
 std::string Dispatcher::cancel_now(std::int64_t reminder_id) {
     ReminderQueue queue(m_database, m_settings.owner);
+    queue.set_clinics(m_settings.clinics);
     // Another worker (a background pass, or a create still in flight) may hold the reminder. Waiting for it,
     // up to one Sinch call, lets the page or API answer say how the cancel ended instead of 'cancelling';
     // if it lets go without finishing, this request takes the cancel over.

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/clock.hpp"
 #include "core/logger.hpp"
@@ -42,6 +43,9 @@ struct DispatchSettings {
     int workers = 4;                 // Sinch calls in flight per process
     double batches_per_second = 10;  // the account's rate, shared by every process
     std::string owner;               // "host:pid", for leases
+    // The clinics (SinchReminderClinic keys) whose reminders this dispatcher hands over; empty: every
+    // clinic's. In httpd: the clinics that share this dispatcher's database, Sinch account and sender.
+    std::vector<std::string> clinics;
 };
 
 struct DispatchReport {

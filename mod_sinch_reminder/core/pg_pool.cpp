@@ -274,4 +274,18 @@ void PgLease::release() noexcept {
     m_invalid = false;
 }
 
+std::string pg_clinic_array(const std::vector<std::string>& keys) {
+    std::string array = "{";
+    for (const std::string& key : keys) {
+        if (key.empty()) throw std::invalid_argument("empty clinic key");
+        for (const char c : key) {
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+                throw std::invalid_argument("a clinic key may hold only a-z, 0-9, '-' and '_'");
+        }
+        if (array.size() > 1) array += ',';
+        array += key;
+    }
+    return array + "}";
+}
+
 }  // namespace sr

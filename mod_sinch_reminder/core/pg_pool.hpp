@@ -29,6 +29,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace sr {
 
@@ -161,5 +162,10 @@ pqxx::result run_prepared(PgLease& lease, const char* operation, const std::stri
         return exec_prepared(txn, name, sql, std::forward<Params>(params)...);
     });
 }
+
+// A PostgreSQL text[] literal for a list of clinic keys ("{a,b}"), for `= ANY($n::text[])`. The keys are
+// checked by SinchReminderClinic (lower-case letters, digits, '-' and '_'), so none needs quoting; any other
+// character is refused here so that no caller can build a different array by accident.
+std::string pg_clinic_array(const std::vector<std::string>& keys);
 
 }  // namespace sr

@@ -36,12 +36,14 @@ std::vector<Claimed> claim(PgLease& lease, const ReconcileSettings& settings) {
             "  OR (r.status = 'scheduled' AND r.send_at <= now()"
             "      AND r.reconciled_at < greatest(r.send_at, now() - interval '2 minutes')))"
             " AND coalesce(r.lease_until, now()) <= now()"
+            " AND (cardinality($4::text[]) = 0 OR (SELECT a.clinic = ANY($4::text[]) FROM appointments a"
+            "      WHERE a.id = r.appointment_id))"
             " ORDER BY r.reconciled_at NULLS FIRST, r.send_at LIMIT $3 FOR UPDATE OF r SKIP LOCKED)"
             " UPDATE reminders r SET reconciled_at = now() FROM due WHERE r.id = due.id"
             " RETURNING r.id, r.appointment_id::text, r.status, r.batch_id,"
             " floor(extract(epoch FROM r.send_at))::bigint, r.client_reference",
             static_cast<double>(settings.window.count()), static_cast<double>(settings.recheck_after.count()),
-            settings.limit);
+            settings.limit, pg_clinic_array(settings.clinics));
         txn.commit();
         std::vector<Claimed> claimed;
         for (const pqxx::row& row : rows) {

@@ -19,6 +19,7 @@
 // running it at once share the work. Reminders the dispatcher holds (a lease) are left alone.
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "core/logger.hpp"
 #include "core/pg_pool.hpp"
@@ -30,6 +31,7 @@ struct ReconcileSettings {
     std::chrono::seconds window{48 * 3600};
     std::chrono::seconds recheck_after{3600};
     int limit = 50;
+    std::vector<std::string> clinics;  // only these clinics' reminders (SinchReminderClinic keys); empty: all
 };
 
 struct ReconcileReport {

@@ -20,18 +20,24 @@ namespace {
 #define SR_ACCOUNT_NOT_PAUSED \
     " NOT EXISTS (SELECT 1 FROM sinch_rate_bucket b WHERE b.id = 1 AND b.paused_until > now())"
 
+// A reminder belongs to its appointment's clinic; a queue with clinics set touches only theirs (a node
+// whose configuration lacks a clinic leaves its reminders to the nodes that have it). `a` is the appointment.
+#define SR_OF_CLINICS(param) "(cardinality(" param "::text[]) = 0 OR a.clinic = ANY(" param "::text[]))"
+#define SR_REMINDER_OF_CLINICS(param) \
+    " (SELECT " SR_OF_CLINICS(param) " FROM appointments a WHERE a.id = r.appointment_id)"
+
 // Pending reminders enter the horizon; retrying and unknown ones wait for their next attempt (they were
 // claimed inside the horizon, so their send_at is inside it too). Only the current revision of an active
 // appointment is ever handed to Sinch: its appointment is looked up per candidate through the primary key
 // (a join with an OR of time conditions made the planner hash a full scan of appointments for every claim).
-// $1 horizon, $2 lease, $3 owner.
+// $1 horizon, $2 lease, $3 owner, $5 clinics.
 #define SR_DUE_FOR_SCHEDULING                                                          \
     SR_ACCOUNT_NOT_PAUSED                                                              \
     " AND r.status IN ('pending', 'retrying', 'unknown')"                              \
     " AND r.send_at <= now() + make_interval(secs => $1)"                              \
     " AND coalesce(r.next_attempt_at, now()) <= now()"                                 \
-    " AND (SELECT a.status = 'active' AND a.revision = r.revision FROM appointments a" \
-    "      WHERE a.id = r.appointment_id)"
+    " AND (SELECT a.status = 'active' AND a.revision = r.revision AND " SR_OF_CLINICS( \
+        "$5") "      FROM appointments a WHERE a.id = r.appointment_id)"
 
 #define SR_CLAIM_FOR_SCHEDULING(selection)                                                        \
     "WITH due AS (SELECT r.id, r.status AS was FROM reminders r"                                  \
@@ -41,17 +47,18 @@ namespace {
     " lease_until = now() + make_interval(secs => $2)"                                            \
     " FROM due, appointments a WHERE r.id = due.id AND a.id = r.appointment_id RETURNING" SR_QUEUED_COLUMNS
 
-// Cancels wait until no create call holds the reminder. $1 unused (0), $2 lease, $3 owner.
-#define SR_CLAIM_FOR_CANCELLING(selection)                                                           \
-    "WITH due AS (SELECT r.id, r.status AS was FROM reminders r"                                     \
-    " WHERE" SR_ACCOUNT_NOT_PAUSED                                                                   \
-    " AND (r.status = 'cancelling' OR (r.status = 'cancel_failed'"                                   \
-    " AND coalesce(r.next_attempt_at, now()) <= now())) AND coalesce(r.lease_until, now()) <= now()" \
-    " AND $1 >= 0" selection                                                                         \
-    " FOR UPDATE OF r SKIP LOCKED)"                                                                  \
-    " UPDATE reminders r SET status = 'cancelling', attempts = r.attempts + 1, lease_owner = $3,"    \
-    " lease_until = now() + make_interval(secs => $2)"                                               \
-    " FROM due, appointments a WHERE r.id = due.id AND a.id = r.appointment_id RETURNING" SR_QUEUED_COLUMNS
+// Cancels wait until no create call holds the reminder. $1 unused (0), $2 lease, $3 owner, $5 clinics.
+#define SR_CLAIM_FOR_CANCELLING(selection)                                                            \
+    "WITH due AS (SELECT r.id, r.status AS was FROM reminders r"                                      \
+    " WHERE" SR_ACCOUNT_NOT_PAUSED                                                                    \
+    " AND (r.status = 'cancelling' OR (r.status = 'cancel_failed'"                                    \
+    " AND coalesce(r.next_attempt_at, now()) <= now())) AND coalesce(r.lease_until, now()) <= now()"  \
+    " AND $1 >= 0 AND" SR_REMINDER_OF_CLINICS("$5") selection                                         \
+        " FOR UPDATE OF r SKIP LOCKED)"                                                               \
+        " UPDATE reminders r SET status = 'cancelling', attempts = r.attempts + 1, lease_owner = $3," \
+        " lease_until = now() + make_interval(secs => $2)"                                            \
+        " FROM due, appointments a WHERE r.id = due.id AND a.id = r.appointment_id "                  \
+        "RETURNING" SR_QUEUED_COLUMNS
 
 const char* const k_claim_for_scheduling = SR_CLAIM_FOR_SCHEDULING(" ORDER BY r.send_at LIMIT $4");
 const char* const k_claim_one_for_scheduling = SR_CLAIM_FOR_SCHEDULING(" AND r.id = $4");
@@ -89,15 +96,17 @@ int ReminderQueue::release_expired_leases() {
     return on_connection("release expired leases", [&](pqxx::connection& c) {
         pqxx::work txn(c);
         // A scheduling call whose process died may have created the batch: look it up before resending.
-        const pqxx::result scheduling = txn.exec(
-            "UPDATE reminders SET status = 'unknown', lease_owner = NULL, lease_until = NULL,"
+        const pqxx::result scheduling = txn.exec_params(
+            "UPDATE reminders r SET status = 'unknown', lease_owner = NULL, lease_until = NULL,"
             " next_attempt_at = now(), last_error_code = 'lease_expired',"
             " last_error_text = 'the process handing this reminder to Sinch stopped before it finished'"
-            " WHERE status = 'scheduling' AND lease_until < now()");
+            " WHERE status = 'scheduling' AND lease_until < now() AND" SR_REMINDER_OF_CLINICS("$1"),
+            m_clinics);
         // A cancel whose process died (or whose create call died) is simply claimed again.
-        const pqxx::result cancelling = txn.exec(
-            "UPDATE reminders SET lease_owner = NULL, lease_until = NULL"
-            " WHERE status = 'cancelling' AND lease_until < now()");
+        const pqxx::result cancelling = txn.exec_params(
+            "UPDATE reminders r SET lease_owner = NULL, lease_until = NULL"
+            " WHERE status = 'cancelling' AND lease_until < now() AND" SR_REMINDER_OF_CLINICS("$1"),
+            m_clinics);
         txn.commit();
         return static_cast<int>(scheduling.affected_rows() + cancelling.affected_rows());
     });
@@ -107,11 +116,12 @@ int ReminderQueue::expire_missed_slots(std::chrono::seconds grace) {
     return on_connection("expire missed slots", [&](pqxx::connection& c) {
         pqxx::work txn(c);
         const pqxx::result rows = txn.exec_params(
-            "UPDATE reminders SET status = 'too_late', next_attempt_at = NULL, last_error_code = "
+            "UPDATE reminders r SET status = 'too_late', next_attempt_at = NULL, last_error_code = "
             "'slot_missed',"
             " last_error_text = 'the reminder could not be handed to Sinch before its time had passed'"
-            " WHERE status IN ('pending', 'retrying') AND send_at < now() - make_interval(secs => $1)",
-            static_cast<double>(grace.count()));
+            " WHERE status IN ('pending', 'retrying') AND send_at < now() - make_interval(secs => $1) "
+            "AND" SR_REMINDER_OF_CLINICS("$2"),
+            static_cast<double>(grace.count()), m_clinics);
         txn.commit();
         return static_cast<int>(rows.affected_rows());
     });
@@ -120,8 +130,9 @@ int ReminderQueue::expire_missed_slots(std::chrono::seconds grace) {
 std::vector<QueuedReminder> ReminderQueue::claim(const char* name, const std::string& sql,
                                                  std::chrono::seconds horizon, std::chrono::seconds lease_for,
                                                  std::int64_t id_or_limit) {
-    const pqxx::result rows = run_one("claim reminders", name, sql, static_cast<double>(horizon.count()),
-                                      static_cast<double>(lease_for.count()), m_owner, id_or_limit);
+    const pqxx::result rows =
+        run_one("claim reminders", name, sql, static_cast<double>(horizon.count()),
+                static_cast<double>(lease_for.count()), m_owner, id_or_limit, m_clinics);
     std::vector<QueuedReminder> claimed;
     for (const auto& row : rows) {
         QueuedReminder q;
@@ -361,9 +372,9 @@ OrphanWork ReminderQueue::claim_orphans(int limit, std::chrono::seconds lease_fo
             " (a.status = 'active' AND a.revision = r.revision), r.lease_until"
             " FROM orphan_batches o JOIN reminders r ON r.id = o.reminder_id"
             " JOIN appointments a ON a.id = r.appointment_id"
-            " WHERE o.next_attempt_at <= now() ORDER BY o.next_attempt_at LIMIT $1"
+            " WHERE o.next_attempt_at <= now() AND " SR_OF_CLINICS("$2") " ORDER BY o.next_attempt_at LIMIT $1"
             " FOR UPDATE OF o, r SKIP LOCKED",
-            limit);
+            limit, m_clinics);
         OrphanWork work;
         for (const pqxx::row& row : rows) {
             OrphanBatch orphan;
@@ -431,6 +442,28 @@ void ReminderQueue::orphan_failed(std::int64_t orphan_id, const std::string& err
             "UPDATE orphan_batches SET last_error = left($2, 1000), next_attempt_at = to_timestamp($3)"
             " WHERE id = $1",
             orphan_id, error, static_cast<long long>(next_attempt_at.time_since_epoch().count()));
+}
+
+#undef SR_REMINDER_OF_CLINICS
+#undef SR_OF_CLINICS
+
+std::vector<std::pair<std::string, int>> ReminderQueue::waiting_in_other_clinics(
+    std::chrono::seconds horizon) {
+    std::vector<std::pair<std::string, int>> waiting;
+    if (m_clinics == "{}") return waiting;
+    const pqxx::result rows = run_one(
+        "looking for reminders of other clinics", "sr_waiting_in_other_clinics",
+        "SELECT a.clinic, count(*)::integer FROM reminders r JOIN appointments a ON a.id = r.appointment_id"
+        " WHERE r.status IN ('pending', 'retrying', 'unknown')"
+        " AND r.send_at <= now() + make_interval(secs => $1) AND a.clinic <> ALL($2::text[])"
+        " GROUP BY a.clinic ORDER BY a.clinic",
+        static_cast<double>(horizon.count()), m_clinics);
+    for (const auto& row : rows) waiting.emplace_back(row[0].as<std::string>(), row[1].as<int>());
+    return waiting;
+}
+
+void ReminderQueue::set_clinics(const std::vector<std::string>& clinics) {
+    m_clinics = pg_clinic_array(clinics);
 }
 
 }  // namespace sr

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -73,6 +74,14 @@ class ReminderQueue {
     // Every operation on a connection leased from `pool` for just that operation, so that nothing holds a
     // connection while a caller waits for Sinch. NB: the pool must outlive the queue.
     ReminderQueue(PgPool& pool, std::string owner) : m_pool(&pool), m_owner(std::move(owner)) {}
+    // Only the reminders of these clinics (SinchReminderClinic keys) are claimed, expired, released or
+    // resolved as orphans; empty (the default): every clinic's.
+    void set_clinics(const std::vector<std::string>& clinics);
+    // Clinics other than these with reminders due inside `horizon` that nobody has handed to Sinch yet (a
+    // node that has them would have): each with how many. Nothing when no clinics are set. Cheap in the
+    // normal case: reminders inside the horizon are handed over within a pass, so few are still pending
+    // there.
+    std::vector<std::pair<std::string, int>> waiting_in_other_clinics(std::chrono::seconds horizon);
 
     // A process died while it held reminders: their Sinch call may or may not have happened.
     // Scheduling claims become 'unknown' (looked up before any resend); cancel claims go back to
@@ -164,6 +173,7 @@ class ReminderQueue {
     PgLease* m_lease = nullptr;
     PgPool* m_pool = nullptr;
     std::string m_owner;
+    std::string m_clinics = "{}";  // a text[] literal (pg_clinic_array); "{}": every clinic
 };
 
 }  // namespace sr

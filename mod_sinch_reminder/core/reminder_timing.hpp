@@ -21,6 +21,7 @@ struct QuietHours {
     std::string text() const;  // "21:00–08:00"
 };
 bool operator==(const QuietHours& a, const QuietHours& b);
+inline bool operator!=(const QuietHours& a, const QuietHours& b) { return !(a == b); }
 
 // "21:00-08:00" (24-hour) or "off"; throws ConfigError.
 QuietHours parse_quiet_hours(const std::string& value);

@@ -45,10 +45,29 @@ void keep_if_set(std::optional<T>& target, const std::optional<T>& overrides) {
 
 SettingValues merge(const SettingValues& base, const SettingValues& overrides) {
     SettingValues merged = base;
-#define SR_FIELD(member, type) keep_if_set(merged.member, overrides.member);
+#define SR_FIELD(member, type, scope) keep_if_set(merged.member, overrides.member);
 #include "core/settings.def"
 #undef SR_FIELD
     return merged;
+}
+
+namespace {
+#define SR_FIELD(member, type, scope) constexpr bool k_clinic_scoped_##member = SR_SCOPE_IS_CLINIC_##scope;
+#define SR_SCOPE_IS_CLINIC_server false
+#define SR_SCOPE_IS_CLINIC_clinic true
+#include "core/settings.def"
+#undef SR_SCOPE_IS_CLINIC_clinic
+#undef SR_SCOPE_IS_CLINIC_server
+#undef SR_FIELD
+}  // namespace
+
+std::vector<std::string> clinic_setting_differences(const SettingValues& a, const SettingValues& b) {
+    std::vector<std::string> differ;
+#define SR_FIELD(member, type, scope) \
+    if (k_clinic_scoped_##member && a.member != b.member) differ.push_back(#member);
+#include "core/settings.def"
+#undef SR_FIELD
+    return differ;
 }
 
 const std::vector<DirectiveSpec>& directive_specs() {
@@ -59,7 +78,8 @@ const std::vector<DirectiveSpec>& directive_specs() {
      help,                                                                                         \
      is_path,                                                                                      \
      [](SettingValues& values, const std::string& argument) { values.member = parser(argument); }, \
-     false},
+     false,                                                                                        \
+     k_clinic_scoped_##member},
 #include "core/settings.def"
 #undef SR_DIRECTIVE
 #define SR_LIST_DIRECTIVE(name, member, parser, syntax, help) \
@@ -71,7 +91,8 @@ const std::vector<DirectiveSpec>& directive_specs() {
          if (!values.member) values.member.emplace();         \
          values.member->push_back(parser(argument));          \
      },                                                       \
-     true},
+     true,                                                    \
+     k_clinic_scoped_##member},
 #include "core/settings.def"
 #undef SR_LIST_DIRECTIVE
     };
@@ -105,6 +126,8 @@ Settings Settings::resolve(const SettingValues& v) {
     s.default_country = v.default_country.value_or("");
     s.lead_time = v.lead_time.value_or(std::chrono::hours(2));
     s.template_dir = v.template_dir.value_or(default_template_dir());
+    s.clinic = v.clinic.value_or("default");
+    s.see_clinics = v.see_clinics.value_or(std::vector<std::string>{});
     s.clinic_name = v.clinic_name.value_or("");
     s.locale = v.locale.value_or("en_US");
     s.message = v.message.value_or(MessageTemplate::kDefaultText);
@@ -500,6 +523,17 @@ std::string parse_template_dir(const std::string& value) {
     struct stat info {};
     if (stat(value.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
         throw ConfigError("'" + value + "' is not a directory");
+    }
+    return value;
+}
+
+std::string parse_clinic_key(const std::string& value) {
+    static const std::regex key("[a-z0-9][a-z0-9_-]{0,62}");
+    if (!std::regex_match(value, key)) {
+        throw ConfigError(
+            "'" + value +
+            "' is not a clinic key: 1 to 63 lower-case letters, digits, '-' or '_', starting with a "
+            "letter or digit (it is stored with every appointment, so keep it once chosen)");
     }
     return value;
 }

@@ -15,13 +15,17 @@ namespace sr {
 
 // What the configuration files said; unset fields inherit (merge) or take the default (resolve).
 struct SettingValues {
-#define SR_FIELD(member, type) std::optional<type> member;
+#define SR_FIELD(member, type, scope) std::optional<type> member;
 #include "core/settings.def"
 #undef SR_FIELD
 };
 
-// Field by field: a value set in the virtual host wins, otherwise the main server's.
+// Field by field: a value set in the virtual host (or the <Location>) wins, otherwise the enclosing one's.
 SettingValues merge(const SettingValues& base, const SettingValues& overrides);
+
+// The clinic-scoped settings (settings.def scope `clinic`) whose values differ, by member name; the key
+// itself is one of them. Two mounts with one SinchReminderClinic key must not differ (apache2 -t says which).
+std::vector<std::string> clinic_setting_differences(const SettingValues& a, const SettingValues& b);
 
 // One configuration directive, described without httpd so the adapter can build its table from it.
 struct DirectiveSpec {
@@ -32,6 +36,7 @@ struct DirectiveSpec {
     // Parses `argument` and stores it (appends it, for a list); throws ConfigError saying what is wrong.
     void (*apply)(SettingValues& values, const std::string& argument);
     bool takes_list = false;  // several arguments, each parsed and appended (SR_LIST_DIRECTIVE)
+    bool clinic_scoped = false;  // also allowed in a mount's <Location> (settings.def scope `clinic`)
 };
 const std::vector<DirectiveSpec>& directive_specs();
 
@@ -49,6 +54,8 @@ struct Settings {
     std::string default_country;
     std::chrono::seconds lead_time{0};
     std::string template_dir;
+    std::string clinic = "default";        // SinchReminderClinic: the key stored with each appointment
+    std::vector<std::string> see_clinics;  // other clinics this mount lists and changes too
     std::string clinic_name;
     std::string locale;
     std::string message;
@@ -98,6 +105,7 @@ std::string parse_time_zone(const std::string& value);
 std::string parse_country(const std::string& value);
 std::chrono::seconds parse_lead_time(const std::string& value);
 std::string parse_template_dir(const std::string& value);
+std::string parse_clinic_key(const std::string& value);
 std::string parse_clinic_name(const std::string& value);
 std::string parse_locale(const std::string& value);
 std::string parse_message_template(const std::string& value);

@@ -223,7 +223,8 @@ TemplateData list_view(const ListPage& list, const ParsedListQuery& parsed, cons
                            {"doctor_name", a.doctor_name},
                            {"phone_masked", mask_phone(a.phone_e164)},
                            {"local_time_text", own.format(a.starts_at, locale)},
-                           {"is_cancelled", a.status == "cancelled"}};
+                           {"is_cancelled", a.status == "cancelled"},
+                           {"clinic", a.clinic}};
         if (const ReminderRecord* r = a.current_reminder()) {
             const ReminderStatusText status = describe_reminder(*r, own, locale);
             std::string text = short_reminder_status(r->status);
@@ -248,6 +249,7 @@ TemplateData list_view(const ListPage& list, const ParsedListQuery& parsed, cons
     }
     page.set("appointments", rows);
     page.set("has_appointments", !rows.empty());
+    page.set("show_clinics", parsed.filter.clinics.size() > 1);
     std::string summary = "Showing ";
     if (!parsed.from.empty() && !parsed.to.empty()) {
         summary += parsed.from == parsed.to ? "appointments on " + parsed.from

@@ -40,6 +40,7 @@ enum class InitialReminderStatus {
 };
 
 struct NewAppointment {
+    std::string clinic = "default";  // the booking mount's SinchReminderClinic key
     std::string patient_name;
     std::string doctor_name;
     std::string phone_e164;       // "+15551234567"
@@ -101,6 +102,7 @@ struct AppointmentRecord {
     std::optional<std::string> created_from;
     Instant created_at;
     Instant updated_at;
+    std::string clinic;                     // SinchReminderClinic key of the mount that booked it
     std::vector<ReminderRecord> reminders;  // every revision, oldest first
 
     // The reminder of the appointment's current revision, or nullptr.
@@ -136,6 +138,8 @@ class AppointmentStore {
     // The appointment with all its reminders; nullopt if there is none. Text that is not a uuid is
     // simply not found (it comes from URLs).
     std::optional<AppointmentRecord> find(const std::string& id);
+    // The same, only if it belongs to one of `clinics` (SinchReminderClinic keys): a mount sees its own.
+    std::optional<AppointmentRecord> find(const std::string& id, const std::vector<std::string>& clinics);
 
     // Several appointments with their reminders, in the order of `ids` (uuids as the database
     // returns them); ids that do not exist are skipped. One snapshot.

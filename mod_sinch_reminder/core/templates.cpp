@@ -55,7 +55,9 @@ const std::set<std::string>& contract_keys(Page page) {
         "has_appointments", "prev_url", "next_url", "new_url",
         // staff operations
         "time_zone", "status_options", "value", "label", "selected", "has_errors", "errors", "message",
-        "summary_text", "is_cancelled", "delivery_text", "attention"};
+        "summary_text", "is_cancelled", "delivery_text", "attention",
+        // several clinics (SinchReminderSeeClinics)
+        "show_clinics", "clinic"};
     switch (page) {
         case Page::Form: return form;
         case Page::Confirmation: return confirmation;

@@ -10,32 +10,36 @@ namespace {
 const Actor k_recheck_actor{"tz-recheck", ""};
 
 struct FutureAppointment {
-    std::string id, time_zone, local_wall_time, doctor;
+    std::string id, time_zone, local_wall_time, doctor, clinic;
     Instant starts_at, send_at;
     std::string delivery_report, callback_url;  // kept for the new revision
 };
 
-std::vector<FutureAppointment> future_appointments(PgPool& database) {
+std::vector<FutureAppointment> future_appointments(PgPool& database,
+                                                   const std::vector<std::string>& clinics) {
     PgLease lease = database.acquire();
-    return with_connection(lease, "reading future appointments", [](pqxx::connection& c) {
+    return with_connection(lease, "reading future appointments", [&](pqxx::connection& c) {
         pqxx::read_transaction txn(c);
         // The future is a range of appointments_starts_at_id_idx; each one's current reminder is then looked
         // up by (appointment_id, revision). OFFSET 0 keeps the lookup per appointment: joined as a set, the
         // planner would read every reminder ever stored (years of them) to find the few future ones.
-        const pqxx::result rows = txn.exec(
-            "SELECT a.id::text, a.time_zone, a.local_wall_time, a.doctor_name,"
+        const pqxx::result rows = txn.exec_params(
+            "SELECT a.id::text, a.time_zone, a.local_wall_time, a.doctor_name, a.clinic,"
             " floor(extract(epoch FROM a.starts_at))::bigint, floor(extract(epoch FROM r.send_at))::bigint,"
             " r.delivery_report, coalesce(r.callback_url, '')"
             " FROM appointments a CROSS JOIN LATERAL (SELECT send_at, delivery_report, callback_url FROM "
             "reminders"
             " WHERE appointment_id = a.id AND revision = a.revision OFFSET 0) r"
-            " WHERE a.status = 'active' AND a.starts_at > now() ORDER BY a.starts_at");
+            " WHERE a.status = 'active' AND a.starts_at > now()"
+            " AND (cardinality($1::text[]) = 0 OR a.clinic = ANY($1::text[])) ORDER BY a.starts_at",
+            pg_clinic_array(clinics));
         std::vector<FutureAppointment> out;
         for (const auto& row : rows) {
             out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
-                           row[3].as<std::string>(), Instant(std::chrono::seconds(row[4].as<long long>())),
-                           Instant(std::chrono::seconds(row[5].as<long long>())), row[6].as<std::string>(),
-                           row[7].as<std::string>()});
+                           row[3].as<std::string>(), row[4].as<std::string>(),
+                           Instant(std::chrono::seconds(row[5].as<long long>())),
+                           Instant(std::chrono::seconds(row[6].as<long long>())), row[7].as<std::string>(),
+                           row[8].as<std::string>()});
         }
         return out;
     });
@@ -44,10 +48,10 @@ std::vector<FutureAppointment> future_appointments(PgPool& database) {
 }  // namespace
 
 TzRecheckReport recheck_time_zones(PgPool& database, const ReminderText& text, bool dry_run,
-                                   const ReminderTiming& timing) {
+                                   const ReminderTiming& timing, const std::vector<std::string>& clinics) {
     TzRecheckReport report;
     std::map<std::string, ClinicZone> zones;
-    for (const FutureAppointment& a : future_appointments(database)) {
+    for (const FutureAppointment& a : future_appointments(database, clinics)) {
         ++report.checked;
         auto zone = zones.find(a.time_zone);
         if (zone == zones.end()) zone = zones.emplace(a.time_zone, ClinicZone::load(a.time_zone)).first;
@@ -56,16 +60,17 @@ TzRecheckReport recheck_time_zones(PgPool& database, const ReminderText& text, b
         if (!local) continue;
         const ResolvedTime now_means = zone->second.to_utc(*local);
         if (now_means.utc == a.starts_at) continue;
-        report.changes.push_back({a.id, a.time_zone, a.local_wall_time, a.starts_at, now_means.utc});
+        report.changes.push_back(
+            {a.id, a.clinic, a.time_zone, a.local_wall_time, a.starts_at, now_means.utc});
         if (dry_run) continue;
         NewTime time;
         time.starts_at = now_means.utc;
         time.local_wall_time = a.local_wall_time;
         time.resolution = now_means.resolution;
-        time.reminder_send_at = timing ? timing(now_means.utc, zone->second)
+        time.reminder_send_at = timing ? timing(a.clinic, now_means.utc, zone->second)
                                        : now_means.utc - (a.starts_at - a.send_at);  // the same distance
         time.reminder_slot_passed = time.reminder_send_at <= now_utc();
-        time.reminder_body = text(a.doctor, now_means.utc, zone->second);
+        time.reminder_body = text(a.clinic, a.doctor, now_means.utc, zone->second);
         time.reminder_delivery_report = a.delivery_report;
         time.reminder_callback_url = a.callback_url;
         time.only_if_starts_at = a.starts_at;  // another node may have moved it meanwhile
@@ -97,7 +102,8 @@ void record_tz_rules_version(PgPool& database, const std::string& version) {
 }
 
 void recheck_time_zones_if_rules_changed(PgPool& database, const ReminderText& text, Logger& logger,
-                                         const ReminderTiming& timing) {
+                                         const ReminderTiming& timing,
+                                         const std::vector<std::string>& clinics) {
     const std::string mine = computing_tz_rules_version();
     if (mine.empty()) return;  // SR0021 already said why
     const std::string recorded = recorded_tz_rules_version(database);
@@ -110,7 +116,7 @@ void recheck_time_zones_if_rules_changed(PgPool& database, const ReminderText& t
         return;
     }
     if (!recorded.empty()) {
-        const TzRecheckReport report = recheck_time_zones(database, text, false, timing);
+        const TzRecheckReport report = recheck_time_zones(database, text, false, timing, clinics);
         logger.log(report.changes.empty() ? LogLevel::Info : LogLevel::Warn, "SR0025",
                    "time-zone rules changed from " + recorded + " to " + mine + ": checked " +
                        std::to_string(report.checked) + " future appointment(s), moved " +

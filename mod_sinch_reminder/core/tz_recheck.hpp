@@ -14,15 +14,17 @@
 
 namespace sr {
 
-// Renders the SMS text for a doctor and an appointment instant in a zone (the site's template).
-using ReminderText =
-    std::function<std::string(const std::string& doctor, Instant starts_at, const ClinicZone& zone)>;
-// When the reminder of an appointment at `starts_at` goes (the site's lead time and quiet hours,
+// Renders the SMS text for a doctor and an appointment instant in a zone (the clinic's template).
+using ReminderText = std::function<std::string(const std::string& clinic, const std::string& doctor,
+                                               Instant starts_at, const ClinicZone& zone)>;
+// When the reminder of an appointment at `starts_at` goes (the clinic's lead time and quiet hours,
 // reminder_timing.hpp). Empty: the reminder keeps its distance to the appointment.
-using ReminderTiming = std::function<Instant(Instant starts_at, const ClinicZone& zone)>;
+using ReminderTiming =
+    std::function<Instant(const std::string& clinic, Instant starts_at, const ClinicZone& zone)>;
 
 struct TzChange {
     std::string appointment_id;
+    std::string clinic;
     std::string time_zone;
     std::string local_wall_time;
     Instant old_starts_at;
@@ -34,9 +36,11 @@ struct TzRecheckReport {
     std::vector<TzChange> changes;  // applied unless dry_run
 };
 
-// Checks every active future appointment against the rules this process computes with.
+// Checks every active future appointment of `clinics` (SinchReminderClinic keys; empty: every clinic's)
+// against the rules this process computes with.
 TzRecheckReport recheck_time_zones(PgPool& database, const ReminderText& text, bool dry_run,
-                                   const ReminderTiming& timing = {});
+                                   const ReminderTiming& timing = {},
+                                   const std::vector<std::string>& clinics = {});
 
 // What the cluster's stored times were computed with ("" if never recorded).
 std::string recorded_tz_rules_version(PgPool& database);
@@ -44,7 +48,9 @@ void record_tz_rules_version(PgPool& database, const std::string& version);
 
 // The start-up check: re-checks only when this node's rules are newer than the recorded ones, and
 // records them; warns when this node's rules are older. Logs what it changed.
+// `clinics`: those this node's configuration has (their texts and timings); others are left as they are.
 void recheck_time_zones_if_rules_changed(PgPool& database, const ReminderText& text, Logger& logger,
-                                         const ReminderTiming& timing = {});
+                                         const ReminderTiming& timing = {},
+                                         const std::vector<std::string>& clinics = {});
 
 }  // namespace sr

@@ -2,8 +2,9 @@
 //
 //   sinch-reminder-admin migrate --database CONNINFO [--sql-dir DIR]
 //   sinch-reminder-admin schema-version --database CONNINFO [--sql-dir DIR]
-//   sinch-reminder-admin tz-recheck --database CONNINFO [--dry-run] [--clinic-name X] [--locale L] [--message
-//   T] [--lead-time D] [--quiet-hours HH:MM-HH:MM]
+//   sinch-reminder-admin tz-recheck --database CONNINFO [--dry-run] [--clinic KEY] [--clinic-name X]
+//   [--locale L]
+//   [--message T] [--lead-time D] [--quiet-hours HH:MM-HH:MM]
 //   sinch-reminder-admin purge --database CONNINFO [--retention 180d] [--dry-run]
 //
 // Exit codes: 0 success, 1 the command failed (database, migration), 2 usage error.
@@ -58,6 +59,8 @@ const char* const k_usage =
     "  --dry-run            tz-recheck: list what would move; purge: count what would be anonymised;\n"
     "                       both change nothing\n"
     "  --retention DURATION purge: as SinchReminderRetention, e.g. 180d (the default), 365d\n"
+    "  --clinic KEY         tz-recheck: only this clinic's appointments (SinchReminderClinic; with several\n"
+    "                       clinics run once per clinic with its own settings below)\n"
     "  --clinic-name, --locale, --message\n"
     "                       tz-recheck: as SinchReminderClinicName/Locale/Message, for the new SMS texts\n"
     "  --lead-time DURATION, --quiet-hours HH:MM-HH:MM\n"
@@ -77,6 +80,7 @@ struct Options {
     std::string database;
     std::string sql_dir;
     bool dry_run = false;
+    std::vector<std::string> clinics;  // tz-recheck: empty = every clinic
     std::string clinic_name;
     std::string locale = "en_US";
     std::string message = sr::MessageTemplate::kDefaultText;
@@ -109,6 +113,13 @@ Options parse_options(int argc, char** argv, int first) {
             options.sql_dir = value();
         } else if (arg == "--dry-run") {
             options.dry_run = true;
+        } else if (arg == "--clinic") {
+            options.clinics = {value()};
+            try {
+                sr::pg_clinic_array(options.clinics);
+            } catch (const std::exception& e) {
+                throw UsageError(std::string("--clinic: ") + e.what());
+            }
         } else if (arg == "--clinic-name") {
             options.clinic_name = value();
         } else if (arg == "--locale") {
@@ -204,20 +215,21 @@ int run_tz_recheck(const Options& options) {
     config.max_connections = 2;
     sr::PgPool database(config, logger);
     const sr::MessageTemplate message = sr::MessageTemplate::parse(options.message);
-    const sr::ReminderText text = [&](const std::string& doctor, sr::Instant starts_at,
+    const sr::ReminderText text = [&](const std::string&, const std::string& doctor, sr::Instant starts_at,
                                       const sr::ClinicZone& zone) {
         return sr::reminder_text(message, options.clinic_name, doctor, zone, starts_at, options.locale);
     };
     const std::string rules = sr::computing_tz_rules_version();
     sr::ReminderTiming timing;
     if (options.lead_time || options.quiet_hours) {
-        timing = [&](sr::Instant starts_at, const sr::ClinicZone& zone) {
+        timing = [&](const std::string&, sr::Instant starts_at, const sr::ClinicZone& zone) {
             return sr::reminder_time(starts_at, options.lead_time.value_or(std::chrono::hours(2)),
                                      options.quiet_hours.value_or(sr::QuietHours{}), zone)
                 .send_at;
         };
     }
-    const sr::TzRecheckReport report = sr::recheck_time_zones(database, text, options.dry_run, timing);
+    const sr::TzRecheckReport report =
+        sr::recheck_time_zones(database, text, options.dry_run, timing, options.clinics);
     for (const sr::TzChange& change : report.changes) {
         std::cout << change.appointment_id << "  " << change.local_wall_time << " " << change.time_zone
                   << ": " << sr::format_utc_iso_millis(change.old_starts_at) << " -> "

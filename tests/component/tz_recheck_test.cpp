@@ -24,7 +24,7 @@ class TzRecheckTest : public CppUnit::TestFixture {
     std::unique_ptr<TestDatabase> m_db;
     std::unique_ptr<sr::PgPool> m_pool;
     CapturingLogger m_logger;
-    const sr::ReminderText m_text = [](const std::string& doctor, sr::Instant starts_at,
+    const sr::ReminderText m_text = [](const std::string&, const std::string& doctor, sr::Instant starts_at,
                                        const sr::ClinicZone& zone) {
         return "with " + doctor + " at " + zone.format_local_iso(starts_at);
     };
@@ -86,7 +86,8 @@ class TzRecheckTest : public CppUnit::TestFixture {
         const std::string id = book_with_stale_rules();
         // 3 h before 10:00 is 07:00, inside 21:00-08:00: the evening before at 20:59 (UTC-6) = 02:59Z.
         const sr::QuietHours night = sr::parse_quiet_hours("21:00-08:00");
-        const sr::ReminderTiming timing = [&](sr::Instant starts_at, const sr::ClinicZone& zone) {
+        const sr::ReminderTiming timing = [&](const std::string&, sr::Instant starts_at,
+                                              const sr::ClinicZone& zone) {
             return sr::reminder_time(starts_at, std::chrono::hours(3), night, zone).send_at;
         };
         CPPUNIT_ASSERT_EQUAL(std::size_t(1),

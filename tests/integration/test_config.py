@@ -225,7 +225,8 @@ class ConfigTest(HttpdTestCase):
 
 
 class VirtualHostMergeTest(HttpdTestCase):
-    """Settings made in the main server reach every virtual host unless the host overrides them."""
+    """Settings made in the main server reach every virtual host unless the host overrides them. A host that
+    changes a clinic's setting on the same database is another clinic (its own SinchReminderClinic key)."""
 
     @classmethod
     def setUpClass(cls):
@@ -246,6 +247,7 @@ class VirtualHostMergeTest(HttpdTestCase):
 </VirtualHost>
 <VirtualHost 127.0.0.1:*>
   ServerName chicago.test
+  SinchReminderClinic chicago
   SinchReminderTimeZone America/Chicago
   SinchReminderRegion eu
 </VirtualHost>"""
@@ -265,12 +267,14 @@ class VirtualHostMergeTest(HttpdTestCase):
 
     def test_virtual_host_inherits_unset_values(self):
         h = self.health("inherits.test")
+        self.assertEqual(h["clinic"], "default")
         self.assertEqual(h["time_zone"], "Europe/London")
         self.assertEqual(h["lead_time_seconds"], 3 * 3600)
         self.assertEqual(h["region"], "us")
 
     def test_virtual_host_overrides_what_it_sets_and_keeps_the_rest(self):
         h = self.health("chicago.test")
+        self.assertEqual(h["clinic"], "chicago")
         self.assertEqual(h["time_zone"], "America/Chicago")
         self.assertEqual(h["region"], "eu")
         self.assertEqual(h["lead_time_seconds"], 3 * 3600)

@@ -8,6 +8,8 @@ import sys
 root = sys.argv[1]
 settings_def = open(f"{root}/mod_sinch_reminder/core/settings.def").read()
 declared = re.findall(r"^SR_(?:LIST_)?DIRECTIVE\((SinchReminder\w+),", settings_def, re.M)
+member_of = dict(re.findall(r"^SR_(?:LIST_)?DIRECTIVE\((SinchReminder\w+), (\w+),", settings_def, re.M))
+scope_of = dict(re.findall(r"^SR_FIELD\((\w+), .*, (server|clinic)\)$", settings_def, re.M))
 readme = open(f"{root}/README.md").read()
 conf = open(f"{root}/conf/sinch_reminder.conf").read()
 
@@ -23,6 +25,13 @@ for name in declared:
         for field in ("Syntax", "Default", "Context", "Example"):
             if f"**{field}**" not in sections[name]:
                 problems.append(f"{name}: README entry lacks **{field}**")
+        # Where a directive may appear is what httpd enforces (settings.def scope): the README must say the same.
+        context = re.search(r"\*\*Context\*\*: ([^\n]*)", sections[name])
+        in_location = bool(context) and "<Location>" in context.group(1)
+        if scope_of.get(member_of.get(name)) == "clinic" and not in_location:
+            problems.append(f"{name}: a clinic's setting, but its README Context does not name the <Location> of a mount")
+        if scope_of.get(member_of.get(name)) == "server" and in_location:
+            problems.append(f"{name}: a server setting, but its README Context names <Location>")
     if not re.search(rf"^\s*#?\s*{name}\b", conf, re.M):
         problems.append(f"{name}: not in conf/sinch_reminder.conf")
 for name in sections:

@@ -183,19 +183,19 @@ class QueryPlansTest : public CppUnit::TestFixture {
         }
         // Each path really ran and was seen (so the test cannot pass by capturing nothing).
         const char* const expected[] = {
-            "INSERT INTO appointments",    // the booking
-            "SKIP LOCKED",                 // the dispatcher's and the reconciler's claims
-            "UPDATE reminders",            // marking reminders
-            "tsquery",                     // name search (the words of the name)
-            "reverse(a.phone_e164) LIKE",  // phone search, last digits
-            "reverse(a.phone_e164) =",     // phone search, whole number
-            "(a.starts_at, a.id) >",       // next page
-            "(a.starts_at, a.id) <",       // previous page
-            "FROM appointments WHERE id = $1::uuid FOR UPDATE",  // cancel and reschedule lock the appointment
-            "r.batch_id = $1",                                   // delivery reports
-            "a.starts_at > now()",                               // tz-recheck
-            "FROM audit_log WHERE appointment_id",               // the audit trail
-            "purged_at IS NULL AND starts_at >=",                // the retention purge
+            "INSERT INTO appointments",              // the booking
+            "SKIP LOCKED",                           // the dispatcher's and the reconciler's claims
+            "UPDATE reminders",                      // marking reminders
+            "tsquery",                               // name search (the words of the name)
+            "reverse(a.phone_e164) LIKE",            // phone search, last digits
+            "reverse(a.phone_e164) =",               // phone search, whole number
+            "(a.starts_at, a.id) >",                 // next page
+            "(a.starts_at, a.id) <",                 // previous page
+            "clinic = ANY($2::text[])) FOR UPDATE",  // cancel and reschedule lock the appointment
+            "r.batch_id = $1",                       // delivery reports
+            "a.starts_at > now()",                   // tz-recheck
+            "FROM audit_log WHERE appointment_id",   // the audit trail
+            "purged_at IS NULL AND starts_at >=",    // the retention purge
         };
         for (const char* fragment : expected) {
             bool seen = false;
@@ -415,9 +415,8 @@ class QueryPlansTest : public CppUnit::TestFixture {
             CPPUNIT_ASSERT(sr::apply_delivery_report(lease, report, now, "127.0.0.1").outcome !=
                            sr::ApplyOutcome::UnknownBatch);
         }
-        const sr::ReminderText text = [](const std::string&, sr::Instant, const sr::ClinicZone&) {
-            return std::string("Reminder text.");
-        };
+        const sr::ReminderText text = [](const std::string&, const std::string&, sr::Instant,
+                                         const sr::ClinicZone&) { return std::string("Reminder text."); };
         CPPUNIT_ASSERT(sr::recheck_time_zones(*m_pool, text, true).checked > 1000);
 
         // The retention purge of the oldest history (the loader spreads it over the 1 080 days before

@@ -2,11 +2,14 @@
 // checks that need several directives.
 #include <cppunit/extensions/HelperMacros.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "core/message_check.hpp"
+#include "core/pg_pool.hpp"
 #include "core/settings.hpp"
 
 namespace {
@@ -42,6 +45,9 @@ class SettingsTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(SettingsTest);
     CPPUNIT_TEST(testEveryDirectiveHasSyntaxAndHelp);
     CPPUNIT_TEST(testRegionAcceptsTheFiveSinchRegionsOnly);
+    CPPUNIT_TEST(testClinicKeyIsAStableLowerCaseIdentifier);
+    CPPUNIT_TEST(testClinicSettingsAreTheOnesAllowedInALocation);
+    CPPUNIT_TEST(testTwoClinicsDifferOnlyInClinicSettings);
     CPPUNIT_TEST(testLeadTimeUnderstandsHumanDurations);
     CPPUNIT_TEST(testLeadTimeRejectsZeroAndGarbage);
     CPPUNIT_TEST(testTimeZoneMustBeAnIanaZone);
@@ -74,6 +80,47 @@ class SettingsTest : public CppUnit::TestFixture {
             CPPUNIT_ASSERT_MESSAGE(s.name, std::string(s.name).rfind("SinchReminder", 0) == 0);
             CPPUNIT_ASSERT_MESSAGE(s.name, *s.syntax && *s.help);
         }
+    }
+
+    void testClinicKeyIsAStableLowerCaseIdentifier() {
+        for (const char* key : {"default", "cardiology", "north-wing_2", "a"})
+            CPPUNIT_ASSERT_EQUAL(std::string(key), sr::parse_clinic_key(key));
+        for (const char* bad : {"", "Cardiology", "-lead", "x y", "caf\xc3\xa9", "a;b"}) {
+            const std::string error = error_of(spec("SinchReminderClinic").apply, bad);
+            CPPUNIT_ASSERT_MESSAGE(bad, contains(error, "is not a clinic key"));
+        }
+        CPPUNIT_ASSERT(!error_of(spec("SinchReminderClinic").apply, std::string(64, 'a')).empty());
+        CPPUNIT_ASSERT_EQUAL(std::string("{cardiology,north-wing_2}"),
+                             sr::pg_clinic_array({"cardiology", "north-wing_2"}));
+        CPPUNIT_ASSERT_EQUAL(std::string("{}"), sr::pg_clinic_array({}));
+        CPPUNIT_ASSERT_THROW(sr::pg_clinic_array({"a,b"}), std::invalid_argument);
+        CPPUNIT_ASSERT_THROW(sr::pg_clinic_array({"\"}"}), std::invalid_argument);
+    }
+
+    void testClinicSettingsAreTheOnesAllowedInALocation() {
+        std::vector<std::string> clinic;
+        for (const auto& d : sr::directive_specs())
+            if (d.clinic_scoped) clinic.push_back(d.name);
+        for (const char* name : {"SinchReminderClinic", "SinchReminderTimeZone", "SinchReminderFrom",
+                                 "SinchReminderMessage", "SinchReminderLeadTime", "SinchReminderTemplateDir"})
+            CPPUNIT_ASSERT_MESSAGE(name, std::find(clinic.begin(), clinic.end(), name) != clinic.end());
+        // The account, the database and the dispatcher are the server's: one per node, shared by its clinics.
+        for (const char* name :
+             {"SinchReminderDatabase", "SinchReminderApiToken", "SinchReminderServicePlanId",
+              "SinchReminderMaxBatchesPerSecond", "SinchReminderAllowAnonymous"})
+            CPPUNIT_ASSERT_MESSAGE(name, std::find(clinic.begin(), clinic.end(), name) == clinic.end());
+    }
+
+    void testTwoClinicsDifferOnlyInClinicSettings() {
+        sr::SettingValues a, b;
+        spec("SinchReminderTimeZone").apply(a, "America/New_York");
+        spec("SinchReminderTimeZone").apply(b, "America/New_York");
+        spec("SinchReminderMaxBatchesPerSecond").apply(b, "20");  // a server setting: not the clinic's
+        CPPUNIT_ASSERT(sr::clinic_setting_differences(a, b).empty());
+        spec("SinchReminderTimeZone").apply(b, "America/Chicago");
+        spec("SinchReminderDoctors").apply(b, "Dr. Who");
+        CPPUNIT_ASSERT(
+            (sr::clinic_setting_differences(a, b) == std::vector<std::string>{"time_zone", "doctors"}));
     }
 
     void testRegionAcceptsTheFiveSinchRegionsOnly() {
