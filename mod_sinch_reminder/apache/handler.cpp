@@ -2,6 +2,7 @@
 
 #include <jansson.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -12,6 +13,7 @@
 #include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
+#include <scoreboard.h>
 
 #include "apache/api.hpp"
 #include "apache/appointment_pages.hpp"
@@ -26,6 +28,7 @@
 #include "apache/staff_common.hpp"
 #include "core/api_json.hpp"
 #include "core/migrations.hpp"
+#include "core/node_status.hpp"
 #include "core/pg_pool.hpp"
 #include "core/redact.hpp"
 #include "core/reminder_queue.hpp"
@@ -71,6 +74,41 @@ void send_json(request_rec* r, int status, json_t* document) {
     free(text);
 }
 
+// This node's dispatcher as its last pass left it (node_status.hpp). Not alive: no pass for three intervals
+// (at least 90 s) although httpd has run that long; then the node is degraded.
+JsonPtr dispatcher_health(const ServerRuntime& runtime, PgLease& lease, bool& healthy) {
+    JsonPtr out(json_object());
+    const std::string node = node_name();
+    std::string clinics;
+    for (const std::string& key : runtime.node_clinics) clinics += (clinics.empty() ? "" : ",") + key;
+    json_object_set_new(out.get(), "node", json_string(node.c_str()));
+    const auto allowed =
+        std::max<std::chrono::seconds>(3 * runtime.settings->dispatch_interval, std::chrono::seconds(90));
+    const Instant now = now_utc();
+    std::optional<DispatcherHeartbeat> mine;
+    for (const DispatcherHeartbeat& beat : dispatcher_heartbeats(lease)) {
+        // The clinics of this runtime's dispatcher: the heartbeat naming this runtime's clinic.
+        const std::string listed = "," + beat.clinics + ",";
+        if (beat.node == node && listed.find("," + runtime.clinic + ",") != std::string::npos &&
+            (!mine || beat.last_pass_at > mine->last_pass_at))
+            mine = beat;
+    }
+    const Instant started(std::chrono::seconds(apr_time_sec(ap_scoreboard_image->global->restart_time)));
+    bool alive = mine && now - mine->last_pass_at <= allowed;
+    if (mine) {
+        json_object_set_new(out.get(), "last_pass_at",
+                            json_string(format_utc_iso_millis(mine->last_pass_at).c_str()));
+        json_object_set_new(out.get(), "seconds_since_last_pass",
+                            json_integer((now - mine->last_pass_at).count()));
+        json_object_set_new(out.get(), "last_outcome", json_string(mine->outcome.c_str()));
+        json_object_set_new(out.get(), "last_pass_failed", json_boolean(mine->failed));
+    }
+    const bool starting = !alive && now - started <= allowed;  // the first pass comes within seconds of start
+    json_object_set_new(out.get(), "state", json_string(alive ? "alive" : starting ? "starting" : "stalled"));
+    if (!alive && !starting) healthy = false;
+    return out;
+}
+
 // GET {mount}/health: what an operator or a load balancer needs to know, no secrets.
 int handle_health(request_rec* r, const ServerRuntime& runtime) {
     JsonPtr body(json_object());
@@ -89,12 +127,37 @@ int handle_health(request_rec* r, const ServerRuntime& runtime) {
                                                                                         : "service_plan"));
     json_object_set_new(body.get(), "sinch_sms_base_url",
                         json_string(runtime.settings->sms_base_url.c_str()));
+    // Rules updated on disk but not yet in use: httpd must be restarted fully (SR0023).
+    const std::string rules_on_disk = os_tz_rules_version();
+    json_object_set_new(body.get(), "tz_rules_on_disk", json_string(rules_on_disk.c_str()));
+    json_object_set_new(body.get(), "tz_rules_restart_needed",
+                        json_boolean(tz_rules_older(computing_tz_rules_version(), rules_on_disk)));
+    json_object_set_new(body.get(), "schema_expected", json_integer(SR_SCHEMA_VERSION));
     if (runtime.database) {
         try {
             PgLease lease = runtime.database->acquire();
-            json_object_set_new(body.get(), "schema_version",
-                                json_integer(schema_version(lease.connection())));
+            const int applied = schema_version(lease.connection());
+            json_object_set_new(body.get(), "schema_version", json_integer(applied));
             json_object_set_new(body.get(), "database", json_string("ok"));
+            if (applied < SR_SCHEMA_VERSION) {
+                // Statements of this module would fail on tables or columns the database lacks.
+                healthy = false;
+                json_object_set_new(body.get(), "schema",
+                                    json_string("behind this module: run sinch-reminder-admin migrate"));
+            }
+            if (runtime.dispatcher) {
+                json_object_set_new(body.get(), "dispatcher",
+                                    dispatcher_health(runtime, lease, healthy).release());
+                const Backlog backlog = due_backlog(lease, runtime.node_clinics, runtime.settings->horizon);
+                JsonPtr waiting(json_object());
+                json_object_set_new(waiting.get(), "due", json_integer(backlog.due));
+                json_object_set_new(waiting.get(), "overdue", json_integer(backlog.overdue));
+                json_object_set_new(waiting.get(), "oldest_send_at",
+                                    backlog.oldest_send_at
+                                        ? json_string(format_utc_iso_millis(*backlog.oldest_send_at).c_str())
+                                        : json_null());
+                json_object_set_new(body.get(), "backlog", waiting.release());
+            }
         } catch (const std::exception& e) {
             healthy = false;
             json_object_set_new(body.get(), "database", json_string("unavailable"));

@@ -20,6 +20,7 @@
 #include "apache/handler.hpp"
 #include "apache/module_api.h"
 #include "apache/runtime.hpp"
+#include "apache/status.hpp"
 #include "core/clock.hpp"
 #include "core/message_check.hpp"
 #include "core/templates.hpp"
@@ -301,4 +302,5 @@ extern "C" void sr_register_hooks(apr_pool_t*) noexcept {
     ap_hook_post_config(sr::apache::post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_child_init(sr::apache::child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_handler(sr::apache::handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+    sr::apache::register_status_hook();
 }

@@ -27,6 +27,7 @@
 #include "core/sms_text.hpp"
 #include "core/tz_recheck.hpp"
 #include "core/module_secrets.hpp"
+#include "core/node_status.hpp"
 #include "core/pg_pool.hpp"
 #include "core/redact.hpp"
 #include "core/reminder_queue.hpp"
@@ -36,6 +37,12 @@
 APLOG_USE_MODULE(sinch_reminder);
 
 namespace sr::apache {
+
+std::string node_name() {
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    return host;
+}
 
 namespace {
 
@@ -80,6 +87,8 @@ struct ChildRuntime {
     std::map<std::string, std::unique_ptr<SinchClient>> clients_by_identity;
     struct DispatcherEntry {
         std::unique_ptr<Dispatcher> dispatcher;
+        PgPool* database = nullptr;
+        std::vector<std::string> clinics;  // what it hands over (its heartbeat says so)
         std::chrono::seconds interval{30};
         std::chrono::steady_clock::time_point next_pass_at{};  // a pass that left work due sets "now"
     };
@@ -113,11 +122,7 @@ apr_status_t destroy_child_runtime(void* runtime) noexcept {
     return APR_SUCCESS;
 }
 
-std::string lease_owner() {
-    char host[256] = "";
-    gethostname(host, sizeof host - 1);
-    return std::string(host) + ":" + std::to_string(getpid());
-}
+std::string lease_owner() { return node_name() + ":" + std::to_string(getpid()); }
 
 std::string dispatcher_identity(const Settings& s, const std::string& sinch) {
     return s.database + '\n' + sinch + '\n' + std::to_string(s.horizon.count()) + '\n' +
@@ -200,10 +205,25 @@ apr_status_t run_dispatchers(int state, void* data, apr_pool_t*) noexcept {
             try {
                 if (std::chrono::steady_clock::now() < entry.next_pass_at) continue;
                 entry.next_pass_at = std::chrono::steady_clock::now() + entry.interval;
-                const DispatchReport report = entry.dispatcher->run_once(child_stopping);
-                if (report.more_work && !report.account_paused) entry.next_pass_at = {};
-                g_runtime->logger.log(report.idle() ? LogLevel::Debug : LogLevel::Info, "",
-                                      "dispatcher pass: " + report.summary());
+                std::string outcome;
+                bool failed = false;
+                try {
+                    const DispatchReport report = entry.dispatcher->run_once(child_stopping);
+                    if (report.more_work && !report.account_paused) entry.next_pass_at = {};
+                    outcome = report.summary();
+                    g_runtime->logger.log(report.idle() ? LogLevel::Debug : LogLevel::Info, "",
+                                          "dispatcher pass: " + outcome);
+                } catch (const std::exception& e) {
+                    failed = true;
+                    outcome = loggable_error(e);
+                    g_runtime->logger.log(LogLevel::Error, "SR0406", "dispatcher pass failed: " + outcome);
+                }
+                // What /health and mod_status report as this node's dispatcher (node_status.hpp). A database
+                // that is down was logged by the pass already.
+                try {
+                    record_dispatcher_pass(*entry.database, node_name(), entry.clinics, outcome, failed);
+                } catch (const std::exception&) {
+                }
             } catch (const std::exception& e) {
                 g_runtime->logger.log(LogLevel::Error, "SR0406",
                                       std::string("dispatcher pass failed: ") + loggable_error(e));
@@ -332,8 +352,11 @@ void start_child_runtime(apr_pool_t* pchild, server_rec* main_server) {
         }
     }
     for (auto& [identity, plan] : dispatch_plans) {
-        runtime->dispatchers_by_identity[identity].dispatcher = std::make_unique<Dispatcher>(
-            *plan.second, *clients_of_plan[identity], runtime->logger, plan.first);
+        auto& entry = runtime->dispatchers_by_identity[identity];
+        entry.dispatcher = std::make_unique<Dispatcher>(*plan.second, *clients_of_plan[identity],
+                                                        runtime->logger, plan.first);
+        entry.database = plan.second;
+        entry.clinics = plan.first.clinics;
     }
     for (auto& [server, identity] : clinic_plans) {
         server->dispatcher = runtime->dispatchers_by_identity[identity].dispatcher.get();

@@ -49,6 +49,9 @@ struct ServerRuntime {
     std::optional<FormTokens> m_tokens;
 };
 
+// This node's name in leases and heartbeats: the host name.
+std::string node_name();
+
 // Once per start in the parent: libcurl's global state, released with the configuration pool.
 void init_process_globals(apr_pool_t* pconf);
 

@@ -87,6 +87,8 @@ void housekeeping(pqxx::connection& c, RetentionReport& report) {
         txn.exec("DELETE FROM callback_nonces WHERE expires_at < now()").affected_rows());
     report.expired_booking_counts = static_cast<long long>(
         txn.exec("DELETE FROM booking_counts WHERE minute < now() - interval '61 minutes'").affected_rows());
+    // Nodes silent for a week are gone (node_status.hpp); their heartbeats would only clutter monitoring.
+    txn.exec("DELETE FROM dispatcher_heartbeats WHERE last_pass_at < now() - interval '7 days'");
 }
 
 }  // namespace
