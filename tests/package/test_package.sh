@@ -104,9 +104,10 @@ if dpkg-deb -c "$deb" | grep -E 'sr-bench|/usr/local/'; then fail "the package s
 
 step "lintian $(basename "$deb")"
 (source "$root/scripts/deps.sh" && sr_install_missing_packages lintian)
-# Errors and warnings fail; info, pedantic and overridden tags are shown. Not as root (lintian warns).
-runuser -u nobody -- env HOME="$state" lintian --display-info --pedantic --show-overrides \
-  --fail-on error,warning "$deb"
+# Errors and warnings fail; info, pedantic and overridden tags are shown. Not as root (lintian warns),
+# and from a directory nobody may enter (the checkout may be under a 0700 one).
+(cd "$state" && runuser -u nobody -- env HOME="$state" lintian --display-info --pedantic --show-overrides \
+  --fail-on error,warning "$deb")
 echo "lintian: no errors or warnings"
 
 # --- 2. install --------------------------------------------------------------------------------
