@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The man page of sinch-reminder-admin covers what its --help lists: every command has a .TP entry under
-COMMANDS, and every option is described under OPTIONS.
+COMMANDS, and every option is described under OPTIONS; its title line names the version --version prints.
 
   check_manpage.py ADMIN_BINARY MAN_PAGE   (the page as troff source, or gzip-compressed as installed)"""
 import gzip
@@ -32,6 +32,9 @@ man_options = plain(section(troff, "OPTIONS"))
 entries = lambda text: re.findall(r"^\.(?:TP|TQ)\n\.B[IR]? (.+)$", text, re.M)
 
 problems = []
+version = subprocess.run([admin, "--version"], capture_output=True, text=True, check=True).stdout.split()[-1]
+if not re.search(rf'^\.TH .*"mod_sinch_reminder {re.escape(version)}"', troff, re.M):
+    problems.append(f"the .TH line does not name version {version} (sinch-reminder-admin --version)")
 if len(commands) < 4 or len(options) < 10:
     problems.append(f"found only {commands} and {options} in --help: is this check's parser broken?")
 command_entries = " ".join(entries(man_commands))
