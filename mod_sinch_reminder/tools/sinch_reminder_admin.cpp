@@ -6,6 +6,7 @@
 //   [--locale L]
 //   [--message T] [--lead-time D] [--quiet-hours HH:MM-HH:MM]
 //   sinch-reminder-admin purge --database CONNINFO [--retention 180d] [--dry-run]
+//   sinch-reminder-admin --version | --help
 //
 // Exit codes: 0 success, 1 the command failed (database, migration), 2 usage error.
 // A new subcommand is one function plus one row in k_commands.
@@ -68,6 +69,7 @@ const char* const k_usage =
     "(without\n"
     "                       either, each reminder keeps its distance to the appointment)\n"
     "  -h, --help           show this help\n"
+    "  --version            print the version (sinch-reminder-admin VERSION)\n"
     "\n"
     "exit status: 0 ok, 1 failed, 2 usage error\n";
 
@@ -278,6 +280,10 @@ int main(int argc, char** argv) {
     const std::string command = argv[1];
     if (command == "-h" || command == "--help" || command == "help") {
         std::cout << k_usage;
+        return k_exit_ok;
+    }
+    if (command == "--version") {
+        std::cout << "sinch-reminder-admin " << SR_MODULE_VERSION << '\n';
         return k_exit_ok;
     }
     const auto found = k_commands.find(command);
