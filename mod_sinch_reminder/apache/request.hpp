@@ -14,9 +14,9 @@ namespace sr::apache {
 int read_form(request_rec* r, std::size_t max_bytes, std::map<std::string, std::string>& fields);
 
 // Why a state-changing request must be refused as coming from another site, or "" if it need not be:
-// the browser says `Sec-Fetch-Site: cross-site`, or sends an `Origin` that is neither this request's
-// host (`Host`) nor the origin of `public_base_url` (SinchReminderPublicBaseUrl, for proxies that change
-// Host). Requests without either header (non-browser clients, old browsers) are not refused here: the
+// the browser says `Sec-Fetch-Site: cross-site`, or (unless it says `same-origin`) sends an `Origin` that is
+// neither this request's host (`Host`) nor the origin of `public_base_url` (SinchReminderPublicBaseUrl, for
+// proxies that change Host). Requests without either header (non-browser clients, old browsers) are not refused here: the
 // form token still protects them.
 std::string foreign_origin(const request_rec* r, const std::string& public_base_url);
 

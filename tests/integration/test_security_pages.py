@@ -76,6 +76,17 @@ class PagesSecurityTest(ServicesTestCase):
         self.assertEqual(self.count(), 0)
         self.assertIn("SR0103", self.httpd.read_error_log())
 
+    def test_chromes_own_form_post_with_origin_null_is_accepted(self):
+        # Under our Referrer-Policy no-referrer Chrome sends `Origin: null` with its own form POSTs, and says
+        # `Sec-Fetch-Site: same-origin` (headers no page can set): that is our own form (test_browser.py).
+        token = self.browser.open_form()
+        data = dict(form_for(tomorrow_at(14, 30)), csrf_token=token)
+        status, _, body = self.browser.request(
+            "POST", "/appointment", urllib.parse.urlencode(data),
+            {"Content-Type": "application/x-www-form-urlencoded", "Origin": "null", "Sec-Fetch-Site": "same-origin"})
+        self.assertEqual(status, 303, body)
+        self.assertEqual(self.count(), 1)
+
     def test_post_from_our_own_origin_is_accepted(self):
         token = self.browser.open_form()
         data = dict(form_for(tomorrow_at(14, 30)), csrf_token=token)
