@@ -18,15 +18,17 @@ namespace sr::apache {
 
 namespace {
 
-apr_status_t delete_server_config(void* config) noexcept {
-    delete static_cast<ServerConfig*>(config);
+template <class Config>
+apr_status_t delete_config(void* config) noexcept {
+    delete static_cast<Config*>(config);
     return APR_SUCCESS;
 }
 
-// The C++ object lives as long as the pool httpd gave us for it.
-ServerConfig* new_server_config(apr_pool_t* pool, ServerConfig&& from) {
-    auto* config = new ServerConfig(std::move(from));
-    apr_pool_cleanup_register(pool, config, delete_server_config, apr_pool_cleanup_null);
+// The C++ object (a ServerConfig or a DirConfig) lives as long as the pool httpd gave us for it.
+template <class Config>
+Config* new_config(apr_pool_t* pool, Config&& from) {
+    auto* config = new Config(std::move(from));
+    apr_pool_cleanup_register(pool, config, delete_config<Config>, apr_pool_cleanup_null);
     return config;
 }
 
@@ -35,17 +37,6 @@ const DirectiveSpec* find_spec(const char* name) {
         if (std::strcmp(spec.name, name) == 0) return &spec;
     }
     return nullptr;
-}
-
-apr_status_t delete_dir_config(void* config) noexcept {
-    delete static_cast<DirConfig*>(config);
-    return APR_SUCCESS;
-}
-
-DirConfig* new_dir_config(apr_pool_t* pool, DirConfig&& from) {
-    auto* config = new DirConfig(std::move(from));
-    apr_pool_cleanup_register(pool, config, delete_dir_config, apr_pool_cleanup_null);
-    return config;
 }
 
 // The section a directive sits in: "" at server or virtual-host level, else e.g. "<Location".
@@ -134,7 +125,7 @@ extern "C" {
 
 void* sr_create_server_config(apr_pool_t* pool, server_rec*) noexcept {
     try {
-        return sr::apache::new_server_config(pool, ServerConfig{});
+        return sr::apache::new_config(pool, ServerConfig{});
     } catch (...) {
         return nullptr;  // httpd treats this as out of memory
     }
@@ -145,7 +136,7 @@ void* sr_merge_server_config(apr_pool_t* pool, void* base, void* overrides) noex
         ServerConfig merged;
         merged.values = sr::merge(static_cast<ServerConfig*>(base)->values,
                                   static_cast<ServerConfig*>(overrides)->values);
-        return sr::apache::new_server_config(pool, std::move(merged));
+        return sr::apache::new_config(pool, std::move(merged));
     } catch (...) {
         return nullptr;
     }
@@ -153,7 +144,7 @@ void* sr_merge_server_config(apr_pool_t* pool, void* base, void* overrides) noex
 
 void* sr_create_dir_config(apr_pool_t* pool, char*) noexcept {
     try {
-        return sr::apache::new_dir_config(pool, DirConfig{});
+        return sr::apache::new_config(pool, DirConfig{});
     } catch (...) {
         return nullptr;
     }
@@ -164,7 +155,7 @@ void* sr_merge_dir_config(apr_pool_t* pool, void* base, void* overrides) noexcep
         DirConfig merged;
         merged.values =
             sr::merge(static_cast<DirConfig*>(base)->values, static_cast<DirConfig*>(overrides)->values);
-        return sr::apache::new_dir_config(pool, std::move(merged));
+        return sr::apache::new_config(pool, std::move(merged));
     } catch (...) {
         return nullptr;
     }
