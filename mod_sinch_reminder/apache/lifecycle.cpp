@@ -207,6 +207,13 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server)
                         describe_server(s).c_str(), mount.path.empty() ? "/" : mount.path.c_str());
                 }
             }
+            // Each process has one TLS client for Sinch (shared keep-alive connections), so one CA bundle.
+            if (config.values.ca_file.value_or("") !=
+                server_config(main_server).values.ca_file.value_or("")) {
+                problems.push_back(
+                    "SinchReminderCaFile differs from the main server's: every virtual host "
+                    "must use the same one (set it once, outside <VirtualHost>)");
+            }
             const auto add_unique = [](std::vector<std::string>& to, const std::vector<std::string>& from) {
                 for (const std::string& item : from) {
                     if (std::find(to.begin(), to.end(), item) == to.end()) to.push_back(item);

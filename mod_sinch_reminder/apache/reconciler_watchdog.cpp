@@ -28,7 +28,12 @@ namespace {
 
 // Everything the reconciler thread uses. Only ever touched on that thread.
 struct ReconcilerRuntime {
-    explicit ReconcilerRuntime(const server_rec* main_server) : logger(main_server) {}
+    explicit ReconcilerRuntime(const server_rec* main_server)
+        : logger(main_server), transport([&] {
+              CurlTransportOptions options;
+              options.ca_file = server_config(main_server).settings->ca_file;  // SinchReminderCaFile
+              return options;
+          }()) {}
     ApacheLogger logger;
     CurlTransport transport;
     std::map<std::string, std::unique_ptr<PgPool>> pools;

@@ -79,6 +79,8 @@ struct ChildRuntime {
         : logger(main_server), transport([&] {
               CurlTransportOptions options = transport_options();
               add_dispatcher_handles(options, main_server);
+              // One TLS client per process: check_config makes every virtual host name the same CA file.
+              options.ca_file = server_config(main_server).settings->ca_file;
               return options;
           }()) {}
     ApacheLogger logger;

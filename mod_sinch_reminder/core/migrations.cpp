@@ -205,4 +205,18 @@ int expected_schema_version(const std::string& sql_dir) {
     return files.empty() ? 0 : files.back().version;
 }
 
+void grant_runtime_role(pqxx::connection& conn, const std::string& role) {
+    pqxx::work txn(conn, "grant_runtime_role");
+    const std::string who = txn.quote_name(role);
+    txn.exec("GRANT USAGE ON SCHEMA public TO " + who);
+    txn.exec("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO " + who);
+    txn.exec("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO " + who);
+    // /health reads the schema version; only `migrate` (the owner) may change it.
+    txn.exec("REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM " + who);
+    txn.exec("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO " +
+             who);
+    txn.exec("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO " + who);
+    txn.commit();
+}
+
 }  // namespace sr

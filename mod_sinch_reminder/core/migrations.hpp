@@ -55,4 +55,11 @@ int schema_version(pqxx::connection& conn);
 // The highest version among sql_dir's migration files: what schema_version() is after a full migrate.
 int expected_schema_version(const std::string& sql_dir);
 
+// Lets `role` (an existing PostgreSQL role, e.g. made with `createuser --pwprompt`) do what the module does
+// at run time and nothing more: read and write the rows of every table of the schema (schema_migrations: read
+// only), use its sequences; no DDL, no TRUNCATE. Default privileges give it the same on the tables and
+// sequences later migrations add, when they run as the role that runs this (the owner). Idempotent.
+// Throws pqxx errors (an unknown role: "role ... does not exist").
+void grant_runtime_role(pqxx::connection& conn, const std::string& role);
+
 }  // namespace sr

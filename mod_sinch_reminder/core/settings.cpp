@@ -120,6 +120,7 @@ Settings Settings::resolve(const SettingValues& v) {
     s.sms_base_url = v.sms_base_url.value_or(
         sinch_default_sms_base_url(s.region, s.auth.value_or(SinchAuthMode::ServicePlan)));
     s.auth_base_url = v.auth_base_url.value_or(sinch_default_auth_base_url());
+    s.ca_file = v.ca_file.value_or("");
     s.database = v.database.value_or("");
     s.db_pool_max = v.db_pool_max.value_or(10);
     s.time_zone = v.time_zone.value_or("");
@@ -452,6 +453,16 @@ std::string parse_public_base_url(const std::string& value) {
     std::string trimmed = value;
     while (trimmed.size() > 8 && trimmed.back() == '/') trimmed.pop_back();
     return trimmed;
+}
+
+std::string parse_ca_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw ConfigError("cannot read '" + path + "'");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("-----BEGIN CERTIFICATE-----", 0) == 0) return path;
+    }
+    throw ConfigError("'" + path + "' holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
 }
 
 std::string read_callback_secret_file(const std::string& path) {

@@ -3,8 +3,9 @@
 //   sinch-reminder-admin migrate --database CONNINFO [--sql-dir DIR]
 //   sinch-reminder-admin schema-version --database CONNINFO [--sql-dir DIR]
 //   sinch-reminder-admin tz-recheck --database CONNINFO [--dry-run] [--clinic KEY] [--clinic-name X]
-//   [--locale L]
-//   [--message T] [--lead-time D] [--quiet-hours HH:MM-HH:MM]
+//     [--locale L] [--message T] [--lead-time D] [--quiet-hours HH:MM-HH:MM]
+//   sinch-reminder-admin grant-runtime --database CONNINFO --role NAME
+// (--database-file PATH or $SINCH_REMINDER_DATABASE instead of --database)
 //   sinch-reminder-admin purge --database CONNINFO [--retention 180d] [--dry-run]
 //   sinch-reminder-admin --version | --help
 //
@@ -20,6 +21,9 @@
 #include "core/tz_recheck.hpp"
 
 #include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
 
 #include <optional>
 
@@ -46,6 +50,9 @@ const char* const k_usage =
     "  schema-version  print the database's schema version and the version the sql directory expects\n"
     "  tz-recheck      after a tzdata update: move every future appointment whose UTC time differs under\n"
     "                  the OS's current time-zone rules (the running httpd moves the batches at Sinch)\n"
+    "  grant-runtime   let --role (an existing PostgreSQL role) read and write the module's tables and\n"
+    "                  nothing more (no DDL); run as the owner that runs migrate; again after new tables\n"
+    "                  is not needed (default privileges)\n"
     "  purge           anonymise the patient data of appointments older than the retention (names,\n"
     "                  numbers, SMS texts, audit details; counts are kept), 200 rows per transaction, "
     "paced;\n"
@@ -53,7 +60,11 @@ const char* const k_usage =
     "\n"
     "options:\n"
     "  --database CONNINFO  libpq connection string, e.g. \"host=db.example user=reminder dbname=reminder\"\n"
-    "                       or postgresql://reminder@db.example/reminder (required)\n"
+    "                       or postgresql://reminder@db.example/reminder; without it the first line of\n"
+    "                       --database-file, else $SINCH_REMINDER_DATABASE (a password kept off the command\n"
+    "                       line, where ps shows it; libpq's passfile and service= work too)\n"
+    "  --database-file PATH the connection string on the first line of PATH\n"
+    "  --role NAME          grant-runtime: the role httpd connects as\n"
     "  --sql-dir DIR        migration directory (default: <prefix>/share/mod_sinch_reminder/sql next to "
     "this\n"
     "                       program, else the source tree's sql/)\n"
@@ -81,6 +92,7 @@ class UsageError : public std::runtime_error {
 struct Options {
     std::string database;
     std::string sql_dir;
+    std::string role;  // grant-runtime
     bool dry_run = false;
     std::vector<std::string> clinics;  // tz-recheck: empty = every clinic
     std::string clinic_name;
@@ -111,6 +123,14 @@ Options parse_options(int argc, char** argv, int first) {
         };
         if (arg == "--database") {
             options.database = value();
+        } else if (arg == "--database-file") {
+            const std::string path = value();
+            std::ifstream file(path);
+            if (!file || !std::getline(file, options.database) || options.database.empty())
+                throw UsageError("--database-file: cannot read a connection string from the first line of " +
+                                 path);
+        } else if (arg == "--role") {
+            options.role = value();
         } else if (arg == "--sql-dir") {
             options.sql_dir = value();
         } else if (arg == "--dry-run") {
@@ -151,7 +171,12 @@ Options parse_options(int argc, char** argv, int first) {
             throw UsageError("unknown option " + arg);
         }
     }
-    if (options.database.empty()) throw UsageError("--database CONNINFO is required");
+    if (options.database.empty()) {
+        if (const char* from_environment = std::getenv("SINCH_REMINDER_DATABASE"))
+            options.database = from_environment;
+    }
+    if (options.database.empty())
+        throw UsageError("--database CONNINFO (or --database-file, or SINCH_REMINDER_DATABASE) is required");
     return options;
 }
 
@@ -263,11 +288,18 @@ int run_purge(const Options& options) {
     return k_exit_ok;
 }
 
+int run_grant_runtime(const Options& options) {
+    if (options.role.empty()) throw UsageError("grant-runtime needs --role NAME");
+    auto conn = connect(options);
+    sr::grant_runtime_role(*conn, options.role);
+    std::cout << "role " << options.role
+              << " may now read and write the module's tables (no DDL; schema_migrations read only)\n";
+    return k_exit_ok;
+}
+
 const std::map<std::string, std::function<int(const Options&)>> k_commands = {
-    {"purge", run_purge},
-    {"migrate", run_migrate},
-    {"schema-version", run_schema_version},
-    {"tz-recheck", run_tz_recheck},
+    {"grant-runtime", run_grant_runtime},   {"purge", run_purge},           {"migrate", run_migrate},
+    {"schema-version", run_schema_version}, {"tz-recheck", run_tz_recheck},
 };
 
 }  // namespace

@@ -57,6 +57,8 @@ INVALID_VALUES = [
     ("SinchReminderMaxSegments", "0", "must be a whole number from 1 to 10"),
     ("SinchReminderQuietHours", "9pm-8am", "must be HH:MM-HH:MM in 24-hour clinic time"),
     ("SinchReminderSensitiveWords", "\"two words\"", "must be one word"),
+    ("SinchReminderCaFile", "/nonexistent/ca.pem", "cannot read '/nonexistent/ca.pem'"),
+    ("SinchReminderCaFile", "/etc/passwd", "holds no PEM certificate"),
 ]
 
 VALID_VALUES = [
@@ -90,6 +92,7 @@ VALID_VALUES = [
     ("SinchReminderMaxSegments", "3"),
     ("SinchReminderQuietHours", "21:00-08:00"),
     ("SinchReminderSensitiveWords", "oncology Onkologie"),
+    ("SinchReminderCaFile", "/etc/ssl/certs/ca-certificates.crt"),
 ]
 
 
@@ -157,6 +160,14 @@ class ConfigTest(HttpdTestCase):
                                      "  SetHandler sinch-reminder\n  SinchReminderRegion eu\n</Location>")
         self.assertNotEqual(rc, 0, output)
         self.assertIn("SinchReminderRegion", output)
+
+    def test_a_virtual_host_with_another_ca_file_is_refused(self):
+        # One TLS client per process: the CA bundle is the server's, not a virtual host's.
+        rc, output = self.configtest("\n".join(VALID) + "\n" + MOUNT + "\n<VirtualHost 127.0.0.1:*>\n"
+                                     "  ServerName other.test\n  SinchReminderCaFile /etc/ssl/certs/ca-certificates.crt\n"
+                                     "</VirtualHost>")
+        self.assertNotEqual(rc, 0, output)
+        self.assertIn("SinchReminderCaFile differs from the main server's", output)
 
     def test_mounted_handler_without_database_fails_naming_the_directive(self):
         rc, output = self.configtest("\n".join(v for v in VALID if "Database" not in v) + "\n" + MOUNT)
