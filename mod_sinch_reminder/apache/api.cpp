@@ -118,6 +118,7 @@ int create(PageRequest& p) {
     input.doctor_name = request.doctor_name;
     input.phone = request.phone;
     input.phone_confirmed = request.phone_confirmed;
+    input.language = request.language;
     if (!split_appointment_local(request.appointment_local, input.appointment_date, input.appointment_time)) {
         fields["appointment_local"] = k_local_format;
         input.appointment_date = "2000-01-01";  // only the other fields' messages matter now

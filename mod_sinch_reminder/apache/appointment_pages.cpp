@@ -26,8 +26,8 @@ namespace {
 constexpr const char* k_csrf_cookie = "sr_csrf";
 constexpr const char* k_book_action = "book";  // what the booking form's tokens are bound to
 constexpr std::size_t k_form_max_bytes = 16 * 1024;
-const char* const k_fields[] = {"patient_name", "doctor_name", "phone", "appointment_date",
-                                "appointment_time"};
+const char* const k_fields[] = {"patient_name",     "doctor_name",      "phone",
+                                "appointment_date", "appointment_time", "language"};
 
 std::string human_duration(std::chrono::seconds d) {
     const long long minutes = d.count() / 60;
@@ -46,6 +46,7 @@ const Settings& settings_of(const PageRequest& p) { return *p.runtime.settings; 
 std::string doctor_list_key(const Settings& s) {
     std::string key;
     for (const std::string& doctor : s.doctors) key += doctor + '\x1e';
+    for (const std::string& language : s.languages) key += language + '\x1d';
     return key;
 }
 
@@ -101,6 +102,17 @@ TemplateData form_page(PageRequest& p, const std::string& time_zone_now, const F
     }
     page.set("has_doctor_choices", !s.doctors.empty());
     page.set("doctor_choices", doctors);
+    // SinchReminderLanguages: the patient's SMS language, when the clinic writes in more than one.
+    TemplateList languages;
+    const auto language = state.values.find("language");
+    for (const ClinicLanguage& offered : p.runtime.languages->all()) {
+        const bool selected = language == state.values.end() ? &offered == &p.runtime.languages->preselected()
+                                                             : language->second == offered.code;
+        languages.push_back(
+            TemplateObject{{"code", offered.code}, {"name", offered.display_name}, {"selected", selected}});
+    }
+    page.set("has_language_choices", languages.size() > 1);
+    page.set("language_choices", languages);
     return page;
 }
 
@@ -223,6 +235,7 @@ int create_appointment(PageRequest& p) {
         input.appointment_date = fields["appointment_date"];
         input.appointment_time = fields["appointment_time"];
         input.phone_confirmed = fields["phone_confirmed"] == "1";
+        input.language = fields["language"];
         const FormValidation validation = validate_appointment(input, validation_context(p));
         if (!validation.ok()) {
             state.errors = validation.field_errors;
@@ -287,6 +300,7 @@ int show_confirmation(PageRequest& p, const std::string& appointment_id) {
         audit_read(lease, appointment->id, "view", actor_of(p), R"({"via": "page"})");
         const ClinicZone zone = ClinicZone::load(appointment->time_zone);
         TemplateData page = confirmation_view(*appointment, zone, s.locale, s.clinic_name, p.mount);
+        page.set("sms_language", sms_language_text(p, *appointment));
         add_staff_page_details(p, page, *appointment, lease,
                                zone);  // cancel/reschedule, delivery, audit trail
         return send_html(p.r, HTTP_OK, render_page(p, Page::Confirmation, page));

@@ -54,20 +54,24 @@ std::string enclosing_section(const cmd_parms* cmd) {
     return "";
 }
 
-// Every SinchReminder… directive lands here (a list directive once per argument); the spec says how to
-// parse and where to store: a clinic's setting inside a mount's <Location> goes to that section's
-// configuration, everything else to the (virtual) server's.
-const char* set_directive(cmd_parms* cmd, void* dir_config, const char* argument) noexcept {
+// Every SinchReminder… directive lands here (a list directive once per argument; a labelled one with its
+// label, or none); the spec says how to parse and where to store: a clinic's setting inside a mount's
+// <Location> goes to that section's configuration, everything else to the (virtual) server's.
+const char* set_labelled_directive(cmd_parms* cmd, void* dir_config, const char* first,
+                                   const char* second) noexcept {
     const char* name = cmd->cmd->name;
     try {
         const DirectiveSpec* spec = find_spec(name);
         if (!spec) return apr_psprintf(cmd->pool, "%s: unknown directive", name);
+        // With two arguments the first is the label (SR_LABELLED_DIRECTIVE), the second the value.
+        const char* argument = second ? second : first;
         std::string value = argument;
         if (spec->argument_is_path) {
             const char* resolved = ap_server_root_relative(cmd->pool, argument);
             if (!resolved) return apr_psprintf(cmd->pool, "%s: invalid file path '%s'", name, argument);
             value = resolved;
         }
+        SettingValues* values = &server_config(cmd->server).values;
         if (cmd->path) {
             const std::string section = enclosing_section(cmd);
             if (strcasecmp(section.c_str(), "<Location") != 0) {
@@ -77,9 +81,13 @@ const char* set_directive(cmd_parms* cmd, void* dir_config, const char* argument
                     "level), not in %s>",
                     name, section.c_str());
             }
-            spec->apply(static_cast<DirConfig*>(dir_config)->values, value);
+            values = &static_cast<DirConfig*>(dir_config)->values;
+        }
+        if (second) {
+            if (!spec->apply_labelled) return apr_psprintf(cmd->pool, "%s takes one argument", name);
+            spec->apply_labelled(*values, first, value);
         } else {
-            spec->apply(server_config(cmd->server).values, value);
+            spec->apply(*values, value);
         }
         return nullptr;
     } catch (const std::exception& e) {
@@ -87,6 +95,10 @@ const char* set_directive(cmd_parms* cmd, void* dir_config, const char* argument
     } catch (...) {
         return apr_psprintf(cmd->pool, "%s: invalid value", name);
     }
+}
+
+const char* set_directive(cmd_parms* cmd, void* dir_config, const char* argument) noexcept {
+    return set_labelled_directive(cmd, dir_config, argument, nullptr);
 }
 
 // C++ sees cmd_func as `const char *(*)()`; cast through a plain function pointer type.
@@ -184,6 +196,12 @@ const command_rec sr_directives[] = {
                     syntax " - " help),
 #include "core/settings.def"
 #undef SR_LIST_DIRECTIVE
+// `Name value` or `Name label value`.
+#define SR_LABELLED_DIRECTIVE(name, member, labelled_member, label_parser, parser, syntax, help) \
+    AP_INIT_TAKE12(#name, sr::apache::as_cmd_func(sr::apache::set_labelled_directive), nullptr,  \
+                   k_context_##member, syntax " - " help),
+#include "core/settings.def"
+#undef SR_LABELLED_DIRECTIVE
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr},
 };
 

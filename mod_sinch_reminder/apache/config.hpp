@@ -29,7 +29,7 @@ struct ClinicConfig {
     SettingValues values;                            // merged: server, then the mount's <Location> sections
     std::shared_ptr<const Settings> settings;        // resolved in post_config (read-only afterwards)
     std::shared_ptr<const PageTemplates> pages;      // compiled in check_config (so apache2 -t sees errors)
-    std::shared_ptr<const MessageTemplate> message;  // parsed in post_config
+    std::shared_ptr<const ClinicLanguages> languages;  // its languages and texts, made in post_config
     std::vector<std::string> mounts;                 // the <Location> paths that serve it
 };
 

@@ -312,8 +312,9 @@ bool prepare_handlers(apr_pool_t* pconf, server_rec* main_server) {
             try {
                 if (!clinic.pages)
                     throw std::logic_error("the page templates were not compiled by check_config");
-                clinic.message =
-                    std::make_shared<const MessageTemplate>(MessageTemplate::parse(clinic.settings->message));
+                const Settings& s = *clinic.settings;
+                clinic.languages =
+                    std::make_shared<const ClinicLanguages>(s.languages, s.locale, s.own_message, s.messages);
             } catch (const std::exception& e) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "SR0011: %s: clinic %s: %s",
                              describe_server(s).c_str(), key.c_str(), e.what());

@@ -153,11 +153,12 @@ apr_status_t run_dispatchers(int state, void* data, apr_pool_t*) noexcept {
                     for (const auto& [key, clinic] : clinics) keys.push_back(key);
                     recheck_time_zones_if_rules_changed(
                         *entry.database,
-                        [&](const std::string& key, const std::string& doctor, Instant starts_at,
-                            const ClinicZone& zone) {
+                        [&](const std::string& key, const std::optional<std::string>& language_code,
+                            const std::string& doctor, Instant starts_at, const ClinicZone& zone) {
                             const ServerRuntime& clinic = *clinics.at(key);
-                            return reminder_text(*clinic.message, clinic.settings->clinic_name, doctor, zone,
-                                                 starts_at, clinic.settings->locale);
+                            const ClinicLanguage& language = clinic.languages->for_stored(language_code);
+                            return reminder_text(language.message, clinic.settings->clinic_name, doctor, zone,
+                                                 starts_at, language.icu_locale);
                         },
                         g_runtime->logger,
                         [&](const std::string& key, Instant starts_at, const ClinicZone& zone) {
@@ -286,7 +287,7 @@ void start_child_runtime(apr_pool_t* pchild, server_rec* main_server) {
             server->clinic = key;
             server->settings = clinic.settings;
             server->pages = clinic.pages;
-            server->message = clinic.message;
+            server->languages = clinic.languages;
             const Settings& settings = *clinic.settings;
             server->visible_clinics = {key};
             for (const std::string& other : settings.see_clinics) {

@@ -38,7 +38,7 @@ struct ServerRuntime {
     Dispatcher* dispatcher = nullptr;  // set when both a database and credentials are
     std::optional<ClinicZone> zone;  // the clinic's zone; unset only when no SinchReminderTimeZone
     std::shared_ptr<const PageTemplates> pages;
-    std::shared_ptr<const MessageTemplate> message;
+    std::shared_ptr<const ClinicLanguages> languages;  // the SMS texts, by language
 
     // The form-token signer, made on first use from the key every node reads from PostgreSQL.
     // Throws DatabaseUnavailable (or runtime_error if the schema is not migrated).

@@ -70,9 +70,20 @@ void apply_delivery_setup(PageRequest& p, NewAppointment& appointment) {
     delivery_setup(p, appointment.reminder_delivery_report, appointment.reminder_callback_url);
 }
 
-std::string reminder_body(const PageRequest& p, const std::string& doctor, Instant starts_at) {
-    const Settings& s = *p.runtime.settings;
-    return reminder_text(*p.runtime.message, s.clinic_name, doctor, *p.runtime.zone, starts_at, s.locale);
+std::string reminder_body(const PageRequest& p, const std::string& doctor, Instant starts_at,
+                          const ClinicLanguage& language) {
+    return reminder_text(language.message, p.runtime.settings->clinic_name, doctor, *p.runtime.zone,
+                         starts_at, language.icu_locale);
+}
+
+std::string sms_language_text(const PageRequest& p, const AppointmentRecord& appointment) {
+    const ClinicLanguages& languages = *p.runtime.languages;
+    if (languages.all().size() < 2 && !appointment.language) return "";
+    if (appointment.language) {
+        const ClinicLanguage* language = languages.find(*appointment.language);
+        return language ? language->display_name : *appointment.language;  // no longer offered: its code
+    }
+    return languages.for_stored(std::nullopt).display_name;
 }
 
 ValidationContext validation_context(const PageRequest& p, bool strict) {
@@ -86,9 +97,8 @@ ValidationContext validation_context(const PageRequest& p, bool strict) {
     context.wall_time_policy = strict ? WallTimePolicy::Strict : WallTimePolicy::Lenient;
     context.doctors = s.doctors;
     context.allowed_countries = s.allowed_countries;
-    context.message = p.runtime.message.get();
+    context.languages = p.runtime.languages.get();
     context.clinic_name = s.clinic_name;
-    context.locale = s.locale;
     context.max_segments = s.max_segments;
     return context;
 }
@@ -98,6 +108,7 @@ NewAppointment new_appointment(PageRequest& p, const ValidAppointment& a, const 
     const Actor actor = actor_of(p);
     NewAppointment wanted;
     wanted.clinic = p.runtime.clinic;
+    wanted.language = a.language;
     wanted.patient_name = a.patient_name;
     wanted.doctor_name = a.doctor_name;
     wanted.phone_e164 = a.phone_e164;
@@ -111,8 +122,10 @@ NewAppointment new_appointment(PageRequest& p, const ValidAppointment& a, const 
     wanted.reminder_send_at = a.reminder_at;
     wanted.reminder_status =
         a.reminder_slot_passed ? InitialReminderStatus::TooLate : InitialReminderStatus::Pending;
-    wanted.reminder_body =
-        a.reminder_body.empty() ? reminder_body(p, wanted.doctor_name, wanted.starts_at) : a.reminder_body;
+    wanted.reminder_body = a.reminder_body.empty()
+                               ? reminder_body(p, wanted.doctor_name, wanted.starts_at,
+                                               p.runtime.languages->for_stored(a.language))
+                               : a.reminder_body;
     apply_delivery_setup(p, wanted);
     return wanted;
 }
@@ -125,7 +138,9 @@ ChangeResult reschedule_to(PageRequest& p, const AppointmentRecord& appointment,
     time.resolution = valid.starts.resolution;
     time.reminder_send_at = valid.reminder_at;
     time.reminder_slot_passed = valid.reminder_slot_passed;
-    time.reminder_body = reminder_body(p, appointment.doctor_name, valid.starts.utc);
+    // In the language it was booked in.
+    time.reminder_body = reminder_body(p, appointment.doctor_name, valid.starts.utc,
+                                       p.runtime.languages->for_stored(appointment.language));
     delivery_setup(p, time.reminder_delivery_report, time.reminder_callback_url);
     PgLease lease = p.runtime.database->acquire();
     return reschedule_appointment(lease, appointment.id, time, actor_of(p));

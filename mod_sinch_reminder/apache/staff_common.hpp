@@ -44,7 +44,11 @@ void delivery_setup(PageRequest& p, std::string& delivery_report, std::string& c
 void apply_delivery_setup(PageRequest& p, NewAppointment& appointment);
 
 // The SMS text for an appointment at `starts_at` with this doctor (the site's message template).
-std::string reminder_body(const PageRequest& p, const std::string& doctor, Instant starts_at);
+std::string reminder_body(const PageRequest& p, const std::string& doctor, Instant starts_at,
+                          const ClinicLanguage& language);
+
+// The confirmation's "Language" line: the SMS's language by its own name, "" where the clinic offers one.
+std::string sms_language_text(const PageRequest& p, const AppointmentRecord& appointment);
 
 // What the form, the API and reschedule check an appointment against (this mount's settings, now).
 // `strict`: a wall time in a DST gap or overlap is refused instead of resolved.

@@ -103,6 +103,7 @@ int render_with_errors(PageRequest& p, const AppointmentRecord& appointment,
     PgLease lease = p.runtime.database->acquire();
     const ClinicZone zone = ClinicZone::load(appointment.time_zone);
     TemplateData page = confirmation_view(appointment, zone, s.locale, s.clinic_name, p.mount);
+    page.set("sms_language", sms_language_text(p, appointment));
     StaffActions actions = staff_actions(p, appointment, zone);
     actions.reschedule_date = date;
     actions.reschedule_time = time;

@@ -173,6 +173,7 @@ json_t* appointment_object(const AppointmentRecord& a, const std::vector<std::st
     json_object_set_new(object, "wall_time_resolution", text(a.wall_time_resolution));
     json_object_set_new(object, "time_zone", text(a.time_zone));
     json_object_set_new(object, "clinic", text(a.clinic));
+    json_object_set_new(object, "language", a.language ? text(*a.language) : json_null());
     json_object_set_new(object, "status", text(a.status));
     json_object_set_new(object, "revision", json_integer(a.revision));
     json_object_set_new(object, "created_by", a.created_by.empty() ? json_null() : text(a.created_by));
@@ -216,9 +217,11 @@ std::optional<ApiError> parse_create_request(const std::string& body, ApiCreateR
                               {"appointment_local", Kind::String, true},
                               {"time_zone", Kind::String, false},
                               {"strict", Kind::Bool, false},
-                              {"phone_confirmed", Kind::Bool, false}},
+                              {"phone_confirmed", Kind::Bool, false},
+                              {"language", Kind::String, false}},
                              false, strings, bools);
     if (error) return error;
+    out.language = get(strings, "language");
     out.patient_name = get(strings, "patient_name");
     out.doctor_name = get(strings, "doctor_name");
     out.phone = get(strings, "phone");

@@ -29,6 +29,7 @@ struct ApiCreateRequest {
     std::optional<std::string> time_zone;  // must equal the clinic's zone when given
     bool strict = false;                   // refuse DST gaps/overlaps (422) instead of resolving them
     bool phone_confirmed = false;          // a number the (old) numbering data does not know is right
+    std::string language;                  // the SMS's language (ISO 639); "" = the clinic's preselected one
 };
 
 // POST {mount}/api/appointments/{id}/reschedule

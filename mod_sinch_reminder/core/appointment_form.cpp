@@ -180,9 +180,26 @@ FormValidation validate_appointment(const AppointmentInput& input, const Validat
 
     check_time(input.appointment_date, input.appointment_time, context, v, a);
 
-    if (v.field_errors.empty() && context.message && context.zone) {
-        a.reminder_body = reminder_text(*context.message, context.clinic_name, a.doctor_name, *context.zone,
-                                        a.starts.utc, context.locale);
+    const MessageTemplate* message = context.message;
+    std::string locale = context.locale;
+    if (context.languages) {
+        const ClinicLanguage* language = input.language.empty() ? &context.languages->preselected()
+                                                                : context.languages->find(input.language);
+        if (!language) {
+            std::string offered;
+            for (const ClinicLanguage& l : context.languages->all())
+                offered += (offered.empty() ? "" : ", ") + l.code + " (" + l.display_name + ")";
+            v.field_errors["language"] =
+                "This clinic writes reminders in " + offered + "; choose one of them.";
+        } else {
+            a.language = language->code;
+            message = &language->message;
+            locale = language->icu_locale;
+        }
+    }
+    if (v.field_errors.empty() && message && context.zone) {
+        a.reminder_body =
+            reminder_text(*message, context.clinic_name, a.doctor_name, *context.zone, a.starts.utc, locale);
         const SmsEncoding sms = analyse_sms(a.reminder_body);
         if (context.max_segments > 0 && sms.segments > static_cast<std::size_t>(context.max_segments)) {
             v.field_errors["doctor_name"] =

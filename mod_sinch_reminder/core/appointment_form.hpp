@@ -9,6 +9,7 @@
 
 #include "core/clock.hpp"
 #include "core/encoding.hpp"
+#include "core/languages.hpp"
 #include "core/phone.hpp"
 #include "core/reminder_timing.hpp"
 #include "core/sms_text.hpp"
@@ -22,6 +23,7 @@ struct AppointmentInput {
     std::string appointment_date;  // YYYY-MM-DD, clinic-local
     std::string appointment_time;  // HH:MM, clinic-local
     bool phone_confirmed = false;  // staff checked a number the (old) numbering data does not know
+    std::string language;          // the patient's SMS language (ISO 639); "" = the one preselected
 };
 
 struct ValidationContext {
@@ -42,6 +44,9 @@ struct ValidationContext {
     const MessageTemplate* message = nullptr;
     std::string clinic_name;
     std::string locale = "en_US";
+    // With `languages` set, the input's language picks the message and the locale (message and locale above
+    // are then unused), and a language the clinic does not offer is refused under "language".
+    const ClinicLanguages* languages = nullptr;
     int max_segments = 0;
 };
 
@@ -55,6 +60,7 @@ struct ValidAppointment {
     Instant reminder_at;
     bool reminder_slot_passed = false;  // too late to remind: nothing goes to Sinch
     std::string reminder_body;          // the SMS text, when the context has a message
+    std::string language;               // the SMS's language, when the context has languages
 };
 
 struct FormValidation {

@@ -41,6 +41,13 @@ void keep_if_set(std::optional<T>& target, const std::optional<T>& overrides) {
     if (overrides) target = overrides;
 }
 
+// Labelled values add up: a mount's SinchReminderMessage es keeps the server's SinchReminderMessage fr.
+void keep_if_set(std::optional<LanguageMessages>& target, const std::optional<LanguageMessages>& overrides) {
+    if (!overrides) return;
+    if (!target) target.emplace();
+    for (const auto& [label, value] : *overrides) (*target)[label] = value;
+}
+
 }  // namespace
 
 SettingValues merge(const SettingValues& base, const SettingValues& overrides) {
@@ -95,6 +102,20 @@ const std::vector<DirectiveSpec>& directive_specs() {
      k_clinic_scoped_##member},
 #include "core/settings.def"
 #undef SR_LIST_DIRECTIVE
+#define SR_LABELLED_DIRECTIVE(name, member, labelled_member, label_parser, parser, syntax, help)   \
+    {#name,                                                                                        \
+     syntax,                                                                                       \
+     help,                                                                                         \
+     false,                                                                                        \
+     [](SettingValues& values, const std::string& argument) { values.member = parser(argument); }, \
+     false,                                                                                        \
+     k_clinic_scoped_##member,                                                                     \
+     [](SettingValues& values, const std::string& label, const std::string& argument) {            \
+         if (!values.labelled_member) values.labelled_member.emplace();                            \
+         (*values.labelled_member)[label_parser(label)] = parser(argument);                        \
+     }},
+#include "core/settings.def"
+#undef SR_LABELLED_DIRECTIVE
     };
     return specs;
 }
@@ -132,6 +153,9 @@ Settings Settings::resolve(const SettingValues& v) {
     s.clinic_name = v.clinic_name.value_or("");
     s.locale = v.locale.value_or("en_US");
     s.message = v.message.value_or(MessageTemplate::kDefaultText);
+    s.own_message = v.message;
+    s.messages = v.messages.value_or(LanguageMessages{});
+    s.languages = v.languages.value_or(std::vector<std::string>{});
     s.cookie_secure = v.cookie_secure.value_or(true);
     s.horizon = v.horizon.value_or(std::chrono::hours(24 * 7));
     s.dispatch_interval = v.dispatch_interval.value_or(std::chrono::seconds(30));
@@ -223,6 +247,12 @@ std::vector<std::string> cross_directive_problems(const SettingValues& v, bool h
                 "SinchReminderTimeZone is not set, but the sinch-reminder handler is used here: the "
                 "clinic's IANA time zone decides when reminders go out");
         }
+    }
+    // Every offered language has a text, every text's language is offered (core/languages.hpp).
+    for (std::string& problem :
+         language_problems(v.languages.value_or(std::vector<std::string>{}), v.locale.value_or("en_US"),
+                           v.message, v.messages.value_or(LanguageMessages{}))) {
+        problems.push_back(std::move(problem));
     }
     return problems;
 }

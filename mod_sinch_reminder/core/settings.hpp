@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/errors.hpp"
+#include "core/languages.hpp"
 #include "core/reminder_timing.hpp"
 #include "core/sinch_client.hpp"
 
@@ -37,6 +38,9 @@ struct DirectiveSpec {
     void (*apply)(SettingValues& values, const std::string& argument);
     bool takes_list = false;  // several arguments, each parsed and appended (SR_LIST_DIRECTIVE)
     bool clinic_scoped = false;  // also allowed in a mount's <Location> (settings.def scope `clinic`)
+    // SR_LABELLED_DIRECTIVE: with two arguments, `apply_labelled(values, label, argument)`.
+    void (*apply_labelled)(SettingValues& values, const std::string& label,
+                           const std::string& argument) = nullptr;
 };
 const std::vector<DirectiveSpec>& directive_specs();
 
@@ -59,7 +63,10 @@ struct Settings {
     std::vector<std::string> see_clinics;  // other clinics this mount lists and changes too
     std::string clinic_name;
     std::string locale;
-    std::string message;
+    std::string message;                     // the clinic's own language's text (built-in when not set)
+    std::optional<std::string> own_message;  // SinchReminderMessage "text" as configured (nullopt: not set)
+    LanguageMessages messages;               // SinchReminderMessage LANG "text"
+    std::vector<std::string> languages;      // SinchReminderLanguages as configured (empty: the own one)
     bool cookie_secure = true;
     std::chrono::seconds horizon{0};
     std::chrono::seconds dispatch_interval{0};

@@ -19,7 +19,7 @@ namespace {
 #define SR_APPOINTMENT_COLUMNS \
     "id::text, patient_name, doctor_name, phone_e164, " SR_EPOCH("starts_at") ", time_zone, local_wall_time," \
     " wall_time_resolution, status, revision, submission_key, created_by, created_from, " SR_EPOCH(          \
-        "created_at") ", " SR_EPOCH("updated_at") ", clinic"
+        "created_at") ", " SR_EPOCH("updated_at") ", clinic, language"
 #define SR_REMINDER_COLUMNS \
     "id, appointment_id::text, revision, " SR_EPOCH("send_at") ", time_zone, status, client_reference,"       \
     " batch_id, attempts, last_error_code, last_error_text, last_http_status, " SR_EPOCH("next_attempt_at")   \
@@ -47,8 +47,8 @@ const char* const k_select_reminders_of_many =
 const char* const k_create_appointment =
     "WITH a AS ("
     " INSERT INTO appointments (patient_name, doctor_name, phone_e164, starts_at, time_zone,"
-    " local_wall_time, wall_time_resolution, submission_key, created_by, created_from, clinic)"
-    " VALUES ($1, $2, $3, to_timestamp($4), $5, $6, $7, $8, $9, $10, $19)"
+    " local_wall_time, wall_time_resolution, submission_key, created_by, created_from, clinic, language)"
+    " VALUES ($1, $2, $3, to_timestamp($4), $5, $6, $7, $8, $9, $10, $19, $20)"
     " ON CONFLICT (submission_key) DO NOTHING"
     " RETURNING " SR_APPOINTMENT_COLUMNS
     ", id AS uuid),"
@@ -69,7 +69,7 @@ const char* const k_create_appointment =
     " 'time_zone', $5::text, 'local_wall_time', $6::text, 'reminder_send_at', to_timestamp($11),"
     " 'reminder_status', $12::text) FROM a)"
     " SELECT a.*, r.* FROM a, r";
-constexpr pqxx::row::size_type k_appointment_columns = 17;  // a.* above: SR_APPOINTMENT_COLUMNS + the uuid
+constexpr pqxx::row::size_type k_appointment_columns = 18;  // a.* above: SR_APPOINTMENT_COLUMNS + the uuid
 
 #undef SR_REMINDER_COLUMNS
 #undef SR_APPOINTMENT_COLUMNS
@@ -145,6 +145,7 @@ AppointmentRecord appointment_from(const pqxx::row& row) {
     appointment.created_at = instant_from(row[13]);
     appointment.updated_at = instant_from(row[14]);
     appointment.clinic = row[15].as<std::string>();
+    appointment.language = optional_from<std::string>(row[16]);
     return appointment;
 }
 
@@ -207,7 +208,8 @@ CreateResult AppointmentStore::create(const NewAppointment& appointment,
                 std::string(reminder_status), appointment.reminder_body, appointment.reminder_delivery_report,
                 null_if_empty(appointment.reminder_callback_url), claim ? claim->owner : std::string(),
                 static_cast<double>(claim ? claim->lease_for.count() : 0),
-                static_cast<double>(claim ? claim->horizon.count() : 0), appointment.clinic);
+                static_cast<double>(claim ? claim->horizon.count() : 0), appointment.clinic,
+                null_if_empty(appointment.language));
         }();
         CreateResult result;
         if (!inserted.empty()) {

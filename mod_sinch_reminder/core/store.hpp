@@ -41,6 +41,7 @@ enum class InitialReminderStatus {
 
 struct NewAppointment {
     std::string clinic = "default";  // the booking mount's SinchReminderClinic key
+    std::string language;            // the SMS's language (ISO 639); "" = the clinic's own (stored NULL)
     std::string patient_name;
     std::string doctor_name;
     std::string phone_e164;       // "+15551234567"
@@ -103,6 +104,8 @@ struct AppointmentRecord {
     Instant created_at;
     Instant updated_at;
     std::string clinic;                     // SinchReminderClinic key of the mount that booked it
+    std::optional<std::string>
+        language;  // the SMS's language; nullopt: the clinic's own (core/languages.hpp)
     std::vector<ReminderRecord> reminders;  // every revision, oldest first
 
     // The reminder of the appointment's current revision, or nullptr.

@@ -34,13 +34,14 @@ const std::set<std::string>& contract_keys(Page page) {
         "csrf_token", "has_errors", "errors", "message",
         "patient_name", "doctor_name", "phone", "appointment_date", "appointment_time", "value", "error",
         "phone_needs_confirmation", "phone_warning", "list_url",
-        "has_doctor_choices", "doctor_choices", "name", "selected"};
+        "has_doctor_choices", "doctor_choices", "name", "selected",
+        "language", "has_language_choices", "language_choices", "code"};
     static const std::set<std::string> confirmation = {
         "page_title", "account_banner", "clinic_name",
         "appointment", "id", "patient_name", "doctor_name", "phone_e164", "local_time_text", "time_zone",
         "utc_text",
         "reminder", "batch_id", "status", "status_text", "is_problem", "sms_text", "sms_parts_text",
-        "notices", "message", "new_url", "list_url",
+        "notices", "message", "new_url", "list_url", "sms_language",
         // staff operations
         "is_cancelled", "revision", "delivery_text", "delivery_is_problem", "attention", "attention_time_text",
         "has_history", "history", "has_audit", "audit", "when_text", "actor", "remote_addr", "action",

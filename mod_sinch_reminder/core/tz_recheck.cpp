@@ -13,6 +13,7 @@ struct FutureAppointment {
     std::string id, time_zone, local_wall_time, doctor, clinic;
     Instant starts_at, send_at;
     std::string delivery_report, callback_url;  // kept for the new revision
+    std::optional<std::string> language;        // NULL: the clinic's own
 };
 
 std::vector<FutureAppointment> future_appointments(PgPool& database,
@@ -26,7 +27,7 @@ std::vector<FutureAppointment> future_appointments(PgPool& database,
         const pqxx::result rows = txn.exec_params(
             "SELECT a.id::text, a.time_zone, a.local_wall_time, a.doctor_name, a.clinic,"
             " floor(extract(epoch FROM a.starts_at))::bigint, floor(extract(epoch FROM r.send_at))::bigint,"
-            " r.delivery_report, coalesce(r.callback_url, '')"
+            " r.delivery_report, coalesce(r.callback_url, ''), a.language"
             " FROM appointments a CROSS JOIN LATERAL (SELECT send_at, delivery_report, callback_url FROM "
             "reminders"
             " WHERE appointment_id = a.id AND revision = a.revision OFFSET 0) r"
@@ -35,11 +36,13 @@ std::vector<FutureAppointment> future_appointments(PgPool& database,
             pg_clinic_array(clinics));
         std::vector<FutureAppointment> out;
         for (const auto& row : rows) {
-            out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
-                           row[3].as<std::string>(), row[4].as<std::string>(),
-                           Instant(std::chrono::seconds(row[5].as<long long>())),
-                           Instant(std::chrono::seconds(row[6].as<long long>())), row[7].as<std::string>(),
-                           row[8].as<std::string>()});
+            out.push_back(
+                {row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                 row[3].as<std::string>(), row[4].as<std::string>(),
+                 Instant(std::chrono::seconds(row[5].as<long long>())),
+                 Instant(std::chrono::seconds(row[6].as<long long>())), row[7].as<std::string>(),
+                 row[8].as<std::string>(),
+                 row[9].is_null() ? std::nullopt : std::optional<std::string>(row[9].as<std::string>())});
         }
         return out;
     });
@@ -70,7 +73,7 @@ TzRecheckReport recheck_time_zones(PgPool& database, const ReminderText& text, b
         time.reminder_send_at = timing ? timing(a.clinic, now_means.utc, zone->second)
                                        : now_means.utc - (a.starts_at - a.send_at);  // the same distance
         time.reminder_slot_passed = time.reminder_send_at <= now_utc();
-        time.reminder_body = text(a.clinic, a.doctor, now_means.utc, zone->second);
+        time.reminder_body = text(a.clinic, a.language, a.doctor, now_means.utc, zone->second);
         time.reminder_delivery_report = a.delivery_report;
         time.reminder_callback_url = a.callback_url;
         time.only_if_starts_at = a.starts_at;  // another node may have moved it meanwhile

@@ -15,8 +15,10 @@
 namespace sr {
 
 // Renders the SMS text for a doctor and an appointment instant in a zone (the clinic's template).
-using ReminderText = std::function<std::string(const std::string& clinic, const std::string& doctor,
-                                               Instant starts_at, const ClinicZone& zone)>;
+// `language`: the appointment's (nullopt: the clinic's own, core/languages.hpp).
+using ReminderText =
+    std::function<std::string(const std::string& clinic, const std::optional<std::string>& language,
+                              const std::string& doctor, Instant starts_at, const ClinicZone& zone)>;
 // When the reminder of an appointment at `starts_at` goes (the clinic's lead time and quiet hours,
 // reminder_timing.hpp). Empty: the reminder keeps its distance to the appointment.
 using ReminderTiming =

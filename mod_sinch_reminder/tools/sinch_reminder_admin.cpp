@@ -242,8 +242,18 @@ int run_tz_recheck(const Options& options) {
     config.max_connections = 2;
     sr::PgPool database(config, logger);
     const sr::MessageTemplate message = sr::MessageTemplate::parse(options.message);
-    const sr::ReminderText text = [&](const std::string&, const std::string& doctor, sr::Instant starts_at,
+    const std::string own_language = sr::language_of_locale(options.locale);
+    const sr::ReminderText text = [&](const std::string&, const std::optional<std::string>& language,
+                                      const std::string& doctor, sr::Instant starts_at,
                                       const sr::ClinicZone& zone) {
+        // Only the clinic's own language's text is given on the command line: another language's appointment
+        // is left as it is rather than rewritten in the wrong language (each reschedule is atomic, so what
+        // was moved before stays consistent; the module's own start-up recheck knows every language).
+        if (language && *language != own_language) {
+            throw std::runtime_error("an appointment's reminder is in " + *language +
+                                     "; this tool has only the text in " + own_language +
+                                     " (--message/--locale): let httpd's start-up recheck move it");
+        }
         return sr::reminder_text(message, options.clinic_name, doctor, zone, starts_at, options.locale);
     };
     const std::string rules = sr::computing_tz_rules_version();

@@ -16,6 +16,7 @@ class TzRecheckTest : public CppUnit::TestFixture {
     CPPUNIT_TEST_SUITE(TzRecheckTest);
     CPPUNIT_TEST(testTimeComputedWithStaleRulesIsMovedToWhatTheWallTimeMeansNow);
     CPPUNIT_TEST(testTheMovedReminderFollowsTheSitesLeadTimeAndQuietHours);
+    CPPUNIT_TEST(testTheMovedReminderIsWrittenInTheLanguageItWasBookedIn);
     CPPUNIT_TEST(testDryRunChangesNothing);
     CPPUNIT_TEST(testStartupCheckRunsOnlyWhenThisNodesRulesAreNewer);
     CPPUNIT_TEST(testNodeWithOlderRulesOnlyWarns);
@@ -24,15 +25,18 @@ class TzRecheckTest : public CppUnit::TestFixture {
     std::unique_ptr<TestDatabase> m_db;
     std::unique_ptr<sr::PgPool> m_pool;
     CapturingLogger m_logger;
-    const sr::ReminderText m_text = [](const std::string&, const std::string& doctor, sr::Instant starts_at,
+    // The text says which language it was asked for ("-" = the clinic's own).
+    const sr::ReminderText m_text = [](const std::string&, const std::optional<std::string>& language,
+                                       const std::string& doctor, sr::Instant starts_at,
                                        const sr::ClinicZone& zone) {
-        return "with " + doctor + " at " + zone.format_local_iso(starts_at);
+        return language.value_or("-") + ": with " + doctor + " at " + zone.format_local_iso(starts_at);
     };
 
     // 10:00 on 15 July 2027 in Mexico City, stored as ICU's built-in 2022 rules had it (UTC-5, with DST
     // Mexico no longer has): 15:00Z instead of 16:00Z, reminder 13:00Z instead of 14:00Z.
-    std::string book_with_stale_rules() {
+    std::string book_with_stale_rules(const std::string& language = "") {
         sr::NewAppointment a;
+        a.language = language;
         a.patient_name = "Ada Lovelace";
         a.doctor_name = "Dr. Grace Hopper";
         a.phone_e164 = "+525512345678";
@@ -80,6 +84,20 @@ class TzRecheckTest : public CppUnit::TestFixture {
                              moved.reminders.front().status);  // never reached Sinch
         // A second run finds nothing more to do.
         CPPUNIT_ASSERT(sr::recheck_time_zones(*m_pool, m_text, false).changes.empty());
+    }
+
+    void testTheMovedReminderIsWrittenInTheLanguageItWasBookedIn() {
+        const std::string spanish = book_with_stale_rules("es");
+        const std::string own = book_with_stale_rules();  // stored NULL: the clinic's own language
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), sr::recheck_time_zones(*m_pool, m_text, false).changes.size());
+        const sr::AppointmentRecord moved_spanish = find(spanish);
+        CPPUNIT_ASSERT_EQUAL(std::string("es"), moved_spanish.language.value_or("none"));
+        CPPUNIT_ASSERT_EQUAL(std::string("es: with Dr. Grace Hopper at 2027-07-15T10:00"),
+                             moved_spanish.current_reminder()->body.substr(0, 44));
+        const sr::AppointmentRecord moved_own = find(own);
+        CPPUNIT_ASSERT(!moved_own.language);
+        CPPUNIT_ASSERT_EQUAL(std::string("-: with Dr. Grace Hopper at"),
+                             moved_own.current_reminder()->body.substr(0, 27));
     }
 
     void testTheMovedReminderFollowsTheSitesLeadTimeAndQuietHours() {

@@ -7,8 +7,8 @@ import sys
 
 root = sys.argv[1]
 settings_def = open(f"{root}/mod_sinch_reminder/core/settings.def").read()
-declared = re.findall(r"^SR_(?:LIST_)?DIRECTIVE\((SinchReminder\w+),", settings_def, re.M)
-member_of = dict(re.findall(r"^SR_(?:LIST_)?DIRECTIVE\((SinchReminder\w+), (\w+),", settings_def, re.M))
+declared = re.findall(r"^SR_(?:LIST_|LABELLED_)?DIRECTIVE\((SinchReminder\w+),", settings_def, re.M)
+member_of = dict(re.findall(r"^SR_(?:LIST_|LABELLED_)?DIRECTIVE\((SinchReminder\w+), (\w+),", settings_def, re.M))
 scope_of = dict(re.findall(r"^SR_FIELD\((\w+), .*, (server|clinic)\)$", settings_def, re.M))
 readme = open(f"{root}/README.md").read()
 conf = open(f"{root}/conf/sinch_reminder.conf").read()

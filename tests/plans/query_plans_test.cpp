@@ -415,7 +415,8 @@ class QueryPlansTest : public CppUnit::TestFixture {
             CPPUNIT_ASSERT(sr::apply_delivery_report(lease, report, now, "127.0.0.1").outcome !=
                            sr::ApplyOutcome::UnknownBatch);
         }
-        const sr::ReminderText text = [](const std::string&, const std::string&, sr::Instant,
+        const sr::ReminderText text = [](const std::string&, const std::optional<std::string>&,
+                                         const std::string&, sr::Instant,
                                          const sr::ClinicZone&) { return std::string("Reminder text."); };
         CPPUNIT_ASSERT(sr::recheck_time_zones(*m_pool, text, true).checked > 1000);
 
