@@ -20,6 +20,7 @@
 #include "apache/handler.hpp"
 #include "apache/module_api.h"
 #include "apache/runtime.hpp"
+#include "apache/sinch_counters.hpp"
 #include "apache/status.hpp"
 #include "core/clock.hpp"
 #include "core/message_check.hpp"
@@ -278,6 +279,8 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* main_se
             }
         }
         if (!prepare_handlers(pconf, main_server)) return HTTP_INTERNAL_SERVER_ERROR;
+        // In the parent, before any child forks: the children share the Sinch counters (mod_status).
+        create_shared_counters(main_server);
         register_dispatcher(pconf, main_server);
         // httpd runs post_config twice at start-up; say hello once, on the real start.
         if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {

@@ -22,6 +22,7 @@
 #include "apache/config.hpp"
 #include "apache/log.hpp"
 #include "apache/module_api.h"
+#include "apache/sinch_counters.hpp"
 #include "core/curl_transport.hpp"
 #include "core/dispatcher.hpp"
 #include "core/sms_text.hpp"
@@ -251,18 +252,17 @@ apr_status_t curl_global_release(void*) noexcept {
     return APR_SUCCESS;
 }
 
-// Virtual hosts that inherit the same credentials and host share one client, so one token.
-std::string sinch_identity(const Settings& s) {
-    return std::to_string(static_cast<int>(*s.auth)) + '\n' + s.project_id + '\n' + s.key_id + '\n' +
-           s.service_plan_id + '\n' + s.sms_base_url + '\n' + s.auth_base_url + '\n' + s.from;
-}
-
 const char* auth_name(const std::optional<SinchAuthMode>& auth) {
     if (!auth) return "none";
     return *auth == SinchAuthMode::Project ? "OAuth2 project" : "service plan";
 }
 
 }  // namespace
+
+std::string sinch_identity(const Settings& s) {
+    return std::to_string(static_cast<int>(*s.auth)) + '\n' + s.project_id + '\n' + s.key_id + '\n' +
+           s.service_plan_id + '\n' + s.sms_base_url + '\n' + s.auth_base_url + '\n' + s.from;
+}
 
 const FormTokens& ServerRuntime::form_tokens() {
     std::lock_guard<std::mutex> lock(m_tokens_mutex);
@@ -316,10 +316,13 @@ void start_child_runtime(apr_pool_t* pchild, server_rec* main_server) {
                 server->database = pool.get();
             }
             if (settings.auth) {
-                auto& client = runtime->clients_by_identity[sinch_identity(settings)];
+                const std::string identity = sinch_identity(settings);
+                auto& client = runtime->clients_by_identity[identity];
                 if (!client) {
-                    client = std::make_unique<SinchClient>(settings.sinch_config(), runtime->transport,
-                                                           runtime->logger);
+                    // Its calls are counted in memory every child shares (sinch_counters.hpp, mod_status).
+                    client =
+                        std::make_unique<SinchClient>(settings.sinch_config(), runtime->transport,
+                                                      runtime->logger, nullptr, shared_counters(identity));
                 }
                 server->sinch = client.get();
             }

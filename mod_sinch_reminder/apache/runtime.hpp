@@ -52,6 +52,11 @@ struct ServerRuntime {
 // This node's name in leases and heartbeats: the host name.
 std::string node_name();
 
+// Which SinchClient a clinic uses: virtual hosts and clinics with the same credentials, hosts and sender
+// share one client per process (so one OAuth2 token) and one block of counters (sinch_counters.hpp). Needs
+// settings.auth.
+std::string sinch_identity(const Settings& settings);
+
 // Once per start in the parent: libcurl's global state, released with the configuration pool.
 void init_process_globals(apr_pool_t* pconf);
 

@@ -1,13 +1,15 @@
 // The module's section of mod_status (/server-status, and its ?auto lines for monitoring): per clinic of the
 // server that answers, the reminders of the last day and the coming ones by status and the backlog not yet
 // with Sinch; every node's dispatcher heartbeat; this process's PostgreSQL pool. Read from PostgreSQL, so
-// any node's page shows the cluster (node_status.hpp); nothing here holds a patient's data.
+// any node's page shows the cluster (node_status.hpp); nothing here holds a patient's data. Then this httpd's
+// own Sinch counters, summed over its child processes (sinch_counters.hpp).
 #include "apache/status.hpp"
 
 #include <chrono>
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <httpd.h>
 #include <apr_strings.h>
@@ -19,6 +21,8 @@
 #include "apache/log.hpp"
 #include "apache/module_api.h"
 #include "apache/runtime.hpp"
+#include "apache/sinch_counters.hpp"
+#include "core/metrics.hpp"
 #include "core/node_status.hpp"
 #include "core/pg_pool.hpp"
 #include "core/redact.hpp"
@@ -57,6 +61,57 @@ void clinic_section(request_rec* r, bool short_report, const std::string& key, c
               " due, " + std::to_string(backlog.overdue) + " overdue</td></tr>\n")
                  .c_str(),
              r);
+}
+
+// The Sinch counters of every identity of this httpd, summed over all its child processes (shared memory,
+// sinch_counters.hpp): per operation, each answer class; and the dispatchers' waits for a rate token.
+void sinch_counters_section(request_rec* r, bool short_report) {
+    const std::vector<CountedIdentity> identities = counted_identities();
+    if (identities.empty()) return;
+    if (!short_report) {
+        ap_rputs(
+            "<h3>Sinch calls (every child process of this httpd, since it started)</h3>\n<table "
+            "border=\"0\"><tr><th>clinics</th><th>call</th>",
+            r);
+        for (std::size_t a = 0; a < k_sinch_answers; ++a)
+            ap_rprintf(r, "<th>%s</th>", metric_name(static_cast<SinchAnswer>(a)));
+        ap_rputs("</tr>\n", r);
+    }
+    for (const CountedIdentity& identity : identities) {
+        const SinchCounters& counters = *identity.counters;
+        for (std::size_t o = 0; o < k_sinch_operations; ++o) {
+            const auto operation = static_cast<SinchOperation>(o);
+            if (!short_report)
+                ap_rprintf(r, "<tr><td>%s</td><td>%s</td>", html(r, identity.label).c_str(),
+                           metric_name(operation));
+            for (std::size_t a = 0; a < k_sinch_answers; ++a) {
+                const auto answer = static_cast<SinchAnswer>(a);
+                const auto count = static_cast<long long>(counters.calls_of(operation, answer));
+                if (short_report) {
+                    auto_line(
+                        r,
+                        "Sinch_" + identity.label + "_" + metric_name(operation) + "_" + metric_name(answer),
+                        count);
+                } else {
+                    ap_rputs(("<td>" + std::to_string(count) + "</td>").c_str(), r);
+                }
+            }
+            if (!short_report) ap_rputs("</tr>\n", r);
+        }
+        const auto waits = static_cast<long long>(counters.rate_waits.load(std::memory_order_relaxed));
+        const auto wait_ms = static_cast<long long>(counters.rate_wait_ms.load(std::memory_order_relaxed));
+        if (short_report) {
+            auto_line(r, "Sinch_" + identity.label + "_RateWaits", waits);
+            auto_line(r, "Sinch_" + identity.label + "_RateWaitMs", wait_ms);
+        } else {
+            ap_rputs(("<tr><td>" + html(r, identity.label) + "</td><td colspan=\"" +
+                      std::to_string(k_sinch_answers + 1) + "\">waited for a rate token " +
+                      std::to_string(waits) + " times, " + std::to_string(wait_ms) + " ms in all</td></tr>\n")
+                         .c_str(),
+                     r);
+        }
+    }
+    if (!short_report) ap_rputs("</table>\n", r);
 }
 
 int status_section(request_rec* r, int flags) {
@@ -125,6 +180,7 @@ int status_section(request_rec* r, int flags) {
             ap_rputs("<hr />\n<h2>mod_sinch_reminder</h2><p>PostgreSQL is unavailable (SR0032).</p>\n", r);
         }
     }
+    sinch_counters_section(r, short_report);
     return OK;
 }
 

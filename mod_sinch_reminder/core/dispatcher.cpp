@@ -155,9 +155,22 @@ bool Dispatcher::wait_for_token(ReminderQueue& queue, SteadyClock::time_point de
     // The bucket refills one token per 1/rate seconds; ask again about then (at least every 100 ms).
     const auto refill = std::chrono::milliseconds(
         std::clamp(static_cast<long long>(1000 / std::max(1.0, m_settings.batches_per_second)), 5LL, 100LL));
+    // A wait is counted (SinchCounters::rate_waits) when the first try finds no token, with its whole length.
+    std::optional<SteadyClock::time_point> waiting_since;
+    const auto count_wait = [&] {
+        if (!waiting_since) return;
+        const auto waited =
+            std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - *waiting_since);
+        m_sinch.counters().count_rate_wait(
+            static_cast<std::uint64_t>(std::max<long long>(0, waited.count())));
+    };
     while (!stopping(stop) && SteadyClock::now() < deadline) {
         const Token token = try_take_token(queue);
-        if (token == Token::Taken) return true;
+        if (token == Token::Taken) {
+            count_wait();
+            return true;
+        }
+        if (!waiting_since) waiting_since = SteadyClock::now();
         if (token == Token::Paused) {
             std::chrono::milliseconds wait;
             {
@@ -170,6 +183,7 @@ bool Dispatcher::wait_for_token(ReminderQueue& queue, SteadyClock::time_point de
             if (wait > left) {
                 // Paused beyond this pass: idle to its end (no spinning); the next pass looks again.
                 nap(left, stop);
+                count_wait();
                 return false;
             }
             nap(std::max(wait, std::chrono::milliseconds(1)), stop);
@@ -177,6 +191,7 @@ bool Dispatcher::wait_for_token(ReminderQueue& queue, SteadyClock::time_point de
         }
         nap(refill, stop);
     }
+    count_wait();
     return false;
 }
 

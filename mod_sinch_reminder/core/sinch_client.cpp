@@ -302,13 +302,16 @@ std::string sinch_default_auth_base_url() { return "https://auth.sinch.com"; }
 
 // One API call, described once so that the token retry can send it again unchanged.
 struct SinchClient::Call {
-    Call(const char* operation_name, const char* http_method, std::string call_url, std::string log_context)
+    Call(const char* operation_name, SinchOperation counted_as, const char* http_method, std::string call_url,
+         std::string log_context)
         : operation(operation_name),
+          kind(counted_as),
           method(http_method),
           url(std::move(call_url)),
           context(std::move(log_context)) {}
 
     const char* operation;  // for logs: "schedule", "get_batch", ...
+    SinchOperation kind;    // for the counters
     const char* method;
     std::string url;
     std::string context;  // for logs: batch id, or masked phone and client reference
@@ -318,11 +321,13 @@ struct SinchClient::Call {
     bool creates_a_batch = false;  // only schedule(): a 500/502/504 may hide a batch that was created
 };
 
-SinchClient::SinchClient(SinchConfig config, HttpTransport& transport, Logger& logger, MonotonicClock now)
+SinchClient::SinchClient(SinchConfig config, HttpTransport& transport, Logger& logger, MonotonicClock now,
+                         SinchCounters* counters)
     : m_config(validated(std::move(config))),
       m_transport(transport),
       m_logger(logger),
-      m_now(now ? std::move(now) : MonotonicClock([] { return std::chrono::steady_clock::now(); })) {}
+      m_now(now ? std::move(now) : MonotonicClock([] { return std::chrono::steady_clock::now(); })),
+      m_counters(counters ? counters : &m_own_counters) {}
 
 std::string SinchClient::batches_url() const {
     const std::string& id =
@@ -354,6 +359,7 @@ SinchResult SinchClient::fetch_token(std::string& token, std::chrono::seconds& l
 
     ++m_token_fetches;
     const HttpResult http = m_transport.perform(request);
+    m_counters->count_call(SinchOperation::TokenFetch, classify(http.failure, http.response.status));
     if (http.failure != TransportFailure::None) {
         // Fetching a token changes nothing at Sinch, so even a lost answer is simply retryable.
         auto result =
@@ -510,6 +516,7 @@ SinchResult SinchClient::send_once(const Call& call, const std::string& bearer, 
     request.total_timeout_ms = m_config.total_timeout_ms;
 
     HttpResult http = m_transport.perform(request);
+    m_counters->count_call(call.kind, classify(http.failure, http.response.status));
     const std::string where = std::string("Sinch ") + call.operation + " " + call.context + ": ";
     if (http.failure == TransportFailure::NotSent) {
         auto result = make_result(SinchOutcome::Retryable, 0, "not_sent",
@@ -626,7 +633,7 @@ SinchResult SinchClient::schedule(const ScheduleRequest& request) {
                            "the message could not be encoded (a field is not valid UTF-8)");
     }
 
-    Call call("schedule", "POST", batches_url(),
+    Call call("schedule", SinchOperation::CreateBatch, "POST", batches_url(),
               "to " + mask_phone(request.to_e164) + " ref " + request.client_reference);
     call.body = dump_json(json.get());
     call.effect = Effect::Changes;
@@ -647,7 +654,7 @@ std::string SinchClient::batch_url(const std::string& batch_id) const {
 }
 
 SinchResult SinchClient::get_batch(const std::string& batch_id) {
-    Call call("get_batch", "GET", batch_url(batch_id), "batch " + batch_id);
+    Call call("get_batch", SinchOperation::Lookup, "GET", batch_url(batch_id), "batch " + batch_id);
     call.names_a_batch = true;
     HttpResponse response;
     SinchResult result = execute(call, response);
@@ -656,7 +663,8 @@ SinchResult SinchClient::get_batch(const std::string& batch_id) {
 }
 
 SinchResult SinchClient::cancel_batch(const std::string& batch_id) {
-    Call call("cancel_batch", "DELETE", batch_url(batch_id), "batch " + batch_id);
+    Call call("cancel_batch", SinchOperation::CancelBatch, "DELETE", batch_url(batch_id),
+              "batch " + batch_id);
     call.effect = Effect::Changes;
     call.names_a_batch = true;
     HttpResponse response;
@@ -669,7 +677,8 @@ SinchResult SinchClient::update_send_at(const std::string& batch_id, Instant sen
     const JsonPtr json(json_object());
     if (!json) throw std::bad_alloc();
     set_member(json.get(), "send_at", json_string(format_utc_iso_millis(send_at).c_str()));
-    Call call("update_send_at", "POST", batch_url(batch_id), "batch " + batch_id);
+    Call call("update_send_at", SinchOperation::UpdateBatch, "POST", batch_url(batch_id),
+              "batch " + batch_id);
     call.body = dump_json(json.get());
     call.effect = Effect::Changes;
     call.names_a_batch = true;
@@ -680,8 +689,8 @@ SinchResult SinchClient::update_send_at(const std::string& batch_id, Instant sen
 }
 
 SinchResult SinchClient::get_delivery_report(const std::string& batch_id) {
-    Call call("get_delivery_report", "GET", batch_url(batch_id) + "/delivery_report?type=summary",
-              "batch " + batch_id);
+    Call call("get_delivery_report", SinchOperation::Lookup, "GET",
+              batch_url(batch_id) + "/delivery_report?type=summary", "batch " + batch_id);
     call.names_a_batch = true;
     HttpResponse response;
     SinchResult result = execute(call, response);
@@ -722,7 +731,7 @@ SinchResult SinchClient::find_by_client_reference(const std::string& client_refe
                                 "&start_date=" + percent_encode(format_utc_iso_millis(created_since)) +
                                 "&page=" + std::to_string(page) +
                                 "&page_size=" + std::to_string(k_list_page_size);
-        const Call call("find_by_client_reference", "GET", url,
+        const Call call("find_by_client_reference", SinchOperation::Lookup, "GET", url,
                         "ref " + client_reference + " page " + std::to_string(page));
         HttpResponse response;
         SinchResult page_result = execute(call, response);

@@ -8,6 +8,7 @@
 #include "core/clock.hpp"
 #include "core/http_transport.hpp"
 #include "core/logger.hpp"
+#include "core/metrics.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -112,8 +113,11 @@ class SinchClient {
     using MonotonicClock = std::function<std::chrono::steady_clock::time_point()>;
 
     // The transport and logger must outlive the client. `now` (default: steady_clock) decides when the
-    // token is due for refresh. Throws std::invalid_argument if the config lacks what its mode needs.
-    SinchClient(SinchConfig config, HttpTransport& transport, Logger& logger, MonotonicClock now = nullptr);
+    // token is due for refresh. Every exchange is counted in `counters` (which must outlive the client; in
+    // httpd a block every child process shares), or in a block of the client's own when null.
+    // Throws std::invalid_argument if the config lacks what its mode needs.
+    SinchClient(SinchConfig config, HttpTransport& transport, Logger& logger, MonotonicClock now = nullptr,
+                SinchCounters* counters = nullptr);
 
     // POST /xms/v1/{id}/batches. Never repeated internally once it may have reached Sinch.
     SinchResult schedule(const ScheduleRequest& request);
@@ -129,8 +133,10 @@ class SinchClient {
     // nothing matches. NB: Sinch lists only batches created in the last 14 days.
     SinchResult find_by_client_reference(const std::string& client_reference, Instant created_since);
 
-    // OAuth2 token requests sent so far (tests and benchmarks).
+    // OAuth2 token requests sent so far by this client (tests and benchmarks).
     std::size_t token_fetches() const noexcept { return m_token_fetches.load(); }
+    // Where this client counts its calls; its dispatchers count their rate waits there too.
+    SinchCounters& counters() const noexcept { return *m_counters; }
 
   private:
     enum class Effect { ReadOnly, Changes };  // whether a lost answer can mean something happened
@@ -156,6 +162,8 @@ class SinchClient {
     HttpTransport& m_transport;
     Logger& m_logger;
     const MonotonicClock m_now;
+    SinchCounters m_own_counters{};  // used when the constructor was given none
+    SinchCounters* const m_counters;
 
     // OAuth2 token cache. NB: one fetch at a time; other callers wait for its result (single-flight).
     std::mutex m_token_mutex;

@@ -560,6 +560,13 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         CPPUNIT_ASSERT(!report.more_work);
         CPPUNIT_ASSERT(took >= 1250ms);  // 6 tokens at 4/s from an empty bucket: never faster than the rate
         CPPUNIT_ASSERT_EQUAL(6L, m_fake.stat("creates"));
+        // The client counted its creates, and the waits for tokens were counted where its calls are.
+        const sr::SinchCounters& counters = m_sinch->counters();
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(6),
+                             counters.calls_of(sr::SinchOperation::CreateBatch, sr::SinchAnswer::Status2xx));
+        CPPUNIT_ASSERT(counters.rate_waits.load() >= 1);
+        CPPUNIT_ASSERT(counters.rate_wait_ms.load() >=
+                       1000);  // one worker, at least, waited most of the pass
     }
 
     // A graceful stop (httpd restarting) lets the calls in flight finish and record their batch; nothing

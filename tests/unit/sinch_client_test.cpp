@@ -162,6 +162,9 @@ class SinchClientTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testDefaultHostsPerRegionAndMode);
     CPPUNIT_TEST(testIncompleteConfigIsRefused);
     CPPUNIT_TEST(testPhoneNumbersAreMaskedInErrorsAndLogs);
+    CPPUNIT_TEST(testEveryExchangeIsCountedByOperationAndAnswer);
+    CPPUNIT_TEST(testTokenFetchesAndTheExpiredResendAreCounted);
+    CPPUNIT_TEST(testAnswerClasses);
     CPPUNIT_TEST_SUITE_END();
 
   public:
@@ -737,6 +740,105 @@ class SinchClientTest : public CppUnit::TestFixture {
             masked_phone_logged =
                 masked_phone_logged || line.message.find("+1********67") != std::string::npos;
         CPPUNIT_ASSERT(masked_phone_logged);
+    }
+
+    // The counters (core/metrics.hpp) see each exchange once, as the transport saw it.
+    void testEveryExchangeIsCountedByOperationAndAnswer() {
+        using Op = sr::SinchOperation;
+        using A = sr::SinchAnswer;
+        sr::SinchCounters counters{};
+        sr::SinchConfig config = project_config();
+        config.mode = sr::SinchAuthMode::ServicePlan;
+        config.service_plan_id = "plan";
+        config.api_token = "plan-token-secret";
+        sr::SinchClient client(
+            config, m_transport, m_logger, [this] { return m_now; }, &counters);
+        CPPUNIT_ASSERT_EQUAL(&counters, &client.counters());
+        m_transport.api_answers = {http(429, "{}", {{"retry-after", "1"}}),
+                                   http(503, "{}"),
+                                   transport_failure(sr::TransportFailure::NotSent, "refused"),
+                                   transport_failure(sr::TransportFailure::OutcomeUnknown, "timeout"),
+                                   http(400, R"({"code":"syntax_constraint_violation","text":"x"})"),
+                                   http(403, R"({"code":"blocked_account","text":"x"})")};
+        for (int i = 0; i < 6; ++i) client.schedule(capture_request());
+        CPPUNIT_ASSERT(client.schedule(capture_request()).ok());
+        CPPUNIT_ASSERT(client.get_batch("b").ok());
+        m_transport.api_answers = {http(404, R"({"code":"not_found"})")};
+        client.cancel_batch("b");
+        client.update_send_at("b", at("2026-11-29T13:00:00Z"));
+        CPPUNIT_ASSERT(client.get_delivery_report("b").outcome != SinchOutcome::Ok);  // k_batch_json: no list
+        m_transport.api_answers = {http(200, R"({"batches":[],"count":0,"page":0,"page_size":0})")};
+        CPPUNIT_ASSERT(client.find_by_client_reference("appt-42", at("2026-11-20T00:00:00Z")).ok());
+
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), counters.calls_of(Op::CreateBatch, A::Status429));
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), counters.calls_of(Op::CreateBatch, A::Status5xx));
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), counters.calls_of(Op::CreateBatch, A::NotSent));
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), counters.calls_of(Op::CreateBatch, A::NoAnswer));
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), counters.calls_of(Op::CreateBatch, A::Status4xx));
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), counters.calls_of(Op::CreateBatch, A::Status403));
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), counters.calls_of(Op::CreateBatch, A::Status2xx));
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), counters.calls_of(Op::CancelBatch, A::Status4xx));
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), counters.calls_of(Op::UpdateBatch, A::Status2xx));
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(3),
+                             counters.calls_of(Op::Lookup, A::Status2xx));  // get, report, list
+        std::uint64_t total = 0;
+        for (const auto& row : counters.calls)
+            for (const auto& cell : row) total += cell.load();
+        CPPUNIT_ASSERT_EQUAL(static_cast<std::uint64_t>(m_transport.requests.size()),
+                             total);  // no token: plan
+        CPPUNIT_ASSERT_EQUAL(std::size_t(12), m_transport.requests.size());
+    }
+
+    void testTokenFetchesAndTheExpiredResendAreCounted() {
+        using Op = sr::SinchOperation;
+        using A = sr::SinchAnswer;
+        sr::SinchCounters counters{};
+        sr::SinchClient client(
+            project_config(), m_transport, m_logger, [this] { return m_now; }, &counters);
+        m_transport.token_answers = {http(500, "{}")};
+        CPPUNIT_ASSERT(!client.get_batch("b").ok());  // no token, no API call
+        m_now += 10s;                                 // past the memory of the failed fetch
+        m_transport.api_answers.push_back(http(
+            401, R"({"code":"unauthorized","text":"access token expired"})",
+            {{"www-authenticate", R"(Bearer error="invalid_token", error_description="token expired")"}}));
+        CPPUNIT_ASSERT(client.schedule(capture_request()).ok());
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), counters.calls_of(Op::TokenFetch, A::Status5xx));
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(2), counters.calls_of(Op::TokenFetch, A::Status2xx));
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), counters.calls_of(Op::CreateBatch, A::Status401));
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), counters.calls_of(Op::CreateBatch, A::Status2xx));
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), counters.calls_of(Op::Lookup, A::Status2xx));
+        // Without a block of its own, a client counts in its own (nothing shared).
+        auto other = make_client();
+        CPPUNIT_ASSERT(other.get_batch("b").ok());
+        CPPUNIT_ASSERT(&other.counters() != &counters);
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(1), other.counters().calls_of(Op::Lookup, A::Status2xx));
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(0), counters.calls_of(Op::Lookup, A::Status2xx));
+    }
+
+    void testAnswerClasses() {
+        using A = sr::SinchAnswer;
+        const auto none = sr::TransportFailure::None;
+        CPPUNIT_ASSERT(sr::classify(none, 200) == A::Status2xx);
+        CPPUNIT_ASSERT(sr::classify(none, 201) == A::Status2xx);
+        CPPUNIT_ASSERT(sr::classify(none, 401) == A::Status401);
+        CPPUNIT_ASSERT(sr::classify(none, 403) == A::Status403);
+        CPPUNIT_ASSERT(sr::classify(none, 429) == A::Status429);
+        CPPUNIT_ASSERT(sr::classify(none, 404) == A::Status4xx);
+        CPPUNIT_ASSERT(sr::classify(none, 500) == A::Status5xx);
+        CPPUNIT_ASSERT(sr::classify(none, 302) == A::OtherStatus);
+        CPPUNIT_ASSERT(sr::classify(sr::TransportFailure::NotSent, 0) == A::NotSent);
+        CPPUNIT_ASSERT(sr::classify(sr::TransportFailure::OutcomeUnknown, 0) == A::NoAnswer);
+        CPPUNIT_ASSERT_EQUAL(std::string("CreateBatch"),
+                             std::string(sr::metric_name(sr::SinchOperation::CreateBatch)));
+        CPPUNIT_ASSERT_EQUAL(std::string("NoAnswer"), std::string(sr::metric_name(A::NoAnswer)));
+        sr::SinchCounters a{}, b{};
+        b.count_call(sr::SinchOperation::Lookup, A::Status429);
+        b.count_rate_wait(250);
+        sr::add_counters(a, b);
+        sr::add_counters(a, b);
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(2), a.calls_of(sr::SinchOperation::Lookup, A::Status429));
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(2), a.rate_waits.load());
+        CPPUNIT_ASSERT_EQUAL(std::uint64_t(500), a.rate_wait_ms.load());
     }
 
   private:
