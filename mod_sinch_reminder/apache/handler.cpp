@@ -34,6 +34,7 @@
 #include "core/reminder_queue.hpp"
 #include "core/sms_text.hpp"
 #include "core/templates.hpp"
+#include "core/text_join.hpp"
 
 APLOG_USE_MODULE(sinch_reminder);
 
@@ -79,20 +80,12 @@ void send_json(request_rec* r, int status, json_t* document) {
 JsonPtr dispatcher_health(const ServerRuntime& runtime, PgLease& lease, bool& healthy) {
     JsonPtr out(json_object());
     const std::string node = node_name();
-    std::string clinics;
-    for (const std::string& key : runtime.node_clinics) clinics += (clinics.empty() ? "" : ",") + key;
     json_object_set_new(out.get(), "node", json_string(node.c_str()));
     const auto allowed =
         std::max<std::chrono::seconds>(3 * runtime.settings->dispatch_interval, std::chrono::seconds(90));
     const Instant now = now_utc();
-    std::optional<DispatcherHeartbeat> mine;
-    for (const DispatcherHeartbeat& beat : dispatcher_heartbeats(lease)) {
-        // The clinics of this runtime's dispatcher: the heartbeat naming this runtime's clinic.
-        const std::string listed = "," + beat.clinics + ",";
-        if (beat.node == node && listed.find("," + runtime.clinic + ",") != std::string::npos &&
-            (!mine || beat.last_pass_at > mine->last_pass_at))
-            mine = beat;
-    }
+    // This runtime's dispatcher: the one of this node naming this runtime's clinic.
+    const std::optional<DispatcherHeartbeat> mine = dispatcher_heartbeat(lease, node, runtime.clinic);
     const Instant started(std::chrono::seconds(apr_time_sec(ap_scoreboard_image->global->restart_time)));
     bool alive = mine && now - mine->last_pass_at <= allowed;
     if (mine) {

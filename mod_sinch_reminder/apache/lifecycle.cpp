@@ -25,6 +25,7 @@
 #include "core/clock.hpp"
 #include "core/message_check.hpp"
 #include "core/templates.hpp"
+#include "core/text_join.hpp"
 
 APLOG_USE_MODULE(sinch_reminder);
 
@@ -143,12 +144,6 @@ SettingValues clinic_values_of(const server_rec* s, const std::string& mount,
         if (covers(where->d, mount)) section_values = merge(section_values, ours->values);
     }
     return merge(server_config(s).values, section_values);
-}
-
-std::string joined(const std::vector<std::string>& items) {
-    std::string out;
-    for (const std::string& item : items) out += (out.empty() ? "" : ", ") + item;
-    return out;
 }
 
 // Cross-directive checks; runs under `apache2 -t` too, so a broken setup never starts.

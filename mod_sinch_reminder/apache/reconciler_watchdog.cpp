@@ -19,6 +19,7 @@
 #include "core/reconciler.hpp"
 #include "core/redact.hpp"
 #include "core/sinch_client.hpp"
+#include "apache/runtime.hpp"
 
 APLOG_USE_MODULE(sinch_reminder);
 
@@ -47,11 +48,6 @@ struct ReconcilerRuntime {
 };
 
 ReconcilerRuntime* g_reconciler = nullptr;
-
-std::string sinch_identity(const Settings& s) {
-    return std::to_string(static_cast<int>(*s.auth)) + '\n' + s.project_id + '\n' + s.key_id + '\n' +
-           s.service_plan_id + '\n' + s.sms_base_url + '\n' + s.auth_base_url + '\n' + s.from;
-}
 
 bool reconciles(const ServerConfig& config) {
     return config.handler_mounted && config.settings && !config.settings->database.empty() &&

@@ -34,6 +34,7 @@
 #include "core/reminder_queue.hpp"
 #include "core/retention.hpp"
 #include "core/sinch_client.hpp"
+#include "core/text_join.hpp"
 
 APLOG_USE_MODULE(sinch_reminder);
 
@@ -436,8 +437,7 @@ void log_startup(server_rec* main_server) {
         const ServerConfig& config = server_config(s);
         for (const auto& [key, clinic] : config.clinics) {
             const Settings& settings = *clinic.settings;
-            std::string mounts;
-            for (const std::string& mount : clinic.mounts) mounts += (mounts.empty() ? "" : " ") + mount;
+            const std::string mounts = joined(clinic.mounts, " ");
             ap_log_error(
                 APLOG_MARK, APLOG_INFO, 0, s,
                 "SR0022: %s: clinic %s at %s: time zone %s, lead time %s, sender %s, Sinch %s auth at %s "

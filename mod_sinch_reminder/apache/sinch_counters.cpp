@@ -20,6 +20,7 @@
 #include "apache/config.hpp"
 #include "apache/module_api.h"
 #include "apache/runtime.hpp"
+#include "core/text_join.hpp"
 
 APLOG_USE_MODULE(sinch_reminder);
 
@@ -45,12 +46,6 @@ struct Slot {
 // Filled by post_config in the parent; children inherit it (and the mapping) across fork.
 std::vector<Slot> g_slots;
 
-std::string joined(const std::set<std::string>& keys) {
-    std::string out;
-    for (const std::string& key : keys) out += (out.empty() ? "" : ",") + key;
-    return out;
-}
-
 bool same_layout(const KeptSegment* kept, const std::vector<Slot>& slots) {
     if (!kept || kept->count != static_cast<int>(slots.size())) return false;
     for (std::size_t i = 0; i < slots.size(); ++i) {
@@ -72,7 +67,7 @@ void create_shared_counters(server_rec* main_server) {
     g_slots.clear();
     std::map<std::string, int> label_uses;
     for (const auto& [identity, keys] : clinics_of) {
-        std::string label = joined(keys);
+        std::string label = joined(keys, ",");
         // The same keys on two databases with different credentials: two identities, told apart.
         const int uses = ++label_uses[label];
         if (uses > 1) label += "#" + std::to_string(uses);

@@ -1,4 +1,5 @@
 #include "core/appointment_form.hpp"
+#include "core/text_join.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -136,12 +137,6 @@ bool phone_country_allowed(const PhoneResult& phone, const std::vector<std::stri
     });
 }
 
-std::string join_countries(const std::vector<std::string>& countries) {
-    std::string out;
-    for (const auto& c : countries) out += (out.empty() ? "" : ", ") + c;
-    return out;
-}
-
 }  // namespace
 
 FormValidation validate_appointment(const AppointmentInput& input, const ValidationContext& context) {
@@ -171,8 +166,7 @@ FormValidation validate_appointment(const AppointmentInput& input, const Validat
         v.field_errors["phone"] = "Please confirm this number: " + phone.problem;
     } else if (!phone_country_allowed(phone, context.allowed_countries)) {
         v.field_errors["phone"] = "This clinic sends reminders only to numbers of " +
-                                  join_countries(context.allowed_countries) +
-                                  "; this number is of another country.";
+                                  joined(context.allowed_countries) + "; this number is of another country.";
     } else {
         a.phone_e164 = phone.e164;
         if (!phone.problem.empty()) v.notices.push_back(phone.problem);

@@ -1,16 +1,11 @@
 #include "core/node_status.hpp"
+#include "core/text_join.hpp"
 
 #include <pqxx/pqxx>
 
 namespace sr {
 
 namespace {
-
-std::string joined(const std::vector<std::string>& keys) {
-    std::string out;
-    for (const std::string& key : keys) out += (out.empty() ? "" : ",") + key;
-    return out;
-}
 
 Instant instant_of(const pqxx::field& field) { return Instant(std::chrono::seconds(field.as<long long>())); }
 
@@ -26,7 +21,26 @@ void record_dispatcher_pass(PgPool& database, const std::string& node,
         " VALUES ($1, $2, now(), left($3, 500), $4)"
         " ON CONFLICT (node, clinics) DO UPDATE SET last_pass_at = now(), outcome = excluded.outcome,"
         " failed = excluded.failed, passes = dispatcher_heartbeats.passes + 1",
-        node, joined(clinics), outcome, failed);
+        node, joined(clinics, ","), outcome, failed);
+}
+
+namespace {
+DispatcherHeartbeat heartbeat_from(const pqxx::row& row) {
+    return {row[0].as<std::string>(), row[1].as<std::string>(), instant_of(row[2]),
+            row[3].as<std::string>(), row[4].as<bool>(),        row[5].as<long long>()};
+}
+}  // namespace
+
+std::optional<DispatcherHeartbeat> dispatcher_heartbeat(PgLease& lease, const std::string& node,
+                                                        const std::string& clinic) {
+    const pqxx::result rows = run_prepared(
+        lease, "reading this node's dispatcher heartbeat", "sr_dispatcher_heartbeat_of_node",
+        "SELECT node, clinics, floor(extract(epoch FROM last_pass_at))::bigint, outcome, failed, passes"
+        " FROM dispatcher_heartbeats WHERE node = $1 AND $2 = ANY(string_to_array(clinics, ','))"
+        " ORDER BY last_pass_at DESC LIMIT 1",
+        node, clinic);
+    if (rows.empty()) return std::nullopt;
+    return heartbeat_from(rows[0]);
 }
 
 std::vector<DispatcherHeartbeat> dispatcher_heartbeats(PgLease& lease) {
@@ -35,10 +49,7 @@ std::vector<DispatcherHeartbeat> dispatcher_heartbeats(PgLease& lease) {
         "SELECT node, clinics, floor(extract(epoch FROM last_pass_at))::bigint, outcome, failed, passes"
         " FROM dispatcher_heartbeats ORDER BY last_pass_at DESC LIMIT 100");
     std::vector<DispatcherHeartbeat> out;
-    for (const auto& row : rows) {
-        out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), instant_of(row[2]),
-                       row[3].as<std::string>(), row[4].as<bool>(), row[5].as<long long>()});
-    }
+    for (const auto& row : rows) out.push_back(heartbeat_from(row));
     return out;
 }
 

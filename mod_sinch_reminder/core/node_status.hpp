@@ -26,6 +26,9 @@ void record_dispatcher_pass(PgPool& database, const std::string& node,
                             const std::vector<std::string>& clinics, const std::string& outcome, bool failed);
 // Every node's, newest first (the daily retention purge removes those silent for a week).
 std::vector<DispatcherHeartbeat> dispatcher_heartbeats(PgLease& lease);
+// The newest of `node`'s dispatchers serving `clinic` (a range of the (node, clinics) key), or nullopt.
+std::optional<DispatcherHeartbeat> dispatcher_heartbeat(PgLease& lease, const std::string& node,
+                                                        const std::string& clinic);
 
 struct Backlog {
     int due = 0;      // pending, retrying or unknown with send_at inside the horizon: not yet with Sinch
