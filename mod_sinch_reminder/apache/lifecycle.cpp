@@ -22,6 +22,7 @@
 #include "apache/runtime.hpp"
 #include "apache/sinch_counters.hpp"
 #include "apache/status.hpp"
+#include "core/clinics_file.hpp"
 #include "core/clock.hpp"
 #include "core/message_check.hpp"
 #include "core/templates.hpp"
@@ -210,6 +211,13 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server)
                     "SinchReminderCaFile differs from the main server's: every virtual host "
                     "must use the same one (set it once, outside <VirtualHost>)");
             }
+            // One httpd, one clinics file: it lists the clinics of every virtual host.
+            if (config.values.clinics_file.value_or("") !=
+                server_config(main_server).values.clinics_file.value_or("")) {
+                problems.push_back(
+                    "SinchReminderClinicsFile differs from the main server's: one file lists the clinics of "
+                    "every virtual host (set it once, outside <VirtualHost>)");
+            }
             const auto add_unique = [](std::vector<std::string>& to, const std::vector<std::string>& from) {
                 for (const std::string& item : from) {
                     if (std::find(to.begin(), to.end(), item) == to.end()) to.push_back(item);
@@ -263,6 +271,64 @@ int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* main_server)
     });
 }
 
+// What sinch-reminder-admin tz-recheck needs of every clinic (core/clinics_file.hpp), from the resolved
+// settings of each virtual host's clinics; one record per clinic key and database.
+std::vector<ClinicRecord> clinic_records(const server_rec* main_server) {
+    std::vector<ClinicRecord> records;
+    for (const server_rec* s = main_server; s; s = s->next) {
+        for (const auto& [key, clinic] : server_config(s).clinics) {
+            const Settings& settings = *clinic.settings;
+            const std::string database = database_identity(settings.database);
+            auto same = std::find_if(records.begin(), records.end(), [&](const ClinicRecord& r) {
+                return r.key == key && r.database == database;
+            });
+            if (same == records.end()) {
+                records.push_back({key,
+                                   database,
+                                   describe_server(s),
+                                   {},
+                                   settings.clinic_name,
+                                   settings.time_zone,
+                                   settings.locale,
+                                   settings.message,
+                                   settings.lead_time,
+                                   settings.quiet_hours,
+                                   {}});
+                same = records.end() - 1;
+                const ClinicLanguages languages(settings.languages, settings.locale, settings.own_message,
+                                                settings.messages);
+                for (const ClinicLanguage& language : languages.all())
+                    same->languages.emplace_back(language.code, language.message.text());
+            }
+            for (const std::string& mount : clinic.mounts) {
+                if (std::find(same->mounts.begin(), same->mounts.end(), mount) == same->mounts.end())
+                    same->mounts.push_back(mount);
+            }
+        }
+    }
+    return records;
+}
+
+// Not fatal: the module works without it; only the admin tool then needs the clinic's settings as flags.
+void write_clinics_file_of(apr_pool_t* pconf, const server_rec* main_server) {
+    const std::string& configured = server_config(main_server).settings->clinics_file;
+    const char* path =
+        configured.empty() ? ap_runtime_dir_relative(pconf, k_clinics_file_name) : configured.c_str();
+    if (!path) return;
+    try {
+        const std::vector<ClinicRecord> records = clinic_records(main_server);
+        write_clinics_file(path, records, std::string("mod_sinch_reminder ") + SR_VERSION);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, main_server,
+                     "wrote the settings of %s clinic(s) to %s for sinch-reminder-admin",
+                     std::to_string(records.size()).c_str(), path);
+    } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
+                     "SR0029: %s; sinch-reminder-admin tz-recheck then needs each clinic's settings as flags "
+                     "(SinchReminderClinicsFile names another place)",
+                     e.what());
+    }
+}
+
 int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* main_server) noexcept {
     return guard_server(main_server, "post_config", HTTP_INTERNAL_SERVER_ERROR, [&] {
         init_process_globals(pconf);
@@ -280,6 +346,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* main_se
         // httpd runs post_config twice at start-up; say hello once, on the real start.
         if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
             log_startup(main_server);
+            write_clinics_file_of(pconf, main_server);
         }
         return OK;
     });

@@ -142,6 +142,7 @@ Settings Settings::resolve(const SettingValues& v) {
         sinch_default_sms_base_url(s.region, s.auth.value_or(SinchAuthMode::ServicePlan)));
     s.auth_base_url = v.auth_base_url.value_or(sinch_default_auth_base_url());
     s.ca_file = v.ca_file.value_or("");
+    s.clinics_file = v.clinics_file.value_or("");
     s.database = v.database.value_or("");
     s.db_pool_max = v.db_pool_max.value_or(10);
     s.time_zone = v.time_zone.value_or("");
@@ -493,6 +494,17 @@ std::string parse_ca_file(const std::string& path) {
         if (line.rfind("-----BEGIN CERTIFICATE-----", 0) == 0) return path;
     }
     throw ConfigError("'" + path + "' holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
+}
+
+std::string parse_clinics_file_setting(const std::string& path) {
+    const std::string::size_type slash = path.rfind('/');
+    const std::string directory = slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
+    struct stat info {};
+    if (slash == path.size() - 1) throw ConfigError("'" + path + "' names a directory, not a file");
+    if (::stat(directory.c_str(), &info) != 0 || !S_ISDIR(info.st_mode))
+        throw ConfigError("the directory '" + directory + "' does not exist (httpd writes '" + path +
+                          "' at start)");
+    return path;
 }
 
 std::string read_callback_secret_file(const std::string& path) {

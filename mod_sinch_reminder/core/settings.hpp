@@ -53,6 +53,7 @@ struct Settings {
     std::string from;
     std::string sms_base_url, auth_base_url;
     std::string ca_file;  // "" = the system's CA bundle (libcurl's default)
+    std::string clinics_file;  // "" = sinch-reminder-clinics.json in httpd's DefaultRuntimeDir
     std::string database;
     int db_pool_max = 0;
     std::string time_zone;
@@ -109,6 +110,7 @@ std::string parse_sender(const std::string& value);
 std::string parse_base_url(const std::string& value);
 std::string parse_conninfo(const std::string& value);
 std::string parse_ca_file(const std::string& path);
+std::string parse_clinics_file_setting(const std::string& path);
 int parse_pool_max(const std::string& value);
 std::string parse_time_zone(const std::string& value);
 std::string parse_country(const std::string& value);

@@ -2,8 +2,9 @@
 //
 //   sinch-reminder-admin migrate --database CONNINFO [--sql-dir DIR]
 //   sinch-reminder-admin schema-version --database CONNINFO [--sql-dir DIR]
-//   sinch-reminder-admin tz-recheck --database CONNINFO [--dry-run] [--clinic KEY] [--clinic-name X]
-//     [--locale L] [--message T] [--lead-time D] [--quiet-hours HH:MM-HH:MM]
+//   sinch-reminder-admin tz-recheck --database CONNINFO [--dry-run] [--clinic KEY] [--clinics-file FILE]
+//     [--clinic-name X] [--locale L] [--message T] [--lead-time D] [--quiet-hours HH:MM-HH:MM]
+//     (each clinic's settings come from the clinics file httpd writes; the flags override them)
 //   sinch-reminder-admin grant-runtime --database CONNINFO --role NAME
 // (--database-file PATH or $SINCH_REMINDER_DATABASE instead of --database)
 //   sinch-reminder-admin purge --database CONNINFO [--retention 180d] [--dry-run]
@@ -11,6 +12,7 @@
 //
 // Exit codes: 0 success, 1 the command failed (database, migration), 2 usage error.
 // A new subcommand is one function plus one row in k_commands.
+#include "core/clinics_file.hpp"
 #include "core/logger.hpp"
 #include "core/migrations.hpp"
 #include "core/pg_pool.hpp"
@@ -71,14 +73,20 @@ const char* const k_usage =
     "  --dry-run            tz-recheck: list what would move; purge: count what would be anonymised;\n"
     "                       both change nothing\n"
     "  --retention DURATION purge: as SinchReminderRetention, e.g. 180d (the default), 365d\n"
-    "  --clinic KEY         tz-recheck: only this clinic's appointments (SinchReminderClinic; with several\n"
-    "                       clinics run once per clinic with its own settings below)\n"
+    "  --clinic KEY         tz-recheck: only this clinic's appointments (SinchReminderClinic), with its\n"
+    "                       settings from the clinics file; without it, every clinic in the file, each\n"
+    "                       with its own settings\n"
+    "  --clinics-file FILE  tz-recheck: the clinics file httpd writes at every start "
+    "(SinchReminderClinicsFile);\n"
+    "                       default: $SINCH_REMINDER_CLINICS_FILE, else\n"
+    "                       /var/run/apache2/sinch-reminder-clinics.json when it exists\n"
     "  --clinic-name, --locale, --message\n"
-    "                       tz-recheck: as SinchReminderClinicName/Locale/Message, for the new SMS texts\n"
+    "                       tz-recheck: as SinchReminderClinicName/Locale/Message, for the new SMS texts;\n"
+    "                       they override the clinics file (without a file: the built-in defaults)\n"
     "  --lead-time DURATION, --quiet-hours HH:MM-HH:MM\n"
-    "                       tz-recheck: as SinchReminderLeadTime/QuietHours, for the new send times "
-    "(without\n"
-    "                       either, each reminder keeps its distance to the appointment)\n"
+    "                       tz-recheck: as SinchReminderLeadTime/QuietHours, for the new send times; they\n"
+    "                       override the clinics file (without a file and without either, each reminder\n"
+    "                       keeps its distance to the appointment)\n"
     "  -h, --help           show this help\n"
     "  --version            print the version (sinch-reminder-admin VERSION)\n"
     "\n"
@@ -95,9 +103,11 @@ struct Options {
     std::string role;  // grant-runtime
     bool dry_run = false;
     std::vector<std::string> clinics;  // tz-recheck: empty = every clinic
-    std::string clinic_name;
-    std::string locale = "en_US";
-    std::string message = sr::MessageTemplate::kDefaultText;
+    std::string clinics_file;          // tz-recheck: "" = k_default_clinics_file if it exists
+    // tz-recheck: set = given as a flag, which overrides the clinics file
+    std::optional<std::string> clinic_name;
+    std::optional<std::string> locale;
+    std::optional<std::string> message;
     std::chrono::seconds retention = std::chrono::hours(24 * 180);
     std::optional<std::chrono::seconds> lead_time;
     std::optional<sr::QuietHours> quiet_hours;
@@ -142,6 +152,9 @@ Options parse_options(int argc, char** argv, int first) {
             } catch (const std::exception& e) {
                 throw UsageError(std::string("--clinic: ") + e.what());
             }
+        } else if (arg == "--clinics-file") {
+            options.clinics_file = value();
+            if (options.clinics_file.empty()) throw UsageError("--clinics-file needs a file name");
         } else if (arg == "--clinic-name") {
             options.clinic_name = value();
         } else if (arg == "--locale") {
@@ -235,38 +248,145 @@ int run_schema_version(const Options& options) {
     return k_exit_ok;
 }
 
+// What tz-recheck re-renders and re-places one clinic's reminders with.
+struct ClinicSettings {
+    std::string clinic_name, locale, time_zone;
+    std::shared_ptr<const sr::ClinicLanguages> languages;  // each language's text
+    std::optional<std::chrono::seconds> lead_time;         // none (and no quiet hours): keep the distance
+    std::optional<sr::QuietHours> quiet_hours;
+};
+
+// The texts: the record's languages (each labelled), --message over the clinic's own language's.
+std::shared_ptr<const sr::ClinicLanguages> languages_of(const Options& options,
+                                                        const sr::ClinicRecord* record,
+                                                        const std::string& locale) {
+    std::vector<std::string> offered;
+    sr::LanguageMessages messages;
+    for (const auto& [code, text] : record ? record->languages : decltype(record->languages){}) {
+        offered.push_back(code);
+        messages[code] = text;
+    }
+    std::optional<std::string> own = options.message;
+    if (!own && record) own = record->message;
+    if (options.message && messages.count(sr::language_of_locale(locale)))
+        messages[sr::language_of_locale(locale)] = *options.message;
+    return std::make_shared<const sr::ClinicLanguages>(offered, locale, own, messages);
+}
+
+ClinicSettings flags_over(const Options& options, const sr::ClinicRecord* record) {
+    const std::string locale = options.locale.value_or(record ? record->locale : "en_US");
+    return ClinicSettings{
+        options.clinic_name.value_or(record ? record->clinic_name : ""),
+        locale,
+        record ? record->time_zone : "",
+        languages_of(options, record, locale),
+        options.lead_time ? options.lead_time
+                          : (record ? std::optional<std::chrono::seconds>(record->lead_time) : std::nullopt),
+        options.quiet_hours ? options.quiet_hours
+                            : (record ? std::optional<sr::QuietHours>(record->quiet_hours) : std::nullopt)};
+}
+
+// The clinics file to read: --clinics-file or $SINCH_REMINDER_CLINICS_FILE (which must be readable), else
+// the default if it exists.
+std::optional<std::vector<sr::ClinicRecord>> read_clinics(const Options& options, std::string& path) {
+    const char* from_environment = std::getenv("SINCH_REMINDER_CLINICS_FILE");
+    const bool named = !options.clinics_file.empty() || (from_environment && *from_environment);
+    path = !options.clinics_file.empty() ? options.clinics_file
+           : named                       ? std::string(from_environment)
+                                         : std::string(sr::k_default_clinics_file);
+    std::error_code error;
+    if (!named && !std::filesystem::exists(path, error)) return std::nullopt;
+    try {
+        return sr::read_clinics_file(path);
+    } catch (const sr::ClinicsFileError& e) {
+        throw UsageError(std::string("--clinics-file: ") + e.what());
+    }
+}
+
 int run_tz_recheck(const Options& options) {
+    // Each clinic's settings: the clinics file httpd wrote from its configuration, with the flags over them.
+    std::string path;
+    const std::optional<std::vector<sr::ClinicRecord>> file = read_clinics(options, path);
+    const std::string database_name = sr::database_identity(options.database);
+    std::map<std::string, ClinicSettings> by_clinic;  // empty: one set of settings (flags) for every clinic
+    std::vector<std::string> clinics = options.clinics;
+    if (file && !options.clinics.empty()) {
+        try {
+            const sr::ClinicRecord& record =
+                sr::find_clinic(*file, options.clinics.front(), database_name, path);
+            if (record.database != database_name) {
+                std::cerr << "note: clinic " << record.key << " in " << path
+                          << " is configured for database \"" << record.database << "\"; --database names \""
+                          << database_name << "\"\n";
+            }
+            by_clinic.emplace(record.key, flags_over(options, &record));
+        } catch (const sr::ClinicsFileError& e) {
+            throw UsageError(std::string("--clinic: ") + e.what());
+        }
+    } else if (file) {
+        // Every clinic of this database the file has; other clinics' appointments are left as they are (as
+        // the module leaves them to the nodes that have them).
+        for (const sr::ClinicRecord& record : *file) {
+            if (record.database == database_name) by_clinic.emplace(record.key, flags_over(options, &record));
+        }
+        if (by_clinic.empty()) {
+            std::cerr << "note: " << path << " lists no clinic of database \"" << database_name
+                      << "\": every clinic's appointments are checked with the flags (or the built-in "
+                         "defaults)\n";
+        }
+        for (const auto& [key, settings] : by_clinic) clinics.push_back(key);
+    } else if (!options.clinics.empty()) {
+        std::cerr << "note: no clinics file at " << path
+                  << " (httpd writes it at every start; --clinics-file FILE): clinic "
+                  << options.clinics.front()
+                  << " is re-rendered with --clinic-name, --locale, --message (or their defaults)\n";
+    }
+    const ClinicSettings flags_only = flags_over(options, nullptr);
+    const auto settings_of = [&](const std::string& key) -> const ClinicSettings& {
+        const auto found = by_clinic.find(key);
+        return found == by_clinic.end() ? flags_only : found->second;
+    };
+    for (const auto& [key, settings] : by_clinic) {
+        std::cout << "clinic " << key << " (settings from " << path << "): time zone " << settings.time_zone
+                  << ", name \"" << settings.clinic_name << "\", locale " << settings.locale << ", lead time "
+                  << sr::format_duration(settings.lead_time.value_or(std::chrono::seconds(0)))
+                  << ", quiet hours "
+                  << sr::quiet_hours_setting(settings.quiet_hours.value_or(sr::QuietHours{})) << '\n';
+    }
+
     StderrLogger logger;
     sr::PgPoolConfig config;
     config.conninfo = options.database;
     config.max_connections = 2;
     sr::PgPool database(config, logger);
-    const sr::MessageTemplate message = sr::MessageTemplate::parse(options.message);
-    const std::string own_language = sr::language_of_locale(options.locale);
-    const sr::ReminderText text = [&](const std::string&, const std::optional<std::string>& language,
+    const sr::ReminderText text = [&](const std::string& clinic, const std::optional<std::string>& language,
                                       const std::string& doctor, sr::Instant starts_at,
                                       const sr::ClinicZone& zone) {
-        // Only the clinic's own language's text is given on the command line: another language's appointment
-        // is left as it is rather than rewritten in the wrong language (each reschedule is atomic, so what
-        // was moved before stays consistent; the module's own start-up recheck knows every language).
-        if (language && *language != own_language) {
+        const ClinicSettings& settings = settings_of(clinic);
+        // In the language it was booked in. One this tool has no text for (no clinics file, only --message):
+        // left as it is rather than rewritten in another language (each reschedule is atomic, so what was
+        // moved before stays consistent); httpd's start-up recheck knows every language.
+        if (language && !settings.languages->find(*language)) {
             throw std::runtime_error("an appointment's reminder is in " + *language +
-                                     "; this tool has only the text in " + own_language +
-                                     " (--message/--locale): let httpd's start-up recheck move it");
+                                     ", which this tool has no text for (the clinics file httpd writes has "
+                                     "every language's: --clinics-file)");
         }
-        return sr::reminder_text(message, options.clinic_name, doctor, zone, starts_at, options.locale);
+        const sr::ClinicLanguage& written = settings.languages->for_stored(language);
+        return sr::reminder_text(written.message, settings.clinic_name, doctor, zone, starts_at,
+                                 written.icu_locale);
     };
     const std::string rules = sr::computing_tz_rules_version();
-    sr::ReminderTiming timing;
-    if (options.lead_time || options.quiet_hours) {
-        timing = [&](const std::string&, sr::Instant starts_at, const sr::ClinicZone& zone) {
-            return sr::reminder_time(starts_at, options.lead_time.value_or(std::chrono::hours(2)),
-                                     options.quiet_hours.value_or(sr::QuietHours{}), zone)
-                .send_at;
-        };
-    }
-    const sr::TzRecheckReport report =
-        sr::recheck_time_zones(database, text, options.dry_run, timing, options.clinics);
+    const sr::ReminderTiming timing = [&](const std::string& clinic, sr::Instant starts_at,
+                                          const sr::ClinicZone& zone) -> sr::Instant {
+        const ClinicSettings& settings = settings_of(clinic);
+        return sr::reminder_time(starts_at, settings.lead_time.value_or(std::chrono::hours(2)),
+                                 settings.quiet_hours.value_or(sr::QuietHours{}), zone)
+            .send_at;
+    };
+    // Without any lead time or quiet hours (no file, no flag), each reminder keeps its distance.
+    const bool places = !by_clinic.empty() || options.lead_time || options.quiet_hours;
+    const sr::TzRecheckReport report = sr::recheck_time_zones(
+        database, text, options.dry_run, places ? timing : sr::ReminderTiming(), clinics);
     for (const sr::TzChange& change : report.changes) {
         std::cout << change.appointment_id << "  " << change.local_wall_time << " " << change.time_zone
                   << ": " << sr::format_utc_iso_millis(change.old_starts_at) << " -> "

@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -177,12 +178,19 @@ def child_pids(parent):
 
 
 class SinchFake:
-    """The Sinch fake (tests/sinch_fake) as a subprocess with its control API."""
+    """The Sinch fake (tests/sinch_fake) as a subprocess with its control API.
 
-    def __init__(self, *extra_args):
+    tls=(certificate, key, ca): it serves HTTPS with that certificate, and the control calls trust `ca`."""
+
+    def __init__(self, *extra_args, tls=None):
         self.dir = tempfile.mkdtemp(prefix="sr-fake-")
         port_file = os.path.join(self.dir, "port")
         self.log = open(os.path.join(self.dir, "fake.log"), "w")
+        self.ssl_context = None
+        if tls:
+            certificate, key, ca = tls
+            extra_args = (*extra_args, "--tls-cert", certificate, "--tls-key", key)
+            self.ssl_context = ssl.create_default_context(cafile=ca)
         self.process = subprocess.Popen(
             [sys.executable, os.path.join(SOURCE_DIR, "tests", "sinch_fake", "sinch_fake.py"),
              "--listen", "127.0.0.1:0", "--port-file", port_file, *extra_args],
@@ -194,13 +202,13 @@ class SinchFake:
             time.sleep(0.05)
         with open(port_file) as f:
             self.port = int(f.read().strip())
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
 
     def control(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.url + path, data=data, method=method,
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=self.ssl_context) as response:
             raw = response.read()
             return json.loads(raw) if raw else None
 

@@ -169,6 +169,14 @@ class ConfigTest(HttpdTestCase):
         self.assertNotEqual(rc, 0, output)
         self.assertIn("SinchReminderCaFile differs from the main server's", output)
 
+    def test_a_virtual_host_with_another_clinics_file_is_refused(self):
+        # One httpd, one clinics file listing every virtual host's clinics (sinch-reminder-admin reads it).
+        rc, output = self.configtest("\n".join(VALID) + "\n" + MOUNT + "\n<VirtualHost 127.0.0.1:*>\n"
+                                     "  ServerName other.test\n  SinchReminderClinicsFile /tmp/other-clinics.json\n"
+                                     "</VirtualHost>")
+        self.assertNotEqual(rc, 0, output)
+        self.assertIn("SinchReminderClinicsFile differs from the main server's", output)
+
     def test_mounted_handler_without_database_fails_naming_the_directive(self):
         rc, output = self.configtest("\n".join(v for v in VALID if "Database" not in v) + "\n" + MOUNT)
         self.assertNotEqual(rc, 0, output)

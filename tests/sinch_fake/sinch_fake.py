@@ -670,10 +670,11 @@ class Fake:
         return None if until == math.inf else max(0.0, round(until - time.monotonic(), 3))
 
     # ---- request log ----
-    def record(self, method, path, query, headers, body):
+    def record(self, method, path, query, headers, body, tls=None):
         """Counts the request and keeps it in the ring buffer in raw form (body bytes, epoch ms); the
         shape the control API shows is built only when it is read (public_record).  The caller sets
-        "status", "fault" and "dropped" on the returned dict."""
+        "status", "fault" and "dropped" on the returned dict.  tls: the connection's TLS version
+        ("TLSv1.3"), None for plain HTTP."""
         with self.lock:
             self.req_seq += 1
             self.stats["requests"] += 1
@@ -681,7 +682,8 @@ class Fake:
                 return {"seq": self.req_seq}
             real = time.time()
             rec = {"seq": self.req_seq, "method": method, "path": path, "query": query, "headers": headers,
-                   "body": body, "status": None, "at_ms": int(real * 1000) + self.offset_ms, "real_at": real}
+                   "body": body, "status": None, "at_ms": int(real * 1000) + self.offset_ms, "real_at": real,
+                   "tls": tls}
             self.requests.append(rec)
             return rec
 
@@ -699,7 +701,8 @@ class Fake:
         out = {"seq": r["seq"], "method": r["method"], "path": r["path"], "query": r["query"],
                "query_params": {k: v[-1] for k, v in parse_query(r["query"]).items()},
                "headers": r["headers"], "body": text, "json": js, "status": r["status"],
-               "at": fmt_ms(r["at_ms"]), "real_at": r["real_at"], "answered_at": r.get("answered_at")}
+               "at": fmt_ms(r["at_ms"]), "real_at": r["real_at"], "answered_at": r.get("answered_at"),
+               "tls": r.get("tls")}
         for k in ("fault", "dropped", "held", "rate_limited"):
             if k in r:
                 out[k] = r[k]
@@ -1815,10 +1818,14 @@ class _Conn(asyncio.Protocol):
         self.read_paused = False
         self.last = 0.0
         self.task = None
+        self.tls = None          # the TLS version of this connection (--tls-cert), None for plain HTTP
 
     # ---- asyncio callbacks ----
     def connection_made(self, transport):
         self.transport = transport
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.tls = ssl_object.version()
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer = peer[0]
@@ -2098,7 +2105,7 @@ class _Conn(asyncio.Protocol):
         """record + pick_fault, and the API call itself if no fault fired (resp None otherwise)."""
         fake = self.fake
         with fake.lock:
-            rec = fake.record(req.method, req.path, req.query, req.headers, req.body)
+            rec = fake.record(req.method, req.path, req.query, req.headers, req.body, self.tls)
             resp = fake.rate_limit_response(req.path)
             if resp is not None:  # an account-wide 429 comes before any fault rule
                 rec["status"] = resp.status
@@ -2242,9 +2249,10 @@ class _Conn(asyncio.Protocol):
 class FakeServer:
     """The listening socket (bound at construction, so a taken port fails at once) and the event loop."""
 
-    def __init__(self, addr, fake, idle_timeout=IDLE_TIMEOUT_S):
+    def __init__(self, addr, fake, idle_timeout=IDLE_TIMEOUT_S, ssl_context=None):
         self.fake = fake
         self.idle_timeout = idle_timeout
+        self.ssl_context = ssl_context  # None: plain HTTP
         family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -2318,7 +2326,7 @@ class FakeServer:
                 loop.add_signal_handler(sig, self.stopping.set)
         if early_signals or self.stop_requested:
             self.stopping.set()
-        server = await loop.create_server(lambda: _Conn(self), sock=self.sock, backlog=512)
+        server = await loop.create_server(lambda: _Conn(self), sock=self.sock, backlog=512, ssl=self.ssl_context)
         sweeper = loop.create_task(self._sweep())
         try:
             await self.stopping.wait()
@@ -2379,14 +2387,29 @@ def build_arg_parser():
                          "but their recipients end Aborted/410 once dispatched")
     ap.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT_S,
                     help=f"close keep-alive connections idle this many seconds (default {IDLE_TIMEOUT_S})")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain) instead of plain HTTP; "
+                                       "needs --tls-key")
+    ap.add_argument("--tls-key", help="the PEM private key of --tls-cert")
     ap.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return ap
 
 
+def tls_context(cert, key):
+    """A server-side TLS context (TLS 1.2 or newer) for --tls-cert/--tls-key."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
 def main(argv=None):
-    args = build_arg_parser().parse_args(argv)
+    parser = build_arg_parser()
+    args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    context = tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
     fake = Fake(args)
-    server = FakeServer(args.listen, fake, idle_timeout=args.idle_timeout)
+    server = FakeServer(args.listen, fake, idle_timeout=args.idle_timeout, ssl_context=context)
     port = server.server_address[1]
     if args.port_file:
         tmp = f"{args.port_file}.tmp.{os.getpid()}"
@@ -2402,7 +2425,8 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, on_early_signal)
     signal.signal(signal.SIGINT, on_early_signal)
-    print(f"sinch_fake: listening on http://{shown}:{port} (pid {os.getpid()})", file=sys.stderr, flush=True)
+    scheme = "https" if context else "http"
+    print(f"sinch_fake: listening on {scheme}://{shown}:{port} (pid {os.getpid()})", file=sys.stderr, flush=True)
     asyncio.run(server.run(early))
     signal.signal(signal.SIGTERM, on_early_signal)  # the loop restored the defaults; stay quiet until exit
     signal.signal(signal.SIGINT, on_early_signal)
