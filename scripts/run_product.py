@@ -73,7 +73,8 @@ def main():
 
         several = env.get("SR_CLINICS", "1") != "1"
         if several:
-            # README "Several clinics": two clinics with their own zone, lead time and sender, and a front desk
+            # README "Several clinics": two clinics with their own zone, lead time, sender (and, dermatology, a
+            # Spanish SMS for the patients who read Spanish best), and a front desk
             # that sees both. (With real Sinch, each sender must belong to the account.)
             mounts = ["/cardiology", "/dermatology", "/frontdesk"]
             clinics = [
@@ -82,7 +83,9 @@ def main():
                 f"  SinchReminderFrom {env.get('SINCH_FROM', '+12025550111')}\n</Location>",
                 '<Location "/dermatology">\n  SetHandler sinch-reminder\n  SinchReminderClinic dermatology\n'
                 '  SinchReminderClinicName "Lakeside Dermatology"\n  SinchReminderTimeZone America/Chicago\n'
-                "  SinchReminderLeadTime 1d\n"
+                "  SinchReminderLeadTime 1d\n  SinchReminderLanguages en es\n"
+                '  SinchReminderMessage es "{{clinic}}: cita con {{doctor}} el {{date_time}}. Responda STOP para '
+                'no recibir más."\n'
                 f"  SinchReminderFrom {env.get('SINCH_FROM_2', env.get('SINCH_FROM', '+12025550122'))}\n</Location>",
                 '<Location "/frontdesk">\n  SetHandler sinch-reminder\n  SinchReminderClinic frontdesk\n'
                 '  SinchReminderClinicName "Front desk"\n  SinchReminderSeeClinics cardiology dermatology\n'
