@@ -244,15 +244,17 @@ class Httpd:
     """A real httpd with a generated configuration that loads the built module.
 
     NB: the checkout may be under a 0700 directory the worker user cannot enter, so the module
-    and the templates are copied into a world-readable /tmp ServerRoot."""
+    and the templates are copied into a world-readable /tmp ServerRoot. `module` and `templates` choose
+    another build than SR_MODULE and the repository's templates (test_mixed_versions.py: the previous release)."""
 
-    def __init__(self, module_conf, extra_top_conf="", log_level="warn sinch_reminder:debug", port=None):
+    def __init__(self, module_conf, extra_top_conf="", log_level="warn sinch_reminder:debug", port=None,
+                 module=None, templates=None):
         self.root = tempfile.mkdtemp(prefix="sr-httpd-")
         os.chmod(self.root, 0o755)
         for sub in ("logs", "run", "htdocs", "conf"):
             os.makedirs(os.path.join(self.root, sub), exist_ok=True)
-        shutil.copy(require_env("SR_MODULE"), os.path.join(self.root, "mod_sinch_reminder.so"))
-        shutil.copytree(os.path.join(SOURCE_DIR, "templates"), os.path.join(self.root, "templates"))
+        shutil.copy(module or require_env("SR_MODULE"), os.path.join(self.root, "mod_sinch_reminder.so"))
+        shutil.copytree(templates or os.path.join(SOURCE_DIR, "templates"), os.path.join(self.root, "templates"))
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.error_log = os.path.join(self.root, "logs", "error.log")

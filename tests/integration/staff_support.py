@@ -37,11 +37,12 @@ def write_htpasswd(directory):
     return path
 
 
-def staff_httpd(database, fake, extra="", protect=True, sender=True):
+def staff_httpd(database, fake, extra="", protect=True, sender=True, **httpd_args):
     """httpd with the mount behind Basic auth, the callbacks open, this httpd as the public base URL, and
-    callbacks signed with CALLBACK_SECRET (`extra` may override any of it)."""
+    callbacks signed with CALLBACK_SECRET (`extra` may override any of it). `httpd_args` go to Httpd (module,
+    templates)."""
     port = harness.free_port()
-    httpd = Httpd("", port=port)
+    httpd = Httpd("", port=port, **httpd_args)
     secret_file = os.path.join(httpd.root, "callback-secret")
     with open(secret_file, "w") as f:
         f.write(CALLBACK_SECRET + "\n")
