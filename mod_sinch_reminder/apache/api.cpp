@@ -248,14 +248,22 @@ int reschedule(PageRequest& p, const std::string& id) {
         return json_error(p, HTTP_CONFLICT,
                           "The appointment is cancelled; a cancelled appointment cannot be moved.");
     }
+    // In the appointment's own clinic: its zone, lead time, quiet hours and texts (SinchReminderSeeClinics).
+    std::optional<PageRequest> owner = as_owning_clinic(p, *appointment);
+    if (!owner) {
+        return json_error(
+            p, HTTP_CONFLICT,
+            "The appointment belongs to clinic " + appointment->clinic +
+                ", which is not configured on this server; move it at that clinic's own mount.");
+    }
     std::map<std::string, std::string> fields;
-    if (const auto problem = zone_problem(p, request.time_zone)) fields["time_zone"] = *problem;
+    if (const auto problem = zone_problem(*owner, request.time_zone)) fields["time_zone"] = *problem;
     std::string date, time_of_day;
     std::optional<FormValidation> validation;
     if (!split_appointment_local(request.appointment_local, date, time_of_day)) {
         fields["appointment_local"] = k_local_format;
     } else {
-        validation = validate_appointment_time(date, time_of_day, validation_context(p, request.strict));
+        validation = validate_appointment_time(date, time_of_day, validation_context(*owner, request.strict));
         for (const auto& [field, message] : api_field_errors(validation->field_errors))
             fields[field] = message;
     }
@@ -267,7 +275,7 @@ int reschedule(PageRequest& p, const std::string& id) {
     if (valid.starts.utc == appointment->starts_at && wall_time == appointment->local_wall_time) {
         return send_json_text(p.r, HTTP_OK, appointment_json(*appointment));  // already at that time
     }
-    const ChangeResult change = reschedule_to(p, *appointment, valid);
+    const ChangeResult change = reschedule_to(*owner, *appointment, valid);
     if (change.outcome == ChangeOutcome::NotFound)
         return json_error(p, HTTP_NOT_FOUND, "No such appointment.");
     if (change.outcome == ChangeOutcome::AlreadyCancelled) {

@@ -8,6 +8,7 @@
 #include <apr_tables.h>
 #include <http_protocol.h>
 
+#include "apache/config.hpp"
 #include "apache/query_string.hpp"
 #include "apache/request.hpp"
 #include "apache/runtime.hpp"
@@ -74,6 +75,14 @@ std::string reminder_body(const PageRequest& p, const std::string& doctor, Insta
                           const ClinicLanguage& language) {
     return reminder_text(language.message, p.runtime.settings->clinic_name, doctor, *p.runtime.zone,
                          starts_at, language.icu_locale);
+}
+
+std::optional<PageRequest> as_owning_clinic(const PageRequest& p, const AppointmentRecord& appointment) {
+    if (appointment.clinic == p.runtime.clinic) return p;
+    const auto& runtimes = server_config(p.r->server).runtimes;
+    const auto found = runtimes.find(appointment.clinic);
+    if (found == runtimes.end() || !found->second) return std::nullopt;
+    return PageRequest{p.r, *found->second, p.mount, p.log};
 }
 
 std::string sms_language_text(const PageRequest& p, const AppointmentRecord& appointment) {

@@ -47,6 +47,12 @@ void apply_delivery_setup(PageRequest& p, NewAppointment& appointment);
 std::string reminder_body(const PageRequest& p, const std::string& doctor, Instant starts_at,
                           const ClinicLanguage& language);
 
+// The request as the appointment's own clinic would serve it: its zone, lead time, quiet hours, texts and
+// name. A hospital-wide front desk (SinchReminderSeeClinics) moves another clinic's appointment with that
+// clinic's settings, not its own. nullopt when this server has no mount of that clinic (only its own page can
+// move it).
+std::optional<PageRequest> as_owning_clinic(const PageRequest& p, const AppointmentRecord& appointment);
+
 // The confirmation's "Language" line: the SMS's language by its own name, "" where the clinic offers one.
 std::string sms_language_text(const PageRequest& p, const AppointmentRecord& appointment);
 

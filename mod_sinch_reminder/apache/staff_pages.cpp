@@ -80,7 +80,8 @@ bool accept_form(PageRequest& p, const std::string& action, std::map<std::string
 // reminder goes earlier than the lead time (quiet hours), if it does.
 StaffActions staff_actions(PageRequest& p, const AppointmentRecord& appointment, const ClinicZone& zone) {
     const std::string& id = appointment.id;
-    const Settings& s = settings_of(p);
+    const std::optional<PageRequest> owner = as_owning_clinic(p, appointment);  // its lead time, quiet hours
+    const Settings& s = settings_of(owner ? *owner : p);
     StaffActions actions;
     actions.reminder_time_notice =
         quiet_hours_notice(appointment, zone, s.locale, s.lead_time, s.quiet_hours);
@@ -205,8 +206,17 @@ int reschedule_from_page(PageRequest& p, const std::string& appointment_id) {
             return show_error(p, HTTP_CONFLICT, "The appointment is cancelled",
                               "A cancelled appointment cannot be moved. Book a new appointment instead.");
         }
+        // In the appointment's own clinic: its zone, lead time, quiet hours and texts (a front desk that sees
+        // other clinics moves their appointments as they would).
+        std::optional<PageRequest> owner = as_owning_clinic(p, *appointment);
+        if (!owner) {
+            return show_error(p, HTTP_CONFLICT, "Another clinic's appointment",
+                              "This appointment belongs to clinic " + appointment->clinic +
+                                  ", which is not configured on this server: move it on that clinic's own "
+                                  "pages.");
+        }
         const FormValidation validation = validate_appointment_time(
-            fields["appointment_date"], fields["appointment_time"], validation_context(p));
+            fields["appointment_date"], fields["appointment_time"], validation_context(*owner));
         if (!validation.ok()) {
             std::vector<std::string> errors;
             for (const auto& [field, message] : validation.field_errors) errors.push_back(message);
@@ -218,7 +228,7 @@ int reschedule_from_page(PageRequest& p, const std::string& appointment_id) {
         if (valid.starts.utc == appointment->starts_at && wall_time == appointment->local_wall_time) {
             return redirect_to_appointment(p, appointment_id, "rescheduled");  // nothing to move (a resubmit)
         }
-        const ChangeResult change = reschedule_to(p, *appointment, valid);
+        const ChangeResult change = reschedule_to(*owner, *appointment, valid);
         if (change.outcome == ChangeOutcome::NotFound) {
             return show_error(p, HTTP_NOT_FOUND, "No such appointment",
                               "There is no appointment at this address.");

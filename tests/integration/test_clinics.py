@@ -5,6 +5,7 @@ import datetime
 import json
 import re
 import time
+import urllib.parse
 import zoneinfo
 
 import harness
@@ -132,6 +133,38 @@ class TwoClinicsOnOneServerTest(ServicesTestCase):
         status, _, body = self.httpd.post_json(f"/frontdesk/api/appointments/{heart}/cancel", {})
         self.assertEqual(status, 200, body)
         self.assertEqual(self.database.scalar(f"SELECT status FROM appointments WHERE id = '{heart}'"), "cancelled")
+
+    def test_the_front_desk_moves_another_clinics_appointment_with_that_clinics_zone_lead_time_and_text(self):
+        skin = self.book("/dermatology", local_day_after_tomorrow(CHICAGO, 11, 0), patient_name="Sara Skin",
+                         phone="(650) 253-0031")
+        self.assertTrue(wait_until(lambda: len(self.created()) == 1), self.created())
+        later = local_day_after_tomorrow(CHICAGO, 15, 20)
+        # The front desk is in New York; 15:20 is dermatology's wall time (Chicago), and its reminder goes
+        # dermatology's lead time (1 day) before, with dermatology's name.
+        status, _, body = self.httpd.post_json(f"/frontdesk/api/appointments/{skin}/reschedule",
+                                               {"appointment_local": later.strftime("%Y-%m-%dT%H:%M")})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["starts_at"], iso_z(later).replace(".000Z", "Z"))
+        self.assertTrue(wait_until(lambda: len(self.created()) == 2), self.created())
+        moved = self.created()[-1]
+        self.assertEqual(moved["send_at"], iso_z(later - datetime.timedelta(days=1)))
+        self.assertIn("Lakeside Dermatology", moved["body"])
+        self.assertIn("3:20", moved["body"])
+        self.assertEqual(moved["from"], "+12025550122")
+        # The same through the page's form.
+        even_later = local_day_after_tomorrow(CHICAGO, 16, 5)
+        browser = Browser(self.httpd)
+        page = f"/frontdesk/a/{skin}"
+        status, _, html_page = browser.get(page)
+        token = re.search(r'action="[^"]*/reschedule".*?name="csrf_token" value="([^"]+)"', html_page, re.S).group(1)
+        status, headers, body = browser.request(
+            "POST", page + "/reschedule",
+            urllib.parse.urlencode({"csrf_token": token, "appointment_date": even_later.strftime("%Y-%m-%d"),
+                                    "appointment_time": even_later.strftime("%H:%M")}),
+            {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 303, body[:2000])
+        self.assertTrue(wait_until(lambda: len(self.created()) == 3), self.created())
+        self.assertEqual(self.created()[-1]["send_at"], iso_z(even_later - datetime.timedelta(days=1)))
 
     def test_the_startup_log_names_each_clinic_with_its_mount_zone_and_sender(self):
         log = self.httpd.read_error_log()
