@@ -443,6 +443,26 @@ class HttpdTestCase(unittest.TestCase):
         return outcome
 
 
+class NodesTestCase(unittest.TestCase):
+    """Several httpd nodes per test: when a test fails, the tail of each node's error log is printed.
+    Subclasses keep their nodes in self.nodes (a list, or a dict by name)."""
+
+    LOG_TAIL = 80
+
+    def run(self, result=None):
+        result = result if result is not None else self.defaultTestResult()
+        before = len(result.failures) + len(result.errors)
+        outcome = super().run(result)
+        if len(result.failures) + len(result.errors) > before:
+            nodes = getattr(self, "nodes", None) or {}
+            named = nodes.items() if isinstance(nodes, dict) else ((f"node {i}", n) for i, n in enumerate(nodes))
+            for name, node in named:
+                lines = node.read_error_log().splitlines()
+                print(f"\n--- {name} error log, last {self.LOG_TAIL} of {len(lines)} lines ({self.id()}) ---\n"
+                      + "\n".join(lines[-self.LOG_TAIL:]) + "\n---", file=sys.stderr)
+        return outcome
+
+
 class ServicesTestCase(HttpdTestCase):
     """One database, one Sinch fake and one httpd for the whole class; each test starts from an empty
     store and a reset fake. Subclasses choose the httpd with make_httpd() and the fake's options with

@@ -6,30 +6,17 @@ import datetime
 import json
 import os
 import subprocess
-import zoneinfo
 
 import harness
 from harness import Browser, Database, Httpd, HttpdTestCase, form_for, require_env, wait_until
 
-CHICAGO = zoneinfo.ZoneInfo("America/Chicago")
-NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
+from test_clinics import CHICAGO, NEW_YORK, server_conf as clinics_server_conf
 
 
 def server_conf(database, fake_url):
-    return "\n".join([
-        f'SinchReminderDatabase "{database}"',
-        "SinchReminderServicePlanId test-plan",
-        "SinchReminderApiToken test-api-token",
-        f"SinchReminderSmsBaseUrl {fake_url}",
-        f"SinchReminderAuthBaseUrl {fake_url}",
-        "SinchReminderTemplateDir templates",
-        "SinchReminderCookieSecure Off",
-        "SinchReminderAllowAnonymous On",
-        "SinchReminderDefaultCountry US",
-        "SinchReminderFrom +12025550100",
-        # Far enough that the dispatcher leaves the reminders in the database for this test to look at.
-        "SinchReminderHorizon 1h",
-    ])
+    """test_clinics' shared server settings, one sender for both clinics, and a horizon far enough that the
+    dispatcher leaves the reminders in the database for this test to look at."""
+    return clinics_server_conf(database, fake_url) + "\nSinchReminderFrom +12025550100\nSinchReminderHorizon 1h"
 
 
 CARDIOLOGY = """<Location "/cardiology">

@@ -70,7 +70,7 @@ def create_requests(fake):
     return [r for r in fake.requests() if r["method"] == "POST" and re.search(CREATE_PATH, r["path"])]
 
 
-class ExactlyOnceTestCase(unittest.TestCase):
+class ExactlyOnceTestCase(harness.NodesTestCase):
     """A fresh database and fake per test; nodes started by the test; every node's log tail on failure."""
 
     LOG_TAIL = 80
@@ -88,17 +88,6 @@ class ExactlyOnceTestCase(unittest.TestCase):
         if self.fake:
             self.fake.stop()
         self.database.drop()
-
-    def run(self, result=None):
-        result = result if result is not None else self.defaultTestResult()
-        before = len(result.failures) + len(result.errors)
-        outcome = super().run(result)
-        if len(result.failures) + len(result.errors) > before:
-            for i, node in enumerate(self.nodes):
-                lines = node.read_error_log().splitlines()
-                print(f"\n--- node {i} error log, last {self.LOG_TAIL} of {len(lines)} lines ({self.id()}) ---\n"
-                      + "\n".join(lines[-self.LOG_TAIL:]) + "\n---", file=sys.stderr)
-        return outcome
 
     # --- helpers ---------------------------------------------------------------------------------
     def start_fake(self, *args):

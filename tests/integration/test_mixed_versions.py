@@ -113,7 +113,7 @@ def scheduled_by(node):
     return sum(int(n) for n in re.findall(r"dispatcher pass: (\d+) scheduled", node.read_error_log()))
 
 
-class MixedVersionsTest(unittest.TestCase):
+class MixedVersionsTest(harness.NodesTestCase):
     LOG_TAIL = 60
 
     def setUp(self):
@@ -127,17 +127,6 @@ class MixedVersionsTest(unittest.TestCase):
             node.cleanup()
         self.fake.stop()
         self.database.drop()
-
-    def run(self, result=None):
-        result = result if result is not None else self.defaultTestResult()
-        before = len(result.failures) + len(result.errors)
-        outcome = super().run(result)
-        if len(result.failures) + len(result.errors) > before:
-            for name, node in self.nodes.items():
-                lines = node.read_error_log().splitlines()
-                print(f"\n--- {name} node error log, last {self.LOG_TAIL} of {len(lines)} lines ---\n"
-                      + "\n".join(lines[-self.LOG_TAIL:]) + "\n---", file=sys.stderr)
-        return outcome
 
     # --- helpers ---------------------------------------------------------------------------------
     def start_node(self, name, old):
