@@ -260,9 +260,11 @@ int run_tz_recheck(const Options& options) {
     sr::ReminderTiming timing;
     if (options.lead_time || options.quiet_hours) {
         timing = [&](const std::string&, sr::Instant starts_at, const sr::ClinicZone& zone) {
-            return sr::reminder_time(starts_at, options.lead_time.value_or(std::chrono::hours(2)),
-                                     options.quiet_hours.value_or(sr::QuietHours{}), zone)
-                .send_at;
+            // One reminder per appointment (--lead-time); without these options each keeps its distance.
+            return sr::reminder_times(
+                starts_at,
+                sr::ReminderSchedule{{options.lead_time.value_or(std::chrono::hours(2)), std::nullopt, 0}},
+                options.quiet_hours.value_or(sr::QuietHours{}), zone);
         };
     }
     const sr::TzRecheckReport report =
