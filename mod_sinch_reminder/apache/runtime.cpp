@@ -104,7 +104,10 @@ struct ChildRuntime {
         std::chrono::seconds retention{0};
         std::chrono::seconds horizon{0};
         bool tz_rules_checked = false;
-        std::chrono::steady_clock::time_point next_clinic_check{};  // SR0028, every 10 minutes
+        // SR0028: looked for every 10 seconds, said when it changes and otherwise every 10 minutes.
+        std::chrono::steady_clock::time_point next_clinic_check{};
+        std::chrono::steady_clock::time_point next_clinic_repeat{};
+        std::map<std::string, int> clinics_waiting;  // what was seen last
     };
     std::map<std::string, DatabaseEntry> databases_by_conninfo;
     std::vector<std::unique_ptr<ServerRuntime>> servers;
@@ -173,14 +176,19 @@ apr_status_t run_dispatchers(int state, void* data, apr_pool_t*) noexcept {
                                       std::string("time-zone recheck failed: ") + loggable_error(e));
             }
             // Reminders of clinics this node lacks wait for a node that has them: say so, now and then.
-            if (std::chrono::steady_clock::now() >= entry.next_clinic_check) {
-                entry.next_clinic_check = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+            if (const auto now = std::chrono::steady_clock::now(); now >= entry.next_clinic_check) {
+                entry.next_clinic_check = now + std::chrono::seconds(10);
                 try {
                     std::vector<std::string> keys;
                     for (const auto& [key, clinic] : entry.clinics) keys.push_back(key);
                     ReminderQueue queue(*entry.database, "clinic-check");
                     queue.set_clinics(keys);
-                    for (const auto& [clinic, count] : queue.waiting_in_other_clinics(entry.horizon)) {
+                    const auto waiting = queue.waiting_in_other_clinics(entry.horizon);
+                    const std::map<std::string, int> seen(waiting.begin(), waiting.end());
+                    const bool say = seen != entry.clinics_waiting || now >= entry.next_clinic_repeat;
+                    entry.clinics_waiting = seen;
+                    if (say) entry.next_clinic_repeat = now + std::chrono::minutes(10);
+                    for (const auto& [clinic, count] : say ? waiting : decltype(waiting){}) {
                         g_runtime->logger.log(LogLevel::Warn, "SR0028",
                                               std::to_string(count) + " reminder(s) of clinic " + clinic +
                                                   " are due for Sinch and this node's configuration has no "

@@ -71,7 +71,12 @@ def axe_source():
 class BrowserTest(ServicesTestCase):
     @classmethod
     def make_httpd(cls, database, fake):
-        return Httpd(module_conf(database.conninfo, fake.url, extra="SinchReminderDispatchInterval 1s"))
+        # Two languages, so the pages show the SMS language list as a clinic with it sees it.
+        return Httpd(module_conf(database.conninfo, fake.url, extra="\n".join([
+            "SinchReminderDispatchInterval 1s",
+            "SinchReminderLanguages en es",
+            'SinchReminderMessage es "{{clinic}}: cita con {{doctor}} el {{date_time}}. Responda STOP para no '
+            'recibir más."'])))
 
     @classmethod
     def setUpClass(cls):
@@ -198,8 +203,10 @@ class BrowserTest(ServicesTestCase):
                 break
             d.switch_to.active_element.send_keys(Keys.TAB)
         self.assertEqual(d.switch_to.active_element.get_attribute("id"), "patient_name")
+        # The SMS language list takes type-ahead like any select: "esp" picks español.
         steps = [("patient_name", "Alan Turing"), ("doctor_name", "Dr. Grace Hopper"), ("phone", "(650) 253-0001"),
-                 ("appointment_date", when.strftime("%m%d%Y")), ("appointment_time", when.strftime("%I%M%p")[:-1])]
+                 ("language", "esp"), ("appointment_date", when.strftime("%m%d%Y")),
+                 ("appointment_time", when.strftime("%I%M%p")[:-1])]
         for field, keys in steps:
             while d.switch_to.active_element.get_attribute("id") != field:
                 d.switch_to.active_element.send_keys(Keys.TAB)
@@ -209,8 +216,9 @@ class BrowserTest(ServicesTestCase):
         appointment = self.appointment_id()
         row = self.database.query(
             f"SELECT patient_name, phone_e164, to_char(starts_at AT TIME ZONE 'America/New_York',"
-            f" 'YYYY-MM-DD HH24:MI') FROM appointments WHERE id = '{appointment}'")[0]
-        self.assertEqual(row, ["Alan Turing", "+16502530001", when.strftime("%Y-%m-%d %H:%M")])
+            f" 'YYYY-MM-DD HH24:MI'), language FROM appointments WHERE id = '{appointment}'")[0]
+        self.assertEqual(row, ["Alan Turing", "+16502530001", when.strftime("%Y-%m-%d %H:%M"), "es"])
+        self.assertIn("cita con Dr. Grace Hopper", d.find_element(By.ID, "sms-text").text)
 
 
 if __name__ == "__main__":

@@ -172,7 +172,9 @@ class ANodeWithoutAClinicLeavesItsRemindersAloneTest(ServicesTestCase):
         # ... and this node says so: in /health and in its log (SR0028).
         status, _, body = self.httpd.get("/cardiology/health")
         self.assertEqual(json.loads(body)["reminders_of_clinics_not_here"], {"dermatology": 1}, body)
-        self.assertRegex(self.httpd.read_error_log(), r"SR0028: 1 reminder\(s\) of clinic dermatology are due")
+        # (looked for every 10 s; said when it changes)
+        self.assertTrue(wait_until(lambda: "SR0028: 1 reminder(s) of clinic dermatology are due" in
+                                   self.httpd.read_error_log(), timeout=20), self.httpd.read_error_log())
 
         # A node that has dermatology takes it, with dermatology's sender.
         other = Httpd(server_conf(self.database.conninfo, self.fake.url) + "\n" + DERMATOLOGY)
