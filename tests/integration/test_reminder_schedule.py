@@ -62,6 +62,8 @@ class ReminderScheduleTest(StaffCase):
     def test_each_entry_is_its_own_batch_at_zoneinfos_instant_and_cancel_ends_both(self):
         when = tomorrow_at(9, 0, days=3)
         a = self.book(when)
+        # The booking request hands both over itself (not the next background pass): the answer says so.
+        self.assertEqual([(r["slot"], r["status"]) for r in a["reminders"]], [(1, "scheduled"), (2, "scheduled")])
         ref = f"sr-{a['id']}-r1"
         harness.wait_until(lambda: len(self.batches_of(a["id"])) == 2)
         batches = self.batches_of(a["id"])
@@ -106,6 +108,7 @@ class ReminderScheduleTest(StaffCase):
             second=0, microsecond=0)
         a = self.book(when)
         self.assertTrue(any("the other reminder still goes" in n for n in a.get("notices", [])), a)
+        self.assertEqual(a["reminders"][0]["status"], "too_late")  # stored so, never claimed
         harness.wait_until(lambda: len(self.batches_of(a["id"])) == 1)
         batch = self.batches_of(a["id"])[0]
         self.assertEqual(batch["client_reference"], f"sr-{a['id']}-r1-s2")
