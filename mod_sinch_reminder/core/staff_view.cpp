@@ -1,5 +1,7 @@
 #include "core/staff_view.hpp"
 
+#include <set>
+
 #include "core/api_json.hpp"
 #include "core/appointment_view.hpp"
 #include "core/delivery_reports.hpp"
@@ -167,6 +169,7 @@ void add_staff_details(TemplateData& page, const AppointmentRecord& a, const std
     page.set("reminders", reminders);
     // Older revisions whose batch may still matter (a cancel in progress, a late delivery report).
     TemplateList history;
+    std::set<int> cancelling_revisions;
     for (auto it = a.reminders.rbegin(); it != a.reminders.rend(); ++it) {
         const ReminderRecord& r = *it;
         if (r.revision == a.revision) continue;
@@ -180,7 +183,9 @@ void add_staff_details(TemplateData& page, const AppointmentRecord& a, const std
                            {"attention", r.attention.value_or("")},
                            {"is_problem", r.status == reminder_status::cancel_failed ||
                                               r.attention.has_value() || delivery_is_problem(r)}});
-        if (r.status == reminder_status::cancelling || r.status == reminder_status::cancel_failed) {
+        // Once per revision, however many of its reminders (SinchReminderSchedule) are still being cancelled.
+        if ((r.status == reminder_status::cancelling || r.status == reminder_status::cancel_failed) &&
+            cancelling_revisions.insert(r.revision).second) {
             notices.push_back(TemplateObject{
                 {"message",
                  "The reminder of revision " + std::to_string(r.revision) +
