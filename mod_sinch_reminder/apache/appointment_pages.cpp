@@ -40,6 +40,25 @@ std::string human_duration(std::chrono::seconds d) {
     return unit(minutes, "minute");
 }
 
+// The form's "The patient gets an SMS reminder {{lead_time_text}} before the appointment.": "2 hours", or
+// with SinchReminderSchedule e.g. "1 day (at 18:00) and 2 hours".
+std::string schedule_words(const ReminderSchedule& schedule) {
+    std::string out;
+    for (std::size_t i = 0; i < schedule.size(); ++i) {
+        const ScheduleEntry& entry = schedule[i];
+        std::string words = human_duration(entry.before);
+        if (entry.days_before) {
+            const std::string text = entry.text();
+            const std::string at = "(at " + text.substr(text.find('@') + 1) + ")";
+            const int days = *entry.days_before;
+            words = days == 0 ? "the same day " + at
+                              : std::to_string(days) + (days == 1 ? " day " : " days ") + at;
+        }
+        out += (i == 0 ? "" : i + 1 == schedule.size() ? " and " : ", ") + words;
+    }
+    return out;
+}
+
 const Settings& settings_of(const PageRequest& p) { return *p.runtime.settings; }
 
 // The doctors' list as part of the cached blank form's key (virtual hosts may have different lists).
@@ -77,7 +96,7 @@ TemplateData form_page(PageRequest& p, const std::string& time_zone_now, const F
     page.set("clinic_name", s.clinic_name);
     page.set("time_zone", s.time_zone);
     page.set("time_zone_now", time_zone_now);
-    page.set("lead_time_text", human_duration(s.lead_time));
+    page.set("lead_time_text", schedule_words(s.schedule));
     page.set("form_action", p.mount);
     page.set("list_url", p.mount + "/list");
     TemplateList errors;
@@ -131,8 +150,8 @@ int render_form(PageRequest& p, int status, const FormState& state) {
         // The blank form differs between requests only in its token (and the clock's minute): render it once.
         const std::string banner = account_banner(p);
         const std::string key = p.mount + '\x1f' + s.clinic_name + '\x1f' + s.time_zone + '\x1f' +
-                                std::to_string(s.lead_time.count()) + '\x1f' + time_zone_now + '\x1f' +
-                                banner + '\x1f' + doctor_list_key(s);
+                                schedule_text(s.schedule) + '\x1f' + time_zone_now + '\x1f' + banner +
+                                '\x1f' + doctor_list_key(s);
         return send_html(p.r, status,
                          p.runtime.pages->render_cached(
                              Page::Form, key,

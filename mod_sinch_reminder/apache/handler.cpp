@@ -111,6 +111,10 @@ int handle_health(request_rec* r, const ServerRuntime& runtime) {
     json_object_set_new(body.get(), "time_zone", json_string(runtime.settings->time_zone.c_str()));
     json_object_set_new(body.get(), "tz_rules", json_string(computing_tz_rules_version().c_str()));
     json_object_set_new(body.get(), "lead_time_seconds", json_integer(runtime.settings->lead_time.count()));
+    json_t* schedule = json_array();
+    for (const ScheduleEntry& entry : runtime.settings->schedule)
+        json_array_append_new(schedule, json_string(entry.text().c_str()));
+    json_object_set_new(body.get(), "reminder_schedule", schedule);
     json_object_set_new(body.get(), "default_country",
                         json_string(runtime.settings->default_country.c_str()));
     json_object_set_new(body.get(), "region", json_string(runtime.settings->region.c_str()));

@@ -293,7 +293,8 @@ std::vector<ClinicRecord> clinic_records(const server_rec* main_server) {
                                    settings.message,
                                    settings.lead_time,
                                    settings.quiet_hours,
-                                   {}});
+                                   {},
+                                   settings.schedule});
                 same = records.end() - 1;
                 const ClinicLanguages languages(settings.languages, settings.locale, settings.own_message,
                                                 settings.messages);

@@ -168,8 +168,7 @@ apr_status_t run_dispatchers(int state, void* data, apr_pool_t*) noexcept {
                         g_runtime->logger,
                         [&](const std::string& key, Instant starts_at, const ClinicZone& zone) {
                             const Settings& settings = *clinics.at(key)->settings;
-                            return reminder_time(starts_at, settings.lead_time, settings.quiet_hours, zone)
-                                .send_at;
+                            return reminder_times(starts_at, settings.schedule, settings.quiet_hours, zone);
                         },
                         keys);
                     entry.tz_rules_checked = true;
@@ -443,7 +442,7 @@ void log_startup(server_rec* main_server) {
                 "SR0022: %s: clinic %s at %s: time zone %s, lead time %s, sender %s, Sinch %s auth at %s "
                 "(region %s), database %s",
                 describe_server(s).c_str(), key.c_str(), mounts.empty() ? "/" : mounts.c_str(),
-                settings.time_zone.c_str(), format_duration(settings.lead_time).c_str(),
+                settings.time_zone.c_str(), schedule_text(settings.schedule).c_str(),
                 settings.from.empty() ? "(the service plan's default)" : settings.from.c_str(),
                 auth_name(settings.auth), settings.sms_base_url.c_str(), settings.region.c_str(),
                 mask_conninfo(settings.database).c_str());

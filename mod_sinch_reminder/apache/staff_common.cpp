@@ -101,6 +101,7 @@ ValidationContext validation_context(const PageRequest& p, bool strict) {
     context.zone = &*p.runtime.zone;
     context.default_country = s.default_country;
     context.lead_time = s.lead_time;
+    context.schedule = s.schedule;
     context.quiet_hours = s.quiet_hours;
     context.now = now_utc();
     context.wall_time_policy = strict ? WallTimePolicy::Strict : WallTimePolicy::Lenient;
@@ -110,6 +111,18 @@ ValidationContext validation_context(const PageRequest& p, bool strict) {
     context.clinic_name = s.clinic_name;
     context.max_segments = s.max_segments;
     return context;
+}
+
+// One reminder per schedule entry; those whose slot is gone (or after the appointment) are too_late.
+static std::vector<NewReminder> new_reminders(const ValidAppointment& a) {
+    const Instant now = now_utc();
+    std::vector<NewReminder> reminders;
+    for (const PlannedReminder& planned : a.reminders) {
+        reminders.push_back(
+            {planned.slot, planned.time.send_at,
+             planned.passed(now) ? InitialReminderStatus::TooLate : InitialReminderStatus::Pending});
+    }
+    return reminders;
 }
 
 NewAppointment new_appointment(PageRequest& p, const ValidAppointment& a, const std::string& submission_key) {
@@ -128,9 +141,7 @@ NewAppointment new_appointment(PageRequest& p, const ValidAppointment& a, const 
     wanted.submission_key = submission_key;
     wanted.created_by = actor.user;
     wanted.created_from = actor.remote_addr;
-    wanted.reminder_send_at = a.reminder_at;
-    wanted.reminder_status =
-        a.reminder_slot_passed ? InitialReminderStatus::TooLate : InitialReminderStatus::Pending;
+    wanted.reminders = new_reminders(a);
     wanted.reminder_body = a.reminder_body.empty()
                                ? reminder_body(p, wanted.doctor_name, wanted.starts_at,
                                                p.runtime.languages->for_stored(a.language))
@@ -145,8 +156,7 @@ ChangeResult reschedule_to(PageRequest& p, const AppointmentRecord& appointment,
     time.starts_at = valid.starts.utc;
     time.local_wall_time = to_iso_string(valid.requested_local);
     time.resolution = valid.starts.resolution;
-    time.reminder_send_at = valid.reminder_at;
-    time.reminder_slot_passed = valid.reminder_slot_passed;
+    time.reminders = new_reminders(valid);
     // In the language it was booked in.
     time.reminder_body = reminder_body(p, appointment.doctor_name, valid.starts.utc,
                                        p.runtime.languages->for_stored(appointment.language));
@@ -232,14 +242,14 @@ CreateResult store_and_hand_over(PageRequest& p, const NewAppointment& wanted) {
 void hand_to_dispatcher(PageRequest& p, const ChangeResult& change) {
     if (!p.runtime.dispatcher) return;
     try {
-        if (change.reminder_to_cancel) p.runtime.dispatcher->cancel_now(*change.reminder_to_cancel);
+        for (const std::int64_t id : change.reminders_to_cancel) p.runtime.dispatcher->cancel_now(id);
     } catch (const std::exception& e) {
         p.log.log(LogLevel::Warn, "SR0512",
                   std::string("cancelling the old reminder now failed; the dispatcher retries it: ") +
                       loggable_error(e));
     }
     try {
-        if (change.reminder_to_schedule) p.runtime.dispatcher->hand_over_now(*change.reminder_to_schedule);
+        for (const std::int64_t id : change.reminders_to_schedule) p.runtime.dispatcher->hand_over_now(id);
     } catch (const std::exception& e) {
         p.log.log(LogLevel::Warn, "SR0512",
                   std::string("handing the new reminder over now failed; the dispatcher retries it: ") +

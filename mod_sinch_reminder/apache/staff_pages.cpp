@@ -83,8 +83,7 @@ StaffActions staff_actions(PageRequest& p, const AppointmentRecord& appointment,
     const std::optional<PageRequest> owner = as_owning_clinic(p, appointment);  // its lead time, quiet hours
     const Settings& s = settings_of(owner ? *owner : p);
     StaffActions actions;
-    actions.reminder_time_notice =
-        quiet_hours_notice(appointment, zone, s.locale, s.lead_time, s.quiet_hours);
+    actions.reminder_time_notice = quiet_hours_notice(appointment, zone, s.locale, s.schedule, s.quiet_hours);
     const std::string cookie = staff_csrf_cookie(p, true);
     const std::int64_t now = now_utc().time_since_epoch().count();
     actions.cancel_token =

@@ -129,6 +129,7 @@ json_t* reminder_json(const ReminderRecord& r) {
     json_t* object = json_object();
     json_object_set_new(object, "id", json_integer(r.id));
     json_object_set_new(object, "revision", json_integer(r.revision));
+    json_object_set_new(object, "slot", json_integer(r.slot));
     json_object_set_new(object, "send_at", text(format_utc_iso_seconds(r.send_at)));
     json_object_set_new(object, "status", text(r.status));
     json_object_set_new(object, "client_reference", text(r.client_reference));

@@ -10,11 +10,11 @@ namespace sr {
 
 namespace {
 
-// Ends the live reminder of a locked appointment. Reminders that never reached Sinch end at once;
-// the others wait for the dispatcher to cancel their batch. `ended` is cancelled or superseded.
-// Returns the reminder id that needs a cancel at Sinch, if any.
-std::optional<std::int64_t> end_live_reminder(pqxx::work& txn, const std::string& appointment_id, int revision,
-                                              const char* ended) {
+// Ends the live reminders of a locked appointment's revision (every slot). Reminders that never reached
+// Sinch end at once; the others wait for the dispatcher to cancel their batch. `ended` is cancelled or
+// superseded. Returns the ids of the reminders that need a cancel at Sinch.
+std::vector<std::int64_t> end_live_reminders(pqxx::work& txn, const std::string& appointment_id, int revision,
+                                             const char* ended) {
     const pqxx::result rows = txn.exec_params(
         "UPDATE reminders SET"
         " status = CASE WHEN status IN ('pending', 'retrying', 'failed', 'too_late') THEN $3 ELSE 'cancelling' END,"
@@ -23,8 +23,11 @@ std::optional<std::int64_t> end_live_reminder(pqxx::work& txn, const std::string
         " AND status IN ('pending', 'retrying', 'failed', 'too_late', 'scheduling', 'scheduled', 'unknown')"
         " RETURNING id, status",
         appointment_id, revision, std::string(ended));
-    if (!rows.empty() && rows[0][1].as<std::string>() == "cancelling") return rows[0][0].as<std::int64_t>();
-    return std::nullopt;
+    std::vector<std::int64_t> to_cancel;
+    for (const pqxx::row& row : rows) {
+        if (row[1].as<std::string>() == "cancelling") to_cancel.push_back(row[0].as<std::int64_t>());
+    }
+    return to_cancel;
 }
 
 void audit(pqxx::work& txn, const std::string& appointment_id, const char* action, const Actor& actor,
@@ -62,8 +65,8 @@ ChangeResult cancel_appointment(PgLease& lease, const std::string& appointment_i
             return result;
         }
         txn.exec_params("UPDATE appointments SET status = 'cancelled' WHERE id = $1::uuid", appointment_id);
-        result.reminder_to_cancel =
-            end_live_reminder(txn, appointment_id, (*appointment)[1].as<int>(), "cancelled");
+        result.reminders_to_cancel =
+            end_live_reminders(txn, appointment_id, (*appointment)[1].as<int>(), "cancelled");
         audit(txn, appointment_id, "cancel", actor,
               "{\"status\":{\"from\":\"active\",\"to\":\"cancelled\"}}");
         txn.commit();
@@ -89,21 +92,38 @@ ChangeResult reschedule_appointment(PgLease& lease, const std::string& appointme
             result.outcome = ChangeOutcome::Stale;
             return result;
         }
-        result.reminder_to_cancel = end_live_reminder(txn, appointment_id, revision, "superseded");
+        result.reminders_to_cancel = end_live_reminders(txn, appointment_id, revision, "superseded");
         txn.exec_params(
             "UPDATE appointments SET starts_at = to_timestamp($2), local_wall_time = $3, wall_time_resolution = $4,"
             " revision = revision + 1 WHERE id = $1::uuid",
             appointment_id, static_cast<double>(time.starts_at.time_since_epoch().count()), time.local_wall_time,
             std::string(to_string(time.resolution)));
+        std::vector<NewReminder> reminders = time.reminders;
+        if (reminders.empty()) {
+            reminders.push_back({1, time.reminder_send_at,
+                                 time.reminder_slot_passed ? InitialReminderStatus::TooLate
+                                                           : InitialReminderStatus::Pending});
+        }
+        std::string send_ats = "{", statuses = "{", slots = "{";
+        for (const NewReminder& reminder : reminders) {
+            const char* comma = send_ats.size() > 1 ? "," : "";
+            send_ats += comma + std::to_string(reminder.send_at.time_since_epoch().count());
+            statuses += comma + std::string(to_string(reminder.status));
+            slots += comma + std::to_string(reminder.slot);
+        }
         const pqxx::result inserted = txn.exec_params(
-            "INSERT INTO reminders (appointment_id, revision, send_at, time_zone, status, body, delivery_report,"
-            " callback_url)"
-            " SELECT id, revision, to_timestamp($2), time_zone, $3, $4, $5, nullif($6, '') FROM appointments"
-            " WHERE id = $1::uuid RETURNING id",
-            appointment_id, static_cast<double>(time.reminder_send_at.time_since_epoch().count()),
-            std::string(time.reminder_slot_passed ? "too_late" : "pending"), time.reminder_body,
-            time.reminder_delivery_report, time.reminder_callback_url);
-        if (!time.reminder_slot_passed) result.reminder_to_schedule = inserted[0][0].as<std::int64_t>();
+            "INSERT INTO reminders (appointment_id, revision, slot, send_at, time_zone, status, body,"
+            " delivery_report, callback_url)"
+            " SELECT a.id, a.revision, p.slot, to_timestamp(p.send_at), a.time_zone, p.status, $2, $3,"
+            " nullif($4, '') FROM appointments a,"
+            " unnest($5::bigint[], $6::text[], $7::smallint[]) AS p(send_at, status, slot)"
+            " WHERE a.id = $1::uuid ORDER BY p.send_at, p.slot RETURNING id, status",
+            appointment_id, time.reminder_body, time.reminder_delivery_report, time.reminder_callback_url,
+            send_ats + "}", statuses + "}", slots + "}");
+        for (const pqxx::row& row : inserted) {
+            if (row[1].as<std::string>() == "pending")
+                result.reminders_to_schedule.push_back(row[0].as<std::int64_t>());
+        }
         const std::string details =
             "{\"starts_at\":{\"from\":\"" + (*appointment)[2].as<std::string>() + "\",\"to\":\"" +
             format_utc_iso_millis(time.starts_at) + "\"},\"local_wall_time\":{\"from\":\"" +

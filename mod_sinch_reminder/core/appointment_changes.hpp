@@ -1,9 +1,10 @@
 #pragma once
-// Cancelling and rescheduling, as database transactions that make the old reminder unable to fire:
-// in one transaction the appointment changes and its live reminder either ends at once (it never
-// reached Sinch) or becomes 'cancelling' (its batch must be cancelled at Sinch; the dispatcher keeps
-// trying until Sinch confirms). A reschedule adds a new reminder revision with its own
-// client_reference, so the new and the old batch can never be confused.
+// Cancelling and rescheduling, as database transactions that make the old reminders unable to fire:
+// in one transaction the appointment changes and each live reminder of its revision (one per
+// SinchReminderSchedule entry) either ends at once (it never reached Sinch) or becomes 'cancelling' (its
+// batch must be cancelled at Sinch; the dispatcher keeps trying until Sinch confirms). A reschedule adds a
+// new revision with a new set of reminders, each with its own client_reference, so the new and the old
+// batches can never be confused.
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,8 +28,8 @@ enum class ChangeOutcome { Done, NotFound, AlreadyCancelled, Stale };
 
 struct ChangeResult {
     ChangeOutcome outcome = ChangeOutcome::NotFound;
-    std::optional<std::int64_t> reminder_to_cancel;    // its batch must be cancelled at Sinch
-    std::optional<std::int64_t> reminder_to_schedule;  // the new revision's reminder (reschedule)
+    std::vector<std::int64_t> reminders_to_cancel;    // their batches must be cancelled at Sinch
+    std::vector<std::int64_t> reminders_to_schedule;  // the new revision's pending reminders (reschedule)
 };
 
 ChangeResult cancel_appointment(PgLease& lease, const std::string& appointment_id, const Actor& actor);
@@ -37,6 +38,9 @@ struct NewTime {
     Instant starts_at;
     std::string local_wall_time;  // "YYYY-MM-DDTHH:MM" as entered
     WallTimeResolution resolution = WallTimeResolution::Exact;
+    // The new revision's reminders, in slot order. Empty: one, slot 1, at reminder_send_at (too_late when
+    // reminder_slot_passed).
+    std::vector<NewReminder> reminders;
     Instant reminder_send_at;
     bool reminder_slot_passed = false;
     std::string reminder_body;  // the SMS text for the new time

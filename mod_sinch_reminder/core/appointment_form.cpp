@@ -74,20 +74,46 @@ void check_time(const std::string& raw_date, const std::string& raw_time, const 
             } else if (a.starts.utc > context.now + std::chrono::hours(24 * 731)) {
                 v.field_errors["appointment_date"] = "This is more than two years ahead; check the year.";
             } else {
-                const ReminderTime reminder =
-                    reminder_time(a.starts.utc, context.lead_time, context.quiet_hours, *context.zone);
-                a.reminder_at = reminder.send_at;
-                if (a.reminder_at <= context.now) {
-                    a.reminder_slot_passed = true;
-                    const std::string when = context.zone->format(a.reminder_at, "en_US");
-                    v.notices.push_back((reminder.moved_for_quiet_hours
-                                             ? "The reminder would fall in the clinic's quiet hours (" +
-                                                   context.quiet_hours.text() +
-                                                   "), and the last time before them (" + when + ")"
-                                             : "The reminder time (" + when + ")") +
-                                        " has already passed, so no SMS will be sent for this appointment. "
-                                        "Please tell the patient "
-                                        "directly.");
+                const ReminderSchedule schedule =
+                    context.schedule.empty()
+                        ? ReminderSchedule{ScheduleEntry{context.lead_time, std::nullopt, 0}}
+                        : context.schedule;
+                a.reminders = reminder_times(a.starts.utc, schedule, context.quiet_hours, *context.zone);
+                a.reminder_at = a.reminders.front().time.send_at;
+                const std::size_t passed = static_cast<std::size_t>(
+                    std::count_if(a.reminders.begin(), a.reminders.end(),
+                                  [&](const PlannedReminder& r) { return r.passed(context.now); }));
+                a.reminder_slot_passed = passed == a.reminders.size();
+                if (a.reminders.front().after_appointment) {
+                    v.notices.push_back(
+                        "Every reminder of the schedule (SinchReminderSchedule) would fall at or after "
+                        "the appointment, so no SMS will be sent for this appointment. Please tell "
+                        "the patient directly.");
+                } else {
+                    for (const PlannedReminder& reminder : a.reminders) {
+                        if (!reminder.passed(context.now)) continue;
+                        const std::string when = context.zone->format(reminder.time.send_at, "en_US");
+                        const std::string what =
+                            reminder.time.moved_for_quiet_hours
+                                ? "The reminder would fall in the clinic's quiet hours (" +
+                                      context.quiet_hours.text() + "), and the last time before them (" +
+                                      when + ")"
+                                : "The reminder time (" + when + ")";
+                        v.notices.push_back(
+                            a.reminder_slot_passed && a.reminders.size() == 1
+                                ? what +
+                                      " has already passed, so no SMS will be sent for this appointment. "
+                                      "Please tell the patient directly."
+                            : a.reminder_slot_passed
+                                ? what +
+                                      " has already passed, like every reminder of this appointment, so no "
+                                      "SMS "
+                                      "will be sent for it. Please tell the patient directly."
+                                : what +
+                                      " has already passed, so that reminder will not be sent; the other "
+                                      "reminder" +
+                                      (a.reminders.size() - passed == 1 ? " still goes." : "s still go."));
+                    }
                 }
             }
         } catch (const WallTimeError& e) {

@@ -30,6 +30,8 @@ struct ValidationContext {
     const ClinicZone* zone = nullptr;
     std::string default_country;  // ISO alpha-2 or empty
     std::chrono::seconds lead_time{7200};
+    // SinchReminderSchedule: the reminders of each appointment. Empty: the one entry lead_time gives.
+    ReminderSchedule schedule;
     QuietHours quiet_hours;  // SinchReminderQuietHours (reminder_timing.hpp)
     Instant now{};
     WallTimePolicy wall_time_policy = WallTimePolicy::Lenient;
@@ -57,8 +59,10 @@ struct ValidAppointment {
     std::string phone_e164;
     LocalDateTime requested_local;  // as typed
     ResolvedTime starts;            // UTC, plus how a DST gap/overlap was resolved
-    Instant reminder_at;
-    bool reminder_slot_passed = false;  // too late to remind: nothing goes to Sinch
+    // Every reminder (reminder_times(): one per schedule entry), each too_late when passed(now).
+    std::vector<PlannedReminder> reminders;
+    Instant reminder_at;                // the first of them
+    bool reminder_slot_passed = false;  // every one is too late: nothing goes to Sinch
     std::string reminder_body;          // the SMS text, when the context has a message
     std::string language;               // the SMS's language, when the context has languages
 };

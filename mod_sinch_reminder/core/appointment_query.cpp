@@ -35,7 +35,10 @@ bool is_reminder_status(const std::string& value) {
     return false;
 }
 
-// Constant SQL per filter value: user input never becomes SQL text.
+// Constant SQL per filter value: user input never becomes SQL text. A condition on `r` is about one reminder
+// of the appointment's current revision (reminder_condition() wraps it); `a` alone: appointment_condition.
+bool is_appointment_filter(const std::string& status) { return status == "active" || status == "cancelled"; }
+
 const char* status_condition(const std::string& status) {
     if (status == "problem") {
         return "(r.status IN ('retrying', 'unknown', 'failed', 'too_late', 'cancel_failed')"
@@ -295,18 +298,25 @@ ListPage list_appointments(PgLease& lease, const ListFilter& filter) {
     const std::string sql =
         std::string(
             "SELECT a.id::text, (extract(epoch FROM a.starts_at) * 1000000)::bigint FROM appointments a"
-            " LEFT JOIN reminders r ON r.appointment_id = a.id AND r.revision = a.revision"
             " WHERE ($1::bigint IS NULL OR a.starts_at >= to_timestamp($1::bigint))"
             " AND ($2::bigint IS NULL OR a.starts_at < to_timestamp($2::bigint))"
             " AND ($3::text = '' OR to_tsvector('simple', a.patient_name) @@ nullif($3::text, '')::tsquery)"
             " AND ($4::text = '' OR reverse(a.phone_e164) LIKE reverse($4::text) || '%')"
             " AND ($5::text = '' OR reverse(a.phone_e164) = reverse($5::text))"
-            " AND ($8::text = '' OR r.status = $8::text)"
+            // Always true: gives $8 its type when no reminder condition below uses it.
+            " AND $8::text IS NOT NULL"
             " AND a.clinic = ANY($11::text[])"
             " AND ($9::bigint IS NULL OR (a.starts_at, a.id) ") +
         (backwards ? "<" : ">") +
         " (timestamptz 'epoch' + $9::bigint * interval '1 microsecond', $10::uuid)) AND " +
-        status_condition(filter.status) +
+        // With several reminders per revision (SinchReminderSchedule) an appointment matches a reminder
+        // filter when any of its current reminders does, and is listed once.
+        (filter.status.empty() || is_appointment_filter(filter.status)
+             ? std::string(status_condition(filter.status))
+             : std::string("EXISTS (SELECT 1 FROM reminders r WHERE r.appointment_id = a.id AND r.revision = "
+                           "a.revision"
+                           " AND ($8::text = '' OR r.status = $8::text) AND ") +
+                   status_condition(filter.status) + ")") +
         (backwards ? " ORDER BY a.starts_at DESC, a.id DESC" : " ORDER BY a.starts_at, a.id") +
         " LIMIT $6 OFFSET $7";
     std::vector<std::string> ids;

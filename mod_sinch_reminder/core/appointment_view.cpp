@@ -67,15 +67,41 @@ std::string wall_time_notice(const AppointmentRecord& appointment, const ClinicZ
 }
 
 std::string quiet_hours_notice(const AppointmentRecord& appointment, const ClinicZone& zone,
-                               const std::string& locale, std::chrono::seconds lead_time,
+                               const std::string& locale, const ReminderSchedule& schedule,
                                const QuietHours& quiet_hours) {
-    const ReminderRecord* reminder = appointment.current_reminder();
-    if (!reminder || !quiet_hours.active()) return "";
-    const ReminderTime planned = reminder_time(appointment.starts_at, lead_time, quiet_hours, zone);
-    if (!planned.moved_for_quiet_hours || planned.send_at != reminder->send_at) return "";
-    return "Quiet hours (" + quiet_hours.text() + ", clinic time): the reminder goes at " +
-           zone.format(reminder->send_at, locale) + " instead of " +
-           zone.format(planned.lead_time_slot, locale) + ".";
+    if (!quiet_hours.active()) return "";
+    const std::vector<PlannedReminder> planned =
+        reminder_times(appointment.starts_at, schedule, quiet_hours, zone);
+    std::string notice;
+    for (const ReminderRecord* reminder : appointment.current_reminders()) {
+        for (const PlannedReminder& p : planned) {
+            if (p.slot != reminder->slot || !p.time.moved_for_quiet_hours ||
+                p.time.send_at != reminder->send_at)
+                continue;
+            notice += std::string(notice.empty() ? "Quiet hours (" + quiet_hours.text() + ", clinic time): "
+                                                 : " ") +
+                      "the reminder goes at " + zone.format(reminder->send_at, locale) + " instead of " +
+                      zone.format(p.time.lead_time_slot, locale) + ".";
+        }
+    }
+    return notice;
+}
+
+TemplateList current_reminders_view(const AppointmentRecord& a, const ClinicZone& zone,
+                                    const std::string& locale) {
+    TemplateList list;
+    for (const ReminderRecord* r : a.current_reminders()) {
+        const ReminderStatusText status = describe_reminder(*r, zone, locale);
+        list.push_back(TemplateObject{{"slot", std::to_string(r->slot)},
+                                      {"client_reference", r->client_reference},
+                                      {"local_time_text", zone.format(r->send_at, locale)},
+                                      {"utc_text", format_utc_for_people(r->send_at)},
+                                      {"batch_id", r->batch_id.value_or("")},
+                                      {"status", r->status},
+                                      {"status_text", status.text},
+                                      {"is_problem", status.is_problem}});
+    }
+    return list;
 }
 
 std::string phone_notice(const AppointmentRecord& appointment) {
@@ -126,6 +152,20 @@ TemplateData confirmation_view(const AppointmentRecord& a, const ClinicZone& zon
                                 {"is_problem", status.is_problem}};
         add_sms_text(reminder, *r);
         page.set("reminder", reminder);
+    }
+    // SinchReminderSchedule: every reminder of the appointment, and a word on one that was too late.
+    const std::vector<const ReminderRecord*> current = a.current_reminders();
+    page.set("has_several_reminders", current.size() > 1);
+    page.set("reminders", current_reminders_view(a, zone, locale));
+    if (current.size() > 1) {
+        for (const ReminderRecord* r : current) {
+            if (r->status != reminder_status::too_late || r == a.current_reminder()) continue;
+            notices.push_back(TemplateObject{
+                {"message",
+                 "The reminder for " + zone.format(r->send_at, locale) +
+                     " was too late to send (its time had passed when the appointment was booked); "
+                     "the appointment's other reminders are not affected."}});
+        }
     }
     page.set("notices", notices);
     page.set("new_url", mount_url);

@@ -34,11 +34,16 @@ TemplateData confirmation_view(const AppointmentRecord& appointment, const Clini
 // The sentence that says how a DST gap or overlap was resolved, or "" when the time was exact.
 std::string wall_time_notice(const AppointmentRecord& appointment, const ClinicZone& zone);
 
-// Why the current reminder goes earlier than the lead time ("Quiet hours (21:00–08:00, clinic time): the
-// reminder goes at … instead of …"), or "" when it goes at the lead time.
+// Why the current reminders go earlier than their schedule entries ("Quiet hours (21:00–08:00, clinic time):
+// the reminder goes at … instead of …"), or "" when each goes at its entry's time.
 std::string quiet_hours_notice(const AppointmentRecord& appointment, const ClinicZone& zone,
-                               const std::string& locale, std::chrono::seconds lead_time,
+                               const std::string& locale, const ReminderSchedule& schedule,
                                const QuietHours& quiet_hours);
+
+// Each reminder of the current revision (SinchReminderSchedule), by send time: slot, client_reference,
+// local_time_text, utc_text, batch_id, status, status_text, is_problem.
+TemplateList current_reminders_view(const AppointmentRecord& appointment, const ClinicZone& zone,
+                                    const std::string& locale);
 
 // What staff should know about the stored number (e.g. "This looks like a landline; SMS may not arrive."),
 // or "". Derived from the stored number, so the notice survives the booking form's redirect.

@@ -101,6 +101,7 @@ std::string clinics_file_json(const std::vector<ClinicRecord>& clinics, const st
             json_array_append_new(languages, language);
         }
         json_object_set_new(item, "languages", languages);
+        json_object_set_new(item, "schedule", json_string(schedule_text(c.schedule).c_str()));
         json_array_append_new(list, item);
     }
     char* text = json_dumps(document.get(), JSON_INDENT(2) | JSON_ENSURE_ASCII);
@@ -157,6 +158,25 @@ std::vector<ClinicRecord> parse_clinics_file(const std::string& json, const std:
             if (!json_is_object(language)) throw ClinicsFileError(where + ": a language is not an object");
             c.languages.emplace_back(string_member(language, "code", where + ": language"),
                                      string_member(language, "message", where + ": language"));
+        }
+        if (json_t* schedule = json_object_get(item, "schedule"); json_is_string(schedule)) {
+            // "1d@18:00 2h"; absent in a file written before schedules existed.
+            const std::string text = json_string_value(schedule);
+            std::size_t at = 0;
+            while (at < text.size()) {
+                const std::size_t space = text.find(' ', at);
+                const std::string entry =
+                    text.substr(at, space == std::string::npos ? std::string::npos : space - at);
+                if (!entry.empty()) {
+                    try {
+                        c.schedule.push_back(parse_schedule_entry(entry));
+                    } catch (const std::exception& e) {
+                        throw ClinicsFileError(where + ": \"schedule\": " + e.what());
+                    }
+                }
+                if (space == std::string::npos) break;
+                at = space + 1;
+            }
         }
         json_t* mounts = json_object_get(item, "mounts");
         for (std::size_t m = 0; json_is_array(mounts) && m < json_array_size(mounts); ++m) {

@@ -24,6 +24,9 @@ struct ClinicRecord {
     // SinchReminderLanguages with each language's text, as the module resolved them (core/languages.hpp);
     // `message` is the clinic's own language's. Empty in a file of a module before languages: `message` only.
     std::vector<std::pair<std::string, std::string>> languages;
+    // SinchReminderSchedule as the module resolved it (never empty in a file that has it; empty in a file of
+    // a module before schedules: one reminder lead_time before).
+    ReminderSchedule schedule;
 };
 
 // The file name the module uses in httpd's DefaultRuntimeDir when SinchReminderClinicsFile is not set.

@@ -720,8 +720,13 @@ std::optional<ReminderClaim> Dispatcher::booking_claim() {
 void Dispatcher::booking_not_claimed() { give_back_token(); }
 
 std::string Dispatcher::hand_over_booked(const AppointmentRecord& booked, const std::string& body) {
-    const ReminderRecord* reminder = booked.current_reminder();
-    if (!reminder || reminder->status != reminder_status::scheduling) {
+    // The create stored at most one reminder claimed (the earliest due within the horizon), for the token
+    // booking_claim() took.
+    const ReminderRecord* reminder = nullptr;
+    for (const ReminderRecord* r : booked.current_reminders()) {
+        if (r->status == reminder_status::scheduling) reminder = r;
+    }
+    if (!reminder) {
         give_back_token();
         return "";
     }
@@ -742,10 +747,23 @@ std::string Dispatcher::hand_over_booked(const AppointmentRecord& booked, const 
     claimed.body = body;
     claimed.delivery_report = reminder->delivery_report;
     claimed.callback_url = reminder->callback_url.value_or("");
-    ReminderQueue queue(m_database, m_settings.owner);
-    queue.set_clinics(m_settings.clinics);
-    DispatchReport report;
-    return schedule_claimed(queue, claimed, report);
+    std::string status;
+    {
+        ReminderQueue queue(m_database, m_settings.owner);
+        queue.set_clinics(m_settings.clinics);
+        DispatchReport report;
+        status = schedule_claimed(queue, claimed, report);
+    }
+    // The booking's other reminders due within the horizon (SinchReminderSchedule): each through the
+    // ordinary fast path, which claims it (the fence) and takes its own token; without one it waits for the
+    // background pass like any pending reminder.
+    for (const ReminderRecord* other : booked.current_reminders()) {
+        if (other->id != reminder->id && other->status == reminder_status::pending &&
+            other->send_at <= now_utc() + m_settings.horizon) {
+            hand_over_now(other->id);
+        }
+    }
+    return status;
 }
 
 std::string Dispatcher::cancel_now(std::int64_t reminder_id) {

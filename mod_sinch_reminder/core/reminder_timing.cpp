@@ -3,6 +3,7 @@
 #include <regex>
 
 #include "core/errors.hpp"
+#include "core/settings.hpp"
 
 namespace sr {
 
@@ -27,7 +28,63 @@ LocalDateTime day_before(LocalDateTime local) {
     return local;
 }
 
+LocalDateTime days_before(LocalDateTime local, int days) {
+    for (int i = 0; i < days; ++i) local = day_before(local);
+    return local;
+}
+
+// The schedule entry's instant before quiet hours: elapsed time, or a wall time on an earlier day.
+Instant entry_instant(Instant starts_at, const ScheduleEntry& entry, const ClinicZone& zone) {
+    if (!entry.days_before) return starts_at - entry.before;
+    LocalDateTime local = days_before(zone.to_local(starts_at), *entry.days_before);
+    local.hour = entry.minute_of_day / 60;
+    local.minute = entry.minute_of_day % 60;
+    return zone.to_utc(local, WallTimePolicy::Lenient).utc;
+}
+
+// reminder_time() for any first slot: moved out of the quiet hours, to the last minute before them.
+ReminderTime out_of_quiet_hours(Instant slot, const QuietHours& quiet, const ClinicZone& zone);
+
 }  // namespace
+
+std::string ScheduleEntry::text() const {
+    if (days_before) return std::to_string(*days_before) + "d@" + hh_mm(minute_of_day);
+    return format_duration(before);
+}
+
+std::string schedule_text(const ReminderSchedule& schedule) {
+    std::string out;
+    for (const ScheduleEntry& entry : schedule) out += (out.empty() ? "" : " ") + entry.text();
+    return out;
+}
+
+bool operator==(const ScheduleEntry& a, const ScheduleEntry& b) {
+    return a.before == b.before && a.days_before == b.days_before && a.minute_of_day == b.minute_of_day;
+}
+
+std::vector<PlannedReminder> reminder_times(Instant starts_at, const ReminderSchedule& schedule,
+                                            const QuietHours& quiet, const ClinicZone& zone) {
+    std::vector<PlannedReminder> planned;
+    for (std::size_t i = 0; i < schedule.size(); ++i) {
+        PlannedReminder p;
+        p.slot = static_cast<int>(i) + 1;
+        p.time = out_of_quiet_hours(entry_instant(starts_at, schedule[i], zone), quiet, zone);
+        if (p.time.send_at >= starts_at) continue;  // never at or after the appointment
+        const auto minute = [](Instant t) { return std::chrono::floor<std::chrono::minutes>(t); };
+        bool same_minute = false;
+        for (const PlannedReminder& earlier : planned) {
+            same_minute = same_minute || minute(earlier.time.send_at) == minute(p.time.send_at);
+        }
+        if (!same_minute) planned.push_back(p);
+    }
+    if (planned.empty() && !schedule.empty()) {
+        PlannedReminder p;
+        p.time = out_of_quiet_hours(entry_instant(starts_at, schedule.front(), zone), quiet, zone);
+        p.after_appointment = true;
+        planned.push_back(p);
+    }
+    return planned;
+}
 
 bool QuietHours::contains(int minute_of_day) const {
     if (!active()) return false;
@@ -54,8 +111,14 @@ QuietHours parse_quiet_hours(const std::string& value) {
 
 ReminderTime reminder_time(Instant starts_at, std::chrono::seconds lead, const QuietHours& quiet,
                            const ClinicZone& zone) {
+    return out_of_quiet_hours(starts_at - lead, quiet, zone);
+}
+
+namespace {
+
+ReminderTime out_of_quiet_hours(Instant slot, const QuietHours& quiet, const ClinicZone& zone) {
     ReminderTime time;
-    time.lead_time_slot = starts_at - lead;
+    time.lead_time_slot = slot;
     time.send_at = time.lead_time_slot;
     if (!quiet.active()) return time;
     const LocalDateTime local = zone.to_local(time.lead_time_slot);
@@ -81,5 +144,7 @@ ReminderTime reminder_time(Instant starts_at, std::chrono::seconds lead, const Q
     time.moved_for_quiet_hours = true;
     return time;
 }
+
+}  // namespace
 
 }  // namespace sr

@@ -148,6 +148,7 @@ Settings Settings::resolve(const SettingValues& v) {
     s.time_zone = v.time_zone.value_or("");
     s.default_country = v.default_country.value_or("");
     s.lead_time = v.lead_time.value_or(std::chrono::hours(2));
+    s.schedule = v.schedule.value_or(ReminderSchedule{ScheduleEntry{s.lead_time, std::nullopt, 0}});
     s.template_dir = v.template_dir.value_or(default_template_dir());
     s.clinic = v.clinic.value_or("default");
     s.see_clinics = v.see_clinics.value_or(std::vector<std::string>{});
@@ -248,6 +249,19 @@ std::vector<std::string> cross_directive_problems(const SettingValues& v, bool h
                 "SinchReminderTimeZone is not set, but the sinch-reminder handler is used here: the "
                 "clinic's IANA time zone decides when reminders go out");
         }
+    }
+    if (v.schedule && v.lead_time) {
+        problems.push_back(
+            "SinchReminderSchedule and SinchReminderLeadTime are both set (for this clinic, "
+            "counting what it inherits): a schedule replaces the lead time; remove "
+            "SinchReminderLeadTime, or write its duration as a schedule entry (e.g. "
+            "SinchReminderSchedule 1d@18:00 " +
+            format_duration(*v.lead_time) + ")");
+    }
+    if (v.schedule && v.schedule->size() > static_cast<std::size_t>(k_max_schedule_entries)) {
+        problems.push_back("SinchReminderSchedule has " + std::to_string(v.schedule->size()) +
+                           " entries; at most " + std::to_string(k_max_schedule_entries) +
+                           " (each is an SMS the patient gets)");
     }
     // Every offered language has a text, every text's language is offered (core/languages.hpp).
     for (std::string& problem :
@@ -445,6 +459,25 @@ std::chrono::seconds parse_duration_between(const std::string& value, std::chron
 
 std::chrono::seconds parse_lead_time(const std::string& value) {
     return parse_duration_between(value, std::chrono::minutes(1), std::chrono::hours(24 * 30));
+}
+
+ScheduleEntry parse_schedule_entry(const std::string& value) {
+    static const std::regex wall("([0-9]{1,2})d@([01][0-9]|2[0-3]):([0-5][0-9])");
+    std::smatch m;
+    if (std::regex_match(value, m, wall)) {
+        const int days = std::stoi(m[1]);
+        if (days > k_max_schedule_days) {
+            throw ConfigError("'" + value + "': at most " + std::to_string(k_max_schedule_days) +
+                              " days before the appointment");
+        }
+        return ScheduleEntry{std::chrono::seconds(0), days, std::stoi(m[2]) * 60 + std::stoi(m[3])};
+    }
+    if (value.find('@') != std::string::npos) {
+        throw ConfigError("'" + value +
+                          "' must be Nd@HH:MM (N days before the appointment's day, at that clinic time in "
+                          "24-hour form, e.g. 1d@18:00 or 0d@07:00) or a duration before it (2h, 90m, 1d)");
+    }
+    return ScheduleEntry{parse_lead_time(value), std::nullopt, 0};
 }
 
 std::chrono::seconds parse_horizon(const std::string& value) {

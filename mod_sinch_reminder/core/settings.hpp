@@ -59,6 +59,8 @@ struct Settings {
     std::string time_zone;
     std::string default_country;
     std::chrono::seconds lead_time{0};
+    // SinchReminderSchedule; when not set, the one entry SinchReminderLeadTime gives. Never empty.
+    ReminderSchedule schedule;
     std::string template_dir;
     std::string clinic = "default";        // SinchReminderClinic: the key stored with each appointment
     std::vector<std::string> see_clinics;  // other clinics this mount lists and changes too

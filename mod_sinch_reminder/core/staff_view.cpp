@@ -1,5 +1,7 @@
 #include "core/staff_view.hpp"
 
+#include <set>
+
 #include "core/api_json.hpp"
 #include "core/appointment_view.hpp"
 #include "core/delivery_reports.hpp"
@@ -137,8 +139,37 @@ void add_staff_details(TemplateData& page, const AppointmentRecord& a, const std
         add_sms_text(reminder, *r);
         page.set("reminder", reminder);
     }
+    // SinchReminderSchedule: each reminder of the current revision, with what Sinch reported.
+    TemplateList reminders;
+    const std::vector<const ReminderRecord*> current = a.current_reminders();
+    for (const ReminderRecord* r : current) {
+        ReminderStatusText status = describe_reminder(*r, zone, locale);
+        if (cancelled && r->status == reminder_status::sent) {
+            status = {"Already sent before the appointment was cancelled.", true};
+        }
+        reminders.push_back(TemplateObject{
+            {"slot", std::to_string(r->slot)},
+            {"client_reference", r->client_reference},
+            {"local_time_text", zone.format(r->send_at, locale)},
+            {"utc_text", format_utc_for_people(r->send_at)},
+            {"batch_id", r->batch_id.value_or("")},
+            {"status", r->status},
+            {"status_text", status.text},
+            {"delivery_text", delivery_text(*r, zone, locale)},
+            {"attention", r->attention.value_or("")},
+            {"is_problem", status.is_problem || r->attention.has_value() || delivery_is_problem(*r)}});
+        if (current.size() > 1 && r->status == reminder_status::too_late && r != a.current_reminder()) {
+            notices.push_back(TemplateObject{
+                {"message", "The reminder for " + zone.format(r->send_at, locale) +
+                                " was too late to send (its time had passed when it was stored); the "
+                                "appointment's other reminders are not affected."}});
+        }
+    }
+    page.set("has_several_reminders", current.size() > 1);
+    page.set("reminders", reminders);
     // Older revisions whose batch may still matter (a cancel in progress, a late delivery report).
     TemplateList history;
+    std::set<int> cancelling_revisions;
     for (auto it = a.reminders.rbegin(); it != a.reminders.rend(); ++it) {
         const ReminderRecord& r = *it;
         if (r.revision == a.revision) continue;
@@ -152,7 +183,9 @@ void add_staff_details(TemplateData& page, const AppointmentRecord& a, const std
                            {"attention", r.attention.value_or("")},
                            {"is_problem", r.status == reminder_status::cancel_failed ||
                                               r.attention.has_value() || delivery_is_problem(r)}});
-        if (r.status == reminder_status::cancelling || r.status == reminder_status::cancel_failed) {
+        // Once per revision, however many of its reminders (SinchReminderSchedule) are still being cancelled.
+        if ((r.status == reminder_status::cancelling || r.status == reminder_status::cancel_failed) &&
+            cancelling_revisions.insert(r.revision).second) {
             notices.push_back(TemplateObject{
                 {"message",
                  "The reminder of revision " + std::to_string(r.revision) +
@@ -225,6 +258,9 @@ TemplateData list_view(const ListPage& list, const ParsedListQuery& parsed, cons
                            {"local_time_text", own.format(a.starts_at, locale)},
                            {"is_cancelled", a.status == "cancelled"},
                            {"clinic", a.clinic}};
+        const std::vector<const ReminderRecord*> current = a.current_reminders();
+        row["reminder_count_text"] =
+            current.size() > 1 ? "next of " + std::to_string(current.size()) + " reminders" : "";
         if (const ReminderRecord* r = a.current_reminder()) {
             const ReminderStatusText status = describe_reminder(*r, own, locale);
             std::string text = short_reminder_status(r->status);
@@ -235,8 +271,21 @@ TemplateData list_view(const ListPage& list, const ParsedListQuery& parsed, cons
             row["reminder_local_time_text"] = own.format(r->send_at, locale);
             row["delivery_text"] = delivery_text(*r, own, locale);
             row["attention"] = r->attention.value_or("");
+            // Any of the reminders, as the list's `problem` filter sees it.
+            bool other_problem = false;
+            for (const ReminderRecord* other : current) {
+                // (One too late at booking is not: staff were told then, and the others go.)
+                other_problem =
+                    other_problem || (other != r && other->status != reminder_status::too_late &&
+                                      (describe_reminder(*other, own, locale).is_problem ||
+                                       other->attention.has_value() || delivery_is_problem(*other)));
+            }
+            if (other_problem)
+                row["reminder_count_text"] = "next of " + std::to_string(current.size()) +
+                                             " reminders; another one has a problem: open it";
             row["is_problem"] = status.is_problem || r->attention.has_value() || delivery_is_problem(*r) ||
-                                (a.status == "cancelled" && r->status == reminder_status::sent);
+                                (a.status == "cancelled" && r->status == reminder_status::sent) ||
+                                other_problem;
         } else {
             row["reminder_status"] = "";
             row["reminder_status_text"] = "No reminder";

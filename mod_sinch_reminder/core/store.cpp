@@ -24,13 +24,13 @@ namespace {
     "id, appointment_id::text, revision, " SR_EPOCH("send_at") ", time_zone, status, client_reference,"       \
     " batch_id, attempts, last_error_code, last_error_text, last_http_status, " SR_EPOCH("next_attempt_at")   \
     ", delivery_status, delivery_code, " SR_EPOCH("delivery_at") ", " SR_EPOCH("created_at") ", " SR_EPOCH(  \
-        "updated_at") ", delivery_report, callback_url, attention, " SR_EPOCH("attention_at") ", body"
+        "updated_at") ", delivery_report, callback_url, attention, " SR_EPOCH("attention_at") ", body, slot"
 
 const char* const k_select_appointment =
     "SELECT " SR_APPOINTMENT_COLUMNS " FROM appointments WHERE id = $1::uuid";
 
 const char* const k_select_reminders =
-    "SELECT " SR_REMINDER_COLUMNS " FROM reminders WHERE appointment_id = $1::uuid ORDER BY revision";
+    "SELECT " SR_REMINDER_COLUMNS " FROM reminders WHERE appointment_id = $1::uuid ORDER BY revision, slot";
 
 // The same for several appointments ($1: a uuid[] literal).
 const char* const k_select_appointments =
@@ -38,12 +38,15 @@ const char* const k_select_appointments =
 
 const char* const k_select_reminders_of_many =
     "SELECT " SR_REMINDER_COLUMNS
-    " FROM reminders WHERE appointment_id = ANY($1::uuid[]) ORDER BY appointment_id, revision";
+    " FROM reminders WHERE appointment_id = ANY($1::uuid[]) ORDER BY appointment_id, revision, slot";
 
-// Appointment, revision-1 reminder and audit row in one statement. The reminder is stored already claimed
-// ('scheduling', with the caller's lease) when $16 names an owner and it is pending and inside the horizon
-// ($18 seconds), so the booking request can hand it to Sinch without a separate claim.
-// Returns k_select_appointment's columns followed by k_select_reminders' (no row: the key was used before).
+// Appointment, revision-1 reminders and audit row in one statement. The reminders come as arrays, one
+// element per reminder: $11 send_at (epoch seconds), $12 initial status, $21 slot. The earliest pending one
+// inside the horizon ($18 seconds) is stored already claimed ('scheduling', with the caller's lease) when $16
+// names an owner, so the booking request can hand it to Sinch without a separate claim; only one, since the
+// caller took one rate token for it.
+// Returns k_select_appointment's columns followed by k_select_reminders', a row per reminder in slot order
+// (no row: the key was used before).
 const char* const k_create_appointment =
     "WITH a AS ("
     " INSERT INTO appointments (patient_name, doctor_name, phone_e164, starts_at, time_zone,"
@@ -52,23 +55,31 @@ const char* const k_create_appointment =
     " ON CONFLICT (submission_key) DO NOTHING"
     " RETURNING " SR_APPOINTMENT_COLUMNS
     ", id AS uuid),"
-    " claim AS (SELECT ($12 = 'pending' AND $16 <> ''"
-    " AND to_timestamp($11) <= now() + make_interval(secs => $18)) AS now_),"
+    " planned AS (SELECT p.send_at, p.status, p.slot, (p.status = 'pending' AND $16 <> ''"
+    " AND to_timestamp(p.send_at) <= now() + make_interval(secs => $18)) AS claimable"
+    " FROM unnest($11::bigint[], $12::text[], $21::smallint[]) AS p(send_at, status, slot)),"
+    " plan AS (SELECT send_at, status, slot, claimable AND row_number() OVER"
+    " (ORDER BY claimable DESC, send_at, slot) = 1 AS now_ FROM planned),"
     " r AS ("
-    " INSERT INTO reminders (appointment_id, revision, send_at, time_zone, status, body, delivery_report,"
+    " INSERT INTO reminders (appointment_id, revision, slot, send_at, time_zone, status, body, "
+    "delivery_report,"
     " callback_url, attempts, lease_owner, lease_until)"
-    " SELECT a.uuid, 1, to_timestamp($11), $5, CASE WHEN claim.now_ THEN 'scheduling' ELSE $12 END, $13, $14,"
-    " $15, CASE WHEN claim.now_ THEN 1 ELSE 0 END, CASE WHEN claim.now_ THEN $16 END,"
-    " CASE WHEN claim.now_ THEN now() + make_interval(secs => $17) END FROM a, claim"
+    " SELECT a.uuid, 1, plan.slot, to_timestamp(plan.send_at), $5,"
+    " CASE WHEN plan.now_ THEN 'scheduling' ELSE plan.status END, $13, $14,"
+    " $15, CASE WHEN plan.now_ THEN 1 ELSE 0 END, CASE WHEN plan.now_ THEN $16 END,"
+    " CASE WHEN plan.now_ THEN now() + make_interval(secs => $17) END FROM a, plan"
     " RETURNING " SR_REMINDER_COLUMNS
     "),"
     // No phone number or names in the audit details: the appointment row holds those.
     " audit AS ("
     " INSERT INTO audit_log (appointment_id, action, actor, remote_addr, details)"
     " SELECT a.uuid, 'create', $9, $10, jsonb_build_object('revision', 1, 'starts_at', to_timestamp($4),"
-    " 'time_zone', $5::text, 'local_wall_time', $6::text, 'reminder_send_at', to_timestamp($11),"
-    " 'reminder_status', $12::text) FROM a)"
-    " SELECT a.*, r.* FROM a, r";
+    " 'time_zone', $5::text, 'local_wall_time', $6::text,"
+    " 'reminder_send_at', (SELECT to_timestamp(send_at) FROM plan ORDER BY slot LIMIT 1),"
+    " 'reminder_status', (SELECT status FROM plan ORDER BY slot LIMIT 1),"
+    " 'reminders', (SELECT jsonb_agg(jsonb_build_object('slot', slot, 'send_at', to_timestamp(send_at),"
+    " 'status', status) ORDER BY slot) FROM plan)) FROM a)"
+    " SELECT a.*, r.* FROM a, r ORDER BY r.slot";
 constexpr pqxx::row::size_type k_appointment_columns = 18;  // a.* above: SR_APPOINTMENT_COLUMNS + the uuid
 
 #undef SR_REMINDER_COLUMNS
@@ -124,6 +135,7 @@ ReminderRecord reminder_from(const pqxx::row& row, pqxx::row::size_type first = 
     reminder.attention = optional_from<std::string>(column(20));
     reminder.attention_at = optional_instant_from(column(21));
     reminder.body = column(22).as<std::string>();
+    reminder.slot = column(23).as<int>();
     return reminder;
 }
 
@@ -173,11 +185,37 @@ std::optional<std::string> canonical_uuid(const std::string& text) {
     return lower;
 }
 
-const ReminderRecord* AppointmentRecord::current_reminder() const noexcept {
+std::vector<NewReminder> NewAppointment::planned_reminders() const {
+    if (!reminders.empty()) return reminders;
+    return {NewReminder{1, reminder_send_at, reminder_status}};
+}
+
+std::vector<const ReminderRecord*> AppointmentRecord::current_reminders() const {
+    std::vector<const ReminderRecord*> current;
     for (const ReminderRecord& reminder : reminders) {
-        if (reminder.revision == revision) return &reminder;
+        if (reminder.revision == revision) current.push_back(&reminder);
     }
-    return nullptr;
+    std::stable_sort(current.begin(), current.end(), [](const ReminderRecord* a, const ReminderRecord* b) {
+        return a->send_at != b->send_at ? a->send_at < b->send_at : a->slot < b->slot;
+    });
+    return current;
+}
+
+const ReminderRecord* AppointmentRecord::current_reminder() const noexcept {
+    try {
+        const std::vector<const ReminderRecord*> current = current_reminders();
+        for (const ReminderRecord* reminder : current) {
+            const std::string& s = reminder->status;
+            if (s == reminder_status::pending || s == reminder_status::scheduling ||
+                s == reminder_status::scheduled || s == reminder_status::retrying ||
+                s == reminder_status::unknown) {
+                return reminder;
+            }
+        }
+        return current.empty() ? nullptr : current.back();
+    } catch (...) {  // bad_alloc
+        return nullptr;
+    }
 }
 
 const char* to_string(InitialReminderStatus status) noexcept {
@@ -195,7 +233,17 @@ CreateResult AppointmentStore::create(const NewAppointment& appointment,
     return with_connection(m_lease, "storing an appointment", [&](pqxx::connection& conn) {
         // One statement, so one round trip and atomic without BEGIN/COMMIT. NB: a concurrent double submit
         // with the same key makes ON CONFLICT wait for the other one to commit, and then insert nothing.
-        const char* reminder_status = to_string(appointment.reminder_status);
+        // The reminders as array literals: numbers and fixed status words only, so nothing needs quoting.
+        std::string send_ats = "{", statuses = "{", slots = "{";
+        for (const NewReminder& reminder : appointment.planned_reminders()) {
+            const char* comma = send_ats.size() > 1 ? "," : "";
+            send_ats += comma + std::to_string(epoch_seconds(reminder.send_at));
+            statuses += comma + std::string(to_string(reminder.status));
+            slots += comma + std::to_string(reminder.slot);
+        }
+        send_ats += "}";
+        statuses += "}";
+        slots += "}";
         const pqxx::result inserted = [&] {
             pqxx::nontransaction txn(conn, "create_appointment");  // gone before any other transaction
             return exec_prepared(
@@ -204,18 +252,20 @@ CreateResult AppointmentStore::create(const NewAppointment& appointment,
                 appointment.time_zone, appointment.local_wall_time,
                 std::string(to_string(appointment.wall_time_resolution)),
                 null_if_empty(appointment.submission_key), null_if_empty(appointment.created_by),
-                null_if_empty(appointment.created_from), epoch_seconds(appointment.reminder_send_at),
-                std::string(reminder_status), appointment.reminder_body, appointment.reminder_delivery_report,
-                null_if_empty(appointment.reminder_callback_url), claim ? claim->owner : std::string(),
+                null_if_empty(appointment.created_from), send_ats, statuses, appointment.reminder_body,
+                appointment.reminder_delivery_report, null_if_empty(appointment.reminder_callback_url),
+                claim ? claim->owner : std::string(),
                 static_cast<double>(claim ? claim->lease_for.count() : 0),
                 static_cast<double>(claim ? claim->horizon.count() : 0), appointment.clinic,
-                null_if_empty(appointment.language));
+                null_if_empty(appointment.language), slots);
         }();
         CreateResult result;
         if (!inserted.empty()) {
             result.created = true;
             result.appointment = appointment_from(inserted[0]);
-            result.appointment.reminders.push_back(reminder_from(inserted[0], k_appointment_columns));
+            for (const pqxx::row& row : inserted) {
+                result.appointment.reminders.push_back(reminder_from(row, k_appointment_columns));
+            }
             return result;
         }
         // The key was used before: the earlier appointment, as it is now.

@@ -39,6 +39,13 @@ enum class InitialReminderStatus {
     TooLate,  // its slot is already past: never handed to Sinch (Sinch would send it at once)
 };
 
+// One reminder of a new appointment (or of a reschedule's new revision).
+struct NewReminder {
+    int slot = 1;  // its SinchReminderSchedule entry's position; part of its client_reference
+    Instant send_at;
+    InitialReminderStatus status = InitialReminderStatus::Pending;
+};
+
 struct NewAppointment {
     std::string clinic = "default";  // the booking mount's SinchReminderClinic key
     std::string language;            // the SMS's language (ISO 639); "" = the clinic's own (stored NULL)
@@ -52,6 +59,9 @@ struct NewAppointment {
     std::string submission_key;  // the form's one-time token; "" = none
     std::string created_by;      // the user httpd authenticated; "" = no login (stored as NULL)
     std::string created_from;    // client address; "" = unknown
+    // Every reminder, in slot order (SinchReminderSchedule). Empty: one reminder, slot 1, at
+    // reminder_send_at with reminder_status (callers that know only one).
+    std::vector<NewReminder> reminders;
     Instant reminder_send_at;    // UTC
     InitialReminderStatus reminder_status = InitialReminderStatus::Pending;
     std::string reminder_body;  // the SMS text, rendered now so every node sends the same
@@ -59,16 +69,21 @@ struct NewAppointment {
     // for the same reason: "none".."per_recipient_final", and the callback URL ("" = none sent).
     std::string reminder_delivery_report = "none";
     std::string reminder_callback_url;
+
+    // `reminders`, or the one reminder_send_at/reminder_status describe.
+    std::vector<NewReminder> planned_reminders() const;
 };
 
 struct ReminderRecord {
     std::int64_t id = 0;
     std::string appointment_id;
     int revision = 0;
+    int slot = 1;  // the SinchReminderSchedule entry it is for (1: the first, or the only one)
     Instant send_at;
     std::string time_zone;
     std::string status;            // one of reminder_status
-    std::string client_reference;  // "sr-<appointment id>-r<revision>"
+    // "sr-<appointment id>-r<revision>" for slot 1, "sr-<appointment id>-r<revision>-s<slot>" for the others
+    std::string client_reference;
     std::optional<std::string> batch_id;
     int attempts = 0;  // Sinch calls started (claims)
     std::optional<std::string> last_error_code;
@@ -106,9 +121,13 @@ struct AppointmentRecord {
     std::string clinic;                     // SinchReminderClinic key of the mount that booked it
     std::optional<std::string>
         language;  // the SMS's language; nullopt: the clinic's own (core/languages.hpp)
-    std::vector<ReminderRecord> reminders;  // every revision, oldest first
+    std::vector<ReminderRecord> reminders;  // every revision, oldest first; within one, by slot
 
-    // The reminder of the appointment's current revision, or nullptr.
+    // The reminders of the appointment's current revision (one per SinchReminderSchedule entry), by
+    // send_at.
+    std::vector<const ReminderRecord*> current_reminders() const;
+    // The next of them to go: the first still on its way (pending, scheduling, scheduled, retrying,
+    // unknown); when none is, the last of them. nullptr when the revision has none.
     const ReminderRecord* current_reminder() const noexcept;
 };
 
@@ -131,10 +150,11 @@ class AppointmentStore {
     // NB: the lease must outlive the store.
     explicit AppointmentStore(PgLease& lease) : m_lease(lease) {}
 
-    // In one transaction: the appointment, its revision-1 reminder and an audit row. If the submission_key
-    // was used before (a double submit, even a concurrent one), nothing is written and the existing
-    // appointment is returned with created == false. With a `claim`, a pending reminder inside the
-    // claim's horizon is stored claimed for the caller (see ReminderClaim).
+    // In one transaction: the appointment, its revision-1 reminders (planned_reminders()) and an audit row.
+    // If the submission_key was used before (a double submit, even a concurrent one), nothing is written and
+    // the existing appointment is returned with created == false. With a `claim`, a pending reminder inside
+    // the claim's horizon is stored claimed for the caller (see ReminderClaim): the earliest such one, only
+    // one (a claim is one rate token); hand_over_booked() then offers the others to hand_over_now().
     CreateResult create(const NewAppointment& appointment,
                         const std::optional<ReminderClaim>& claim = std::nullopt);
 

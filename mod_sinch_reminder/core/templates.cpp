@@ -46,7 +46,9 @@ const std::set<std::string>& contract_keys(Page page) {
         "is_cancelled", "revision", "delivery_text", "delivery_is_problem", "attention", "attention_time_text",
         "has_history", "history", "has_audit", "audit", "when_text", "actor", "remote_addr", "action",
         "details_text", "actions", "cancel_csrf_token", "reschedule_csrf_token", "cancel_url", "reschedule_url", "reschedule_date",
-        "reschedule_time", "has_errors", "errors"};
+        "reschedule_time", "has_errors", "errors",
+        // several reminders (SinchReminderSchedule)
+        "has_several_reminders", "reminders", "slot", "client_reference"};
     static const std::set<std::string> error = {"page_title", "account_banner", "status", "title", "message", "back_url"};
     static const std::set<std::string> list = {
         "page_title", "account_banner", "clinic_name",
@@ -58,7 +60,9 @@ const std::set<std::string>& contract_keys(Page page) {
         "time_zone", "status_options", "value", "label", "selected", "has_errors", "errors", "message",
         "summary_text", "is_cancelled", "delivery_text", "attention",
         // several clinics (SinchReminderSeeClinics)
-        "show_clinics", "clinic"};
+        "show_clinics", "clinic",
+        // several reminders (SinchReminderSchedule)
+        "reminder_count_text"};
     switch (page) {
         case Page::Form: return form;
         case Page::Confirmation: return confirmation;

@@ -11,7 +11,8 @@ const Actor k_recheck_actor{"tz-recheck", ""};
 
 struct FutureAppointment {
     std::string id, time_zone, local_wall_time, doctor, clinic;
-    Instant starts_at, send_at;
+    Instant starts_at;
+    std::vector<std::pair<int, Instant>> reminders;  // (slot, send_at) of the current revision
     std::string delivery_report, callback_url;  // kept for the new revision
     std::optional<std::string> language;        // NULL: the clinic's own
 };
@@ -21,26 +22,39 @@ std::vector<FutureAppointment> future_appointments(PgPool& database,
     PgLease lease = database.acquire();
     return with_connection(lease, "reading future appointments", [&](pqxx::connection& c) {
         pqxx::read_transaction txn(c);
-        // The future is a range of appointments_starts_at_id_idx; each one's current reminder is then looked
-        // up by (appointment_id, revision). OFFSET 0 keeps the lookup per appointment: joined as a set, the
-        // planner would read every reminder ever stored (years of them) to find the few future ones.
+        // The future is a range of appointments_starts_at_id_idx; each one's current reminders are then
+        // looked up by (appointment_id, revision), a row per slot. OFFSET 0 keeps the lookup per appointment:
+        // joined as a set, the planner would read every reminder ever stored (years of them) to find the few
+        // future ones.
         const pqxx::result rows = txn.exec_params(
             "SELECT a.id::text, a.time_zone, a.local_wall_time, a.doctor_name, a.clinic,"
             " floor(extract(epoch FROM a.starts_at))::bigint, floor(extract(epoch FROM r.send_at))::bigint,"
-            " r.delivery_report, coalesce(r.callback_url, ''), a.language"
-            " FROM appointments a CROSS JOIN LATERAL (SELECT send_at, delivery_report, callback_url FROM "
+            " r.delivery_report, coalesce(r.callback_url, ''), a.language, r.slot"
+            " FROM appointments a CROSS JOIN LATERAL (SELECT send_at, delivery_report, callback_url, slot "
+            "FROM "
             "reminders"
             " WHERE appointment_id = a.id AND revision = a.revision OFFSET 0) r"
             " WHERE a.status = 'active' AND a.starts_at > now()"
-            " AND (cardinality($1::text[]) = 0 OR a.clinic = ANY($1::text[])) ORDER BY a.starts_at",
+            " AND (cardinality($1::text[]) = 0 OR a.clinic = ANY($1::text[])) ORDER BY a.starts_at, a.id, "
+            "r.slot",
             pg_clinic_array(clinics));
         std::vector<FutureAppointment> out;
         for (const auto& row : rows) {
+            const std::pair<int, Instant> reminder{row[10].as<int>(),
+                                                   Instant(std::chrono::seconds(row[6].as<long long>()))};
+            if (!out.empty() && out.back().id == row[0].as<std::string>()) {
+                out.back().reminders.push_back(reminder);  // another slot of the same appointment
+                continue;
+            }
             out.push_back(
-                {row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
-                 row[3].as<std::string>(), row[4].as<std::string>(),
+                {row[0].as<std::string>(),
+                 row[1].as<std::string>(),
+                 row[2].as<std::string>(),
+                 row[3].as<std::string>(),
+                 row[4].as<std::string>(),
                  Instant(std::chrono::seconds(row[5].as<long long>())),
-                 Instant(std::chrono::seconds(row[6].as<long long>())), row[7].as<std::string>(),
+                 {reminder},
+                 row[7].as<std::string>(),
                  row[8].as<std::string>(),
                  row[9].is_null() ? std::nullopt : std::optional<std::string>(row[9].as<std::string>())});
         }
@@ -70,9 +84,21 @@ TzRecheckReport recheck_time_zones(PgPool& database, const ReminderText& text, b
         time.starts_at = now_means.utc;
         time.local_wall_time = a.local_wall_time;
         time.resolution = now_means.resolution;
-        time.reminder_send_at = timing ? timing(a.clinic, now_means.utc, zone->second)
-                                       : now_means.utc - (a.starts_at - a.send_at);  // the same distance
-        time.reminder_slot_passed = time.reminder_send_at <= now_utc();
+        const Instant now = now_utc();
+        if (timing) {
+            for (const PlannedReminder& planned : timing(a.clinic, now_means.utc, zone->second)) {
+                time.reminders.push_back(
+                    {planned.slot, planned.time.send_at,
+                     planned.passed(now) ? InitialReminderStatus::TooLate : InitialReminderStatus::Pending});
+            }
+        } else {
+            for (const auto& [slot, send_at] : a.reminders) {  // each keeps its distance
+                const Instant moved = now_means.utc - (a.starts_at - send_at);
+                time.reminders.push_back(
+                    {slot, moved,
+                     moved <= now ? InitialReminderStatus::TooLate : InitialReminderStatus::Pending});
+            }
+        }
         time.reminder_body = text(a.clinic, a.language, a.doctor, now_means.utc, zone->second);
         time.reminder_delivery_report = a.delivery_report;
         time.reminder_callback_url = a.callback_url;

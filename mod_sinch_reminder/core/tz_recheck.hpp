@@ -11,6 +11,7 @@
 #include "core/clock.hpp"
 #include "core/logger.hpp"
 #include "core/pg_pool.hpp"
+#include "core/reminder_timing.hpp"
 
 namespace sr {
 
@@ -19,10 +20,11 @@ namespace sr {
 using ReminderText =
     std::function<std::string(const std::string& clinic, const std::optional<std::string>& language,
                               const std::string& doctor, Instant starts_at, const ClinicZone& zone)>;
-// When the reminder of an appointment at `starts_at` goes (the clinic's lead time and quiet hours,
-// reminder_timing.hpp). Empty: the reminder keeps its distance to the appointment.
-using ReminderTiming =
-    std::function<Instant(const std::string& clinic, Instant starts_at, const ClinicZone& zone)>;
+// When the reminders of an appointment at `starts_at` go (the clinic's SinchReminderSchedule and quiet
+// hours: reminder_times(), reminder_timing.hpp). Empty: each reminder (slot) keeps its distance to the
+// appointment.
+using ReminderTiming = std::function<std::vector<PlannedReminder>(const std::string& clinic,
+                                                                  Instant starts_at, const ClinicZone& zone)>;
 
 struct TzChange {
     std::string appointment_id;

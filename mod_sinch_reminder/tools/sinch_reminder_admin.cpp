@@ -254,6 +254,9 @@ struct ClinicSettings {
     std::shared_ptr<const sr::ClinicLanguages> languages;  // each language's text
     std::optional<std::chrono::seconds> lead_time;         // none (and no quiet hours): keep the distance
     std::optional<sr::QuietHours> quiet_hours;
+    // The clinic's SinchReminderSchedule (the file's), or one reminder lead_time before (--lead-time, or a
+    // file written before schedules existed).
+    sr::ReminderSchedule schedule;
 };
 
 // The texts: the record's languages (each labelled), --message over the clinic's own language's.
@@ -273,6 +276,13 @@ std::shared_ptr<const sr::ClinicLanguages> languages_of(const Options& options,
     return std::make_shared<const sr::ClinicLanguages>(offered, locale, own, messages);
 }
 
+sr::ReminderSchedule schedule_of(const Options& options, const sr::ClinicRecord* record) {
+    if (!options.lead_time && record && !record->schedule.empty()) return record->schedule;
+    const std::chrono::seconds lead =
+        options.lead_time.value_or(record ? record->lead_time : std::chrono::seconds(std::chrono::hours(2)));
+    return sr::ReminderSchedule{{lead, std::nullopt, 0}};
+}
+
 ClinicSettings flags_over(const Options& options, const sr::ClinicRecord* record) {
     const std::string locale = options.locale.value_or(record ? record->locale : "en_US");
     return ClinicSettings{
@@ -283,7 +293,8 @@ ClinicSettings flags_over(const Options& options, const sr::ClinicRecord* record
         options.lead_time ? options.lead_time
                           : (record ? std::optional<std::chrono::seconds>(record->lead_time) : std::nullopt),
         options.quiet_hours ? options.quiet_hours
-                            : (record ? std::optional<sr::QuietHours>(record->quiet_hours) : std::nullopt)};
+                            : (record ? std::optional<sr::QuietHours>(record->quiet_hours) : std::nullopt),
+        schedule_of(options, record)};
 }
 
 // The clinics file to read: --clinics-file or $SINCH_REMINDER_CLINICS_FILE (which must be readable), else
@@ -377,13 +388,12 @@ int run_tz_recheck(const Options& options) {
     };
     const std::string rules = sr::computing_tz_rules_version();
     const sr::ReminderTiming timing = [&](const std::string& clinic, sr::Instant starts_at,
-                                          const sr::ClinicZone& zone) -> sr::Instant {
+                                          const sr::ClinicZone& zone) {
         const ClinicSettings& settings = settings_of(clinic);
-        return sr::reminder_time(starts_at, settings.lead_time.value_or(std::chrono::hours(2)),
-                                 settings.quiet_hours.value_or(sr::QuietHours{}), zone)
-            .send_at;
+        return sr::reminder_times(starts_at, settings.schedule,
+                                  settings.quiet_hours.value_or(sr::QuietHours{}), zone);
     };
-    // Without any lead time or quiet hours (no file, no flag), each reminder keeps its distance.
+    // Without any schedule, lead time or quiet hours (no file, no flag), each reminder keeps its distance.
     const bool places = !by_clinic.empty() || options.lead_time || options.quiet_hours;
     const sr::TzRecheckReport report = sr::recheck_time_zones(
         database, text, options.dry_run, places ? timing : sr::ReminderTiming(), clinics);

@@ -599,10 +599,11 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         const auto cancel_scheduled = sr::cancel_appointment(lease, scheduled.id, {"frontdesk", "192.0.2.1"});
         const auto cancel_far = sr::cancel_appointment(lease, far.id, {"frontdesk", "192.0.2.1"});
         lease.release();
-        CPPUNIT_ASSERT(cancel_scheduled.reminder_to_cancel.has_value());
-        CPPUNIT_ASSERT(!cancel_far.reminder_to_cancel.has_value());  // it never reached Sinch
+        CPPUNIT_ASSERT(cancel_scheduled.reminders_to_cancel.size() == 1);
+        CPPUNIT_ASSERT(cancel_far.reminders_to_cancel.empty());  // it never reached Sinch
         CPPUNIT_ASSERT_EQUAL(std::string("cancelled"), reminder_of(far.id).status);
-        CPPUNIT_ASSERT_EQUAL(std::string("cancelled"), d.cancel_now(*cancel_scheduled.reminder_to_cancel));
+        CPPUNIT_ASSERT_EQUAL(std::string("cancelled"),
+                             d.cancel_now(cancel_scheduled.reminders_to_cancel.at(0)));
         CPPUNIT_ASSERT_EQUAL(std::string("cancelled"), reminder_of(scheduled.id).status);
         CPPUNIT_ASSERT_EQUAL(std::size_t(0), live_batches());
         CPPUNIT_ASSERT(d.run_once().idle());
@@ -652,7 +653,7 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
                                   other_node.cancelled(before.id, "cancelled", before.batch_id);
         });
         // The request's own cancel_now waits for it, so the answer staff see is the end, not 'cancelling'.
-        d.cancel_now(*change.reminder_to_cancel);
+        d.cancel_now(change.reminders_to_cancel.at(0));
         const std::string when_answered = reminder_of(appointment.id).status;
         finishes_later.join();
         CPPUNIT_ASSERT(other_node_finished);
@@ -672,7 +673,7 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
             sql("UPDATE reminders SET lease_owner = NULL, lease_until = NULL WHERE id = " +
                 std::to_string(second_id));
         });
-        const std::string answered = d.cancel_now(*second_change.reminder_to_cancel);
+        const std::string answered = d.cancel_now(second_change.reminders_to_cancel.at(0));
         lets_go.join();
         CPPUNIT_ASSERT_EQUAL(std::string("cancelled"), answered);
         CPPUNIT_ASSERT_EQUAL(std::size_t(0), live_batches());
@@ -690,9 +691,9 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         sr::PgLease lease = m_pool->acquire();
         const auto change = sr::reschedule_appointment(lease, appointment.id, later, {"frontdesk", ""});
         lease.release();
-        CPPUNIT_ASSERT(change.reminder_to_cancel && change.reminder_to_schedule);
-        CPPUNIT_ASSERT_EQUAL(std::string("superseded"), d.cancel_now(*change.reminder_to_cancel));
-        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), d.hand_over_now(*change.reminder_to_schedule));
+        CPPUNIT_ASSERT(change.reminders_to_cancel.size() == 1 && change.reminders_to_schedule.size() == 1);
+        CPPUNIT_ASSERT_EQUAL(std::string("superseded"), d.cancel_now(change.reminders_to_cancel.at(0)));
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduled"), d.hand_over_now(change.reminders_to_schedule.at(0)));
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), live_batches());
         const auto current = reminder_of(appointment.id);
         CPPUNIT_ASSERT_EQUAL(2, current.revision);
@@ -708,7 +709,7 @@ class DispatcherTest : public sr::test::StoreAndSinchFixture {
         sr::PgLease lease = m_pool->acquire();
         const auto change = sr::cancel_appointment(lease, appointment.id, {"frontdesk", ""});
         lease.release();
-        CPPUNIT_ASSERT_EQUAL(std::string("cancel_failed"), d.cancel_now(*change.reminder_to_cancel));
+        CPPUNIT_ASSERT_EQUAL(std::string("cancel_failed"), d.cancel_now(change.reminders_to_cancel.at(0)));
         CPPUNIT_ASSERT_EQUAL(std::size_t(1), live_batches());
         CPPUNIT_ASSERT(m_logger.has_message_id("SR0404"));
         sql("UPDATE reminders SET next_attempt_at = now()");

@@ -216,7 +216,8 @@ class StaffOperationsComponentTest : public sr::test::StoreAndSinchFixture {
             sr::PgLease lease = m_pool->acquire();
             const auto change = sr::cancel_appointment(lease, a.id, {"frontdesk", ""});
             lease.release();
-            CPPUNIT_ASSERT_EQUAL(std::string("cancelled"), dispatcher().cancel_now(*change.reminder_to_cancel));
+            CPPUNIT_ASSERT_EQUAL(std::string("cancelled"),
+                                 dispatcher().cancel_now(change.reminders_to_cancel.at(0)));
         }
         sql("UPDATE reminders SET send_at = now() - interval '1 minute'");  // its send time has come
         const auto result =

@@ -1,5 +1,6 @@
 // The schema (sql/), its migrations, and AppointmentStore against a real PostgreSQL.
 #include "component/pg_test_db.hpp"
+#include "core/appointment_changes.hpp"
 #include "core/migrations.hpp"
 #include "core/pg_pool.hpp"
 #include "core/reminder_queue.hpp"
@@ -225,6 +226,9 @@ class AppointmentStoreTest : public CppUnit::TestFixture {
     CPPUNIT_TEST(testConcurrentDoubleSubmitCreatesOneAppointment);
     CPPUNIT_TEST(testAppointmentsWithoutSubmissionKeyAreIndependent);
     CPPUNIT_TEST(testTooLateReminderIsStoredButNeverClaimed);
+    CPPUNIT_TEST(testAScheduleStoresAReminderPerSlotAndClaimsOnlyTheEarliest);
+    CPPUNIT_TEST(testCancelAndRescheduleEndEverySlot);
+    CPPUNIT_TEST(testAReminderStoredWithoutASlotIsSlotOneWithTheOldReference);
     CPPUNIT_TEST(testOnlyOneConnectionCanClaimAReminder);
     CPPUNIT_TEST(testOnlyOneOfManyRacingClaimersWins);
     CPPUNIT_TEST(testScheduledReminderKeepsItsBatchId);
@@ -425,6 +429,105 @@ class AppointmentStoreTest : public CppUnit::TestFixture {
                              appointment.current_reminder()->status);
         CPPUNIT_ASSERT(!claim(lease, reminder_id));
         CPPUNIT_ASSERT_EQUAL(std::string("too_late"), store.find(appointment.id)->current_reminder()->status);
+    }
+
+    // SinchReminderSchedule: one row per entry, each with its own client_reference; the booking claims one.
+    void testAScheduleStoresAReminderPerSlotAndClaimsOnlyTheEarliest() {
+        sr::PgLease lease = m_pool->acquire();
+        sr::AppointmentStore store(lease);
+        sr::NewAppointment booking = sample_appointment();
+        const sr::Instant now = sr::now_utc();
+        booking.starts_at = now + 48h;
+        booking.reminders = {{1, now + 30h, sr::InitialReminderStatus::Pending},
+                             {2, now + 46h, sr::InitialReminderStatus::Pending},
+                             {3, now - 1h, sr::InitialReminderStatus::TooLate}};
+        const sr::AppointmentRecord a =
+            store.create(booking, sr::ReminderClaim{"node-a:1", 60s, std::chrono::hours(24 * 7)}).appointment;
+        CPPUNIT_ASSERT_EQUAL(std::size_t(3), a.reminders.size());
+        const std::string ref = "sr-" + a.id + "-r1";
+        CPPUNIT_ASSERT_EQUAL(ref, a.reminders[0].client_reference);
+        CPPUNIT_ASSERT_EQUAL(ref + "-s2", a.reminders[1].client_reference);
+        CPPUNIT_ASSERT_EQUAL(ref + "-s3", a.reminders[2].client_reference);
+        // Only the earliest pending one inside the horizon is claimed (one rate token); too_late never.
+        CPPUNIT_ASSERT_EQUAL(std::string("scheduling"), a.reminders[0].status);
+        CPPUNIT_ASSERT_EQUAL(std::string("pending"), a.reminders[1].status);
+        CPPUNIT_ASSERT_EQUAL(std::string("too_late"), a.reminders[2].status);
+        CPPUNIT_ASSERT_EQUAL(0, a.reminders[1].attempts);
+        // The next to go is the claimed one; find() reads the same rows in slot order.
+        CPPUNIT_ASSERT_EQUAL(1, a.current_reminder()->slot);
+        const sr::AppointmentRecord found = *store.find(a.id);
+        CPPUNIT_ASSERT_EQUAL(std::size_t(3), found.current_reminders().size());
+        CPPUNIT_ASSERT_EQUAL(3, found.current_reminders().front()->slot);  // by send time
+        CPPUNIT_ASSERT(claim(lease, found.reminders[1].id));
+        // The same slot twice is refused by the schema.
+        CPPUNIT_ASSERT_THROW(
+            [&] {
+                pqxx::nontransaction txn(lease.connection());
+                txn.exec_params(
+                    "INSERT INTO reminders (appointment_id, revision, slot, send_at, time_zone)"
+                    " VALUES ($1::uuid, 1, 2, now(), 'UTC')",
+                    a.id);
+            }(),
+            pqxx::unique_violation);
+    }
+
+    void testCancelAndRescheduleEndEverySlot() {
+        sr::PgLease lease = m_pool->acquire();
+        sr::AppointmentStore store(lease);
+        sr::NewAppointment booking = sample_appointment();
+        const sr::Instant now = sr::now_utc();
+        booking.starts_at = now + 48h;
+        booking.reminders = {{1, now + 30h, sr::InitialReminderStatus::Pending},
+                             {2, now + 46h, sr::InitialReminderStatus::Pending}};
+        const sr::AppointmentRecord a = store.create(booking).appointment;
+        CPPUNIT_ASSERT(claim(lease, a.reminders[0].id));  // as if it were at Sinch now
+        sr::NewTime later;
+        later.starts_at = now + 72h;
+        later.local_wall_time = "2026-11-29T14:30";
+        later.reminders = {{1, now + 54h, sr::InitialReminderStatus::Pending},
+                           {2, now + 70h, sr::InitialReminderStatus::Pending}};
+        const sr::ChangeResult moved =
+            sr::reschedule_appointment(lease, a.id, later, {"frontdesk", "192.0.2.1"});
+        CPPUNIT_ASSERT(moved.outcome == sr::ChangeOutcome::Done);
+        CPPUNIT_ASSERT(moved.reminders_to_cancel == std::vector<std::int64_t>{a.reminders[0].id});
+        CPPUNIT_ASSERT_EQUAL(std::size_t(2), moved.reminders_to_schedule.size());
+        sr::AppointmentRecord now_stored = *store.find(a.id);
+        std::string statuses;
+        for (const sr::ReminderRecord& r : now_stored.reminders) {
+            statuses += std::to_string(r.revision) + "." + std::to_string(r.slot) + "=" + r.status + " ";
+        }
+        CPPUNIT_ASSERT_EQUAL(std::string("1.1=cancelling 1.2=superseded 2.1=pending 2.2=pending "), statuses);
+        CPPUNIT_ASSERT_EQUAL("sr-" + a.id + "-r2-s2", now_stored.reminders[3].client_reference);
+
+        CPPUNIT_ASSERT(claim(lease, moved.reminders_to_schedule[1]));
+        const sr::ChangeResult cancelled = sr::cancel_appointment(lease, a.id, {"frontdesk", "192.0.2.1"});
+        CPPUNIT_ASSERT(cancelled.reminders_to_cancel ==
+                       std::vector<std::int64_t>{moved.reminders_to_schedule[1]});
+        now_stored = *store.find(a.id);
+        CPPUNIT_ASSERT_EQUAL(std::string("cancelled"), now_stored.reminders[2].status);
+        CPPUNIT_ASSERT_EQUAL(std::string("cancelling"), now_stored.reminders[3].status);
+    }
+
+    // Rolling upgrade: a node running the previous module version inserts reminders without a slot.
+    void testAReminderStoredWithoutASlotIsSlotOneWithTheOldReference() {
+        sr::PgLease lease = m_pool->acquire();
+        sr::AppointmentStore store(lease);
+        const sr::AppointmentRecord a = store.create(sample_appointment()).appointment;
+        {
+            pqxx::nontransaction txn(lease.connection());
+            txn.exec_params("UPDATE appointments SET revision = 2 WHERE id = $1::uuid", a.id);
+            txn.exec_params(
+                "INSERT INTO reminders (appointment_id, revision, send_at, time_zone, status, body, "
+                "delivery_report,"
+                " callback_url) SELECT id, revision, now() + interval '1 day', time_zone, 'pending', 'old "
+                "node',"
+                " 'none', NULL FROM appointments WHERE id = $1::uuid",
+                a.id);
+        }
+        const sr::AppointmentRecord upgraded = *store.find(a.id);  // current_reminder() points into it
+        const sr::ReminderRecord* old_node = upgraded.current_reminder();
+        CPPUNIT_ASSERT_EQUAL(1, old_node->slot);
+        CPPUNIT_ASSERT_EQUAL("sr-" + a.id + "-r2", old_node->client_reference);
     }
 
     void testOnlyOneConnectionCanClaimAReminder() {

@@ -106,7 +106,8 @@ class TzRecheckTest : public CppUnit::TestFixture {
         const sr::QuietHours night = sr::parse_quiet_hours("21:00-08:00");
         const sr::ReminderTiming timing = [&](const std::string&, sr::Instant starts_at,
                                               const sr::ClinicZone& zone) {
-            return sr::reminder_time(starts_at, std::chrono::hours(3), night, zone).send_at;
+            return sr::reminder_times(
+                starts_at, sr::ReminderSchedule{{std::chrono::hours(3), std::nullopt, 0}}, night, zone);
         };
         CPPUNIT_ASSERT_EQUAL(std::size_t(1),
                              sr::recheck_time_zones(*m_pool, m_text, false, timing).changes.size());

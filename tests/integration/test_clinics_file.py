@@ -106,6 +106,7 @@ class ClinicsFileTest(HttpdTestCase):
         self.assertEqual(derm["locale"], "en_GB")
         self.assertEqual(derm["lead_time_seconds"], 86400)
         self.assertEqual(derm["quiet_hours"], "22:00-07:00")
+        self.assertEqual(derm["schedule"], "1d")  # SinchReminderLeadTime 1d: one reminder a day before
         self.assertEqual(derm["mounts"], ["/dermatology"])
         self.assertEqual(derm["database"], f"host=127.0.0.1 port={self.database.port} dbname={self.database.name}")
         self.assertEqual(clinics["cardiology"]["time_zone"], "America/New_York")

@@ -56,6 +56,8 @@ INVALID_VALUES = [
     ("SinchReminderAllowedCountries", "US XX", "is not an ISO 3166 alpha-2 country code"),
     ("SinchReminderMaxSegments", "0", "must be a whole number from 1 to 10"),
     ("SinchReminderQuietHours", "9pm-8am", "must be HH:MM-HH:MM in 24-hour clinic time"),
+    ("SinchReminderSchedule", "1d@6pm", "must be Nd@HH:MM"),
+    ("SinchReminderSchedule", "1d@18:00 61d@10:00", "at most 60 days before the appointment"),
     ("SinchReminderSensitiveWords", "\"two words\"", "must be one word"),
     ("SinchReminderCaFile", "/nonexistent/ca.pem", "cannot read '/nonexistent/ca.pem'"),
     ("SinchReminderCaFile", "/etc/passwd", "holds no PEM certificate"),
@@ -91,6 +93,7 @@ VALID_VALUES = [
     ("SinchReminderAllowedCountries", "US ca"),
     ("SinchReminderMaxSegments", "3"),
     ("SinchReminderQuietHours", "21:00-08:00"),
+    ("SinchReminderSchedule", "1d@18:00 0d@07:00 2h"),
     ("SinchReminderSensitiveWords", "oncology Onkologie"),
     ("SinchReminderCaFile", "/etc/ssl/certs/ca-certificates.crt"),
 ]

@@ -389,15 +389,15 @@ class QueryPlansTest : public CppUnit::TestFixture {
             const sr::ChangeResult change = sr::reschedule_appointment(lease, booked, moved, actor);
             lease.release();
             CPPUNIT_ASSERT(change.outcome == sr::ChangeOutcome::Done);
-            if (change.reminder_to_cancel) dispatcher.cancel_now(*change.reminder_to_cancel);
-            if (change.reminder_to_schedule) dispatcher.hand_over_now(*change.reminder_to_schedule);
+            for (const std::int64_t r : change.reminders_to_cancel) dispatcher.cancel_now(r);
+            for (const std::int64_t r : change.reminders_to_schedule) dispatcher.hand_over_now(r);
         }
         {
             sr::PgLease lease = m_pool->acquire();
             const sr::ChangeResult change = sr::cancel_appointment(lease, booked, actor);
             lease.release();
             CPPUNIT_ASSERT(change.outcome == sr::ChangeOutcome::Done);
-            if (change.reminder_to_cancel) dispatcher.cancel_now(*change.reminder_to_cancel);
+            for (const std::int64_t r : change.reminders_to_cancel) dispatcher.cancel_now(r);
         }
 
         // Background work: dispatcher passes, reconciliation, a delivery report, tz-recheck, the purge.
